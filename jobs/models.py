@@ -1,0 +1,46 @@
+from django.db import models
+
+from videos.models import Video
+
+
+class Job(models.Model):
+    """One trim, concat or encode, queued under a request code. The row is the truth."""
+
+    class Kind(models.TextChoices):
+        TRIM = "trim", "Trim"
+        CONCAT = "concat", "Concat"
+        ENCODE = "encode", "Encode"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    request_code = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    params = models.JSONField(help_text="what was asked, normalised")
+    inputs = models.ManyToManyField(Video, related_name="input_of_jobs", blank=True)
+    output_video = models.OneToOneField(
+        Video, null=True, blank=True, on_delete=models.SET_NULL, related_name="produced_by"
+    )
+    progress = models.PositiveSmallIntegerField(default=0, help_text="percent")
+    error = models.TextField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["request_code", "status"], name="job_code_status_idx"),
+            models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} job {self.id} ({self.status}) for {self.request_code}"

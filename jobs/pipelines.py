@@ -1,0 +1,319 @@
+"""The FFmpeg pipelines for trim, concat and encode, built with ffmpeg-python.
+
+Builders are pure and return argument lists. What this FFmpeg can do (its encoders, and
+which container holds which codecs at which size) is asked of FFmpeg itself and cached
+per process, so the answers cannot drift from the binary that will do the work.
+"""
+
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+
+import ffmpeg
+from django.conf import settings
+
+from videos.media import FORMATS, FFmpegError, file_url, run_ffmpeg
+
+# Encoders that need hardware this server may not have; never chosen automatically.
+HARDWARE_MARKERS = ("_vaapi", "_qsv", "_nvenc", "_v4l2m2m", "_amf", "_omx", "_mf", "_vulkan")
+MOV_FAMILY = {"mp4", "mov", "3gp"}
+MPEG_FAMILY_ENCODERS = {
+    "mpeg4", "msmpeg4", "msmpeg4v2", "wmv1", "wmv2", "flv", "h263", "h263p",
+    "mpeg1video", "mpeg2video", "mjpeg",
+}  # fmt: skip
+LOSSY_AUDIO_ENCODERS = {
+    "aac", "libmp3lame", "libopus", "libvorbis", "wmav1", "wmav2", "mp2", "ac3", "eac3",
+}  # fmt: skip
+# What a container's own kind of video uses when the source's codec cannot be written
+# here (no encoder, e.g. wmv3 or vc1): keeps a trim frame-accurate, at a codec change.
+DEFAULT_ENCODERS = {
+    "mp4": ("libx264", "aac"),
+    "mov": ("libx264", "aac"),
+    "3gp": ("libx264", "aac"),
+    "mkv": ("libx264", "aac"),
+    "webm": ("libvpx-vp9", "libopus"),
+    "avi": ("mpeg4", "libmp3lame"),
+    "wmv": ("wmv2", "wmav2"),
+    "flv": ("libx264", "aac"),
+    "mpeg": ("mpeg2video", "mp2"),
+}
+ENCODER_LINE_RE = re.compile(r"^ ([VAS])([.F])([.S])([.X])([.B])([.D]) (\S+)\s+(.*)$")
+
+
+@dataclass(frozen=True)
+class Encoder:
+    name: str
+    kind: str  # "video" or "audio"
+    codec: str  # the codec it produces, as ffprobe names it
+    experimental: bool
+
+
+@lru_cache(maxsize=1)
+def encoders() -> dict[str, Encoder]:
+    """This FFmpeg's encoders, from `ffmpeg -encoders`, by name."""
+    listing = subprocess.run(
+        [settings.FFMPEG_BINARY, "-hide_banner", "-encoders"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    found = {}
+    for line in listing.splitlines():
+        match = ENCODER_LINE_RE.match(line)
+        if not match or match[1] == "S":
+            continue
+        name, description = match[7], match[8]
+        codec = re.search(r"\(codec (\w+)\)\s*$", description)
+        found[name] = Encoder(
+            name=name,
+            kind="video" if match[1] == "V" else "audio",
+            codec=codec[1] if codec else name,
+            experimental=match[4] == "X",
+        )
+    return found
+
+
+def encoder_for_codec(codec: str) -> str | None:
+    """The software encoder this FFmpeg would use to write `codec`, if it has one."""
+    for encoder in encoders().values():
+        if (
+            encoder.codec == codec
+            and not encoder.experimental
+            and not any(marker in encoder.name for marker in HARDWARE_MARKERS)
+        ):
+            return encoder.name
+    return None
+
+
+@dataclass(frozen=True)
+class EncoderCaps:
+    pix_fmts: tuple[str, ...]  # empty: anything
+    sample_rates: tuple[int, ...]  # empty: anything
+
+
+@lru_cache(maxsize=128)
+def encoder_caps(name: str) -> EncoderCaps:
+    text = subprocess.run(
+        [settings.FFMPEG_BINARY, "-hide_banner", "-h", f"encoder={name}"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+    def listed(label: str) -> tuple[str, ...]:
+        match = re.search(rf"Supported {label}:\s*(.*)", text)
+        return tuple(match[1].split()) if match else ()
+
+    return EncoderCaps(
+        pix_fmts=listed("pixel formats"),
+        sample_rates=tuple(int(rate) for rate in listed("sample rates")),
+    )
+
+
+def pick_pix_fmt(encoder: str, wanted: str) -> str | None:
+    """`wanted` if the encoder takes it, else 4:2:0 (what players expect), else its own."""
+    supported = encoder_caps(encoder).pix_fmts
+    if not supported or wanted in supported:
+        return wanted or None
+    for candidate in ("yuv420p", "yuvj420p"):
+        if candidate in supported:
+            return candidate
+    return supported[0]
+
+
+def pick_sample_rate(encoder: str, wanted: int | None) -> int | None:
+    """Keep the source's rate where the encoder takes it; else let FFmpeg choose."""
+    supported = encoder_caps(encoder).sample_rates
+    return wanted if wanted and (not supported or wanted in supported) else None
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """Everything about an output file that decides whether FFmpeg can write it."""
+
+    extension: str
+    video_encoder: str
+    pix_fmt: str | None
+    width: int
+    height: int
+    frame_rate: str
+    audio_encoder: str | None
+    sample_rate: int | None
+    channels: int | None
+    high_quality: bool  # trims keep quality close to the source; encodes aim at size
+
+    @property
+    def video_codec(self) -> str:
+        return encoders()[self.video_encoder].codec
+
+    @property
+    def audio_codec(self) -> str | None:
+        return encoders()[self.audio_encoder].codec if self.audio_encoder else None
+
+
+def _video_quality(encoder: str, high: bool) -> dict:
+    if encoder in ("libx264", "libx264rgb"):
+        return {"crf": 18 if high else 23, "preset": "veryfast" if high else "fast"}
+    if encoder == "libx265":
+        return {"crf": 20 if high else 26, "preset": "fast"}
+    if encoder == "libvpx-vp9":
+        return {"crf": 24 if high else 32, "b:v": 0, "row-mt": 1, "deadline": "good",
+                "cpu-used": 4}  # fmt: skip
+    if encoder == "libvpx":
+        return {"crf": 6 if high else 10, "b:v": "4M" if high else "2M", "cpu-used": 4}
+    if encoder == "libaom-av1":
+        return {"crf": 28 if high else 34, "b:v": 0, "cpu-used": 6, "row-mt": 1}
+    if encoder == "libsvtav1":
+        return {"crf": 28 if high else 34, "preset": 8}
+    if encoder in MPEG_FAMILY_ENCODERS:
+        return {"q:v": 2 if high else 3}
+    return {}
+
+
+def output_options(plan: OutputPlan) -> dict:
+    """The output options of a plan, shared by the real run and the trial mux."""
+    options = {"c:v": plan.video_encoder, **_video_quality(plan.video_encoder, plan.high_quality)}
+    if plan.pix_fmt:
+        options["pix_fmt"] = plan.pix_fmt
+    if plan.audio_encoder:
+        options["c:a"] = plan.audio_encoder
+        if plan.sample_rate:
+            options["ar"] = plan.sample_rate
+        if plan.channels:
+            options["ac"] = plan.channels
+        if plan.audio_encoder in LOSSY_AUDIO_ENCODERS:
+            options["b:a"] = "192k" if plan.high_quality else "128k"
+    if plan.extension in MOV_FAMILY:
+        options["movflags"] = "+faststart"
+    options["f"] = FORMATS[plan.extension].muxer
+    return options
+
+
+@lru_cache(maxsize=512)
+def trial_mux(plan: OutputPlan) -> str | None:
+    """Write a tiny file exactly as planned; None if FFmpeg can, else its reason."""
+    video = ffmpeg.input(
+        f"color=c=gray:s={plan.width}x{plan.height}:r={plan.frame_rate}", f="lavfi", t=0.3
+    )
+    streams = [video]
+    if plan.audio_encoder:
+        layout = {1: "mono", 2: "stereo"}.get(plan.channels or 2, f"{plan.channels}c")
+        streams.append(
+            ffmpeg.input(f"anullsrc=r={plan.sample_rate or 48000}:cl={layout}", f="lavfi", t=0.3)
+        )
+    with tempfile.TemporaryDirectory(prefix="trial-") as directory:
+        target = Path(directory) / f"trial.{plan.extension}"
+        args = ffmpeg.output(*streams, str(target), **output_options(plan)).compile(
+            cmd=settings.FFMPEG_BINARY, overwrite_output=True
+        )
+        try:
+            run_ffmpeg(args, timeout=60)
+        except FFmpegError as error:
+            return str(error).strip().splitlines()[-1] if str(error).strip() else "failed"
+    return None
+
+
+def fallback_extension(video_codec: str, audio_codec: str | None) -> str:
+    """The contract's fallback when the source's container cannot hold the result."""
+    if video_codec in {"h264", "hevc", "av1"} and audio_codec in {None, "aac", "mp3", "opus"}:
+        return "mp4"
+    if video_codec in {"vp8", "vp9"} and audio_codec in {None, "opus", "vorbis"}:
+        return "webm"
+    return "mkv"
+
+
+def trim_plan(video) -> OutputPlan:
+    """Re-encode with the source's own codecs and parameters, in its own container, so
+    trims of one source concatenate; if this FFmpeg cannot write those codecs there, use
+    the container's usual codecs instead (see DEFAULT_ENCODERS)."""
+    video_encoder = encoder_for_codec(video.video_codec)
+    audio_encoder = encoder_for_codec(video.audio_codec) if video.audio_codec else None
+    default_video, default_audio = DEFAULT_ENCODERS[video.extension]
+    plan = OutputPlan(
+        extension=video.extension,
+        video_encoder=video_encoder or default_video,
+        pix_fmt=pick_pix_fmt(video_encoder or default_video, video.pix_fmt),
+        width=video.width,
+        height=video.height,
+        frame_rate=video.frame_rate,
+        audio_encoder=(audio_encoder or default_audio) if video.audio_codec else None,
+        sample_rate=video.audio_sample_rate,
+        channels=video.audio_channels,
+        high_quality=True,
+    )
+    if trial_mux(plan) is None:
+        return plan
+    fallback = replace(
+        plan,
+        video_encoder=default_video,
+        pix_fmt=pick_pix_fmt(default_video, video.pix_fmt),
+        audio_encoder=default_audio if video.audio_codec else None,
+        sample_rate=pick_sample_rate(default_audio, video.audio_sample_rate),
+    )
+    reason = trial_mux(fallback)
+    if reason:
+        raise FFmpegError(f"this server cannot write a {video.extension} trim: {reason}")
+    return fallback
+
+
+def trim_args(*, source: Path, demuxer: str, start: float, duration: float,
+              plan: OutputPlan, output: Path) -> list[str]:  # fmt: skip
+    """Fast input seek (-ss before -i); with re-encoding FFmpeg decodes from the previous
+    keyframe and drops what lies before `start`, so the first frame is the one at or
+    after it. Rotation metadata is kept rather than applied, like the source's."""
+    source_input = ffmpeg.input(
+        file_url(source), f=demuxer, protocol_whitelist="file", ss=f"{start:.6f}",
+        noautorotate=None,
+    )  # fmt: skip
+    streams = [source_input["v:0"]] + ([source_input["a:0"]] if plan.audio_encoder else [])
+    return ffmpeg.output(
+        *streams, str(output), t=f"{duration:.6f}", **output_options(plan)
+    ).compile(cmd=settings.FFMPEG_BINARY, overwrite_output=True)
+
+
+def concat_list(part_names: list[str]) -> str:
+    """The concat demuxer's list: plain relative names, so its safe mode can stay on."""
+    for name in part_names:
+        if not re.fullmatch(r"[\w.-]+", name) or name.startswith("."):
+            raise ValueError(f"unsafe concat part name {name!r}")
+    return "ffconcat version 1.0\n" + "".join(f"file '{name}'\n" for name in part_names)
+
+
+def concat_args(*, list_file: Path, demuxers: set[str], extension: str, has_audio: bool,
+                output: Path) -> list[str]:  # fmt: skip
+    """Stream copy through the concat demuxer: no re-encode, I/O bound. The parts may only
+    be opened as the containers their probes found."""
+    parts = ffmpeg.input(
+        str(list_file), f="concat", safe=1, protocol_whitelist="file",
+        format_whitelist=",".join(["concat", *sorted(demuxers)]),
+    )  # fmt: skip
+    streams = [parts["v:0"]] + ([parts["a:0"]] if has_audio else [])
+    options = {"c": "copy", "f": FORMATS[extension].muxer}
+    if extension in MOV_FAMILY:
+        options["movflags"] = "+faststart"
+    return ffmpeg.output(*streams, str(output), **options).compile(
+        cmd=settings.FFMPEG_BINARY, overwrite_output=True
+    )
+
+
+def encode_args(*, source: Path, demuxer: str, plan: OutputPlan, output: Path) -> list[str]:
+    """Scale into the requested frame keeping the picture's shape (padding the rest),
+    then convert to a constant frame rate. Phone footage is turned upright first."""
+    source_input = ffmpeg.input(file_url(source), f=demuxer, protocol_whitelist="file")
+    video = (
+        source_input["v:0"]
+        .filter("scale", plan.width, plan.height, force_original_aspect_ratio="decrease",
+                force_divisible_by=2)  # fmt: skip
+        .filter("pad", plan.width, plan.height, "(ow-iw)/2", "(oh-ih)/2")
+        .filter("setsar", 1)
+        .filter("fps", plan.frame_rate)
+    )
+    streams = [video] + ([source_input["a:0"]] if plan.audio_encoder else [])
+    return ffmpeg.output(*streams, str(output), **output_options(plan)).compile(
+        cmd=settings.FFMPEG_BINARY, overwrite_output=True
+    )
+
+
+def frame_rate_fraction(frame_rate: float) -> str:
+    rate = Fraction(frame_rate).limit_denominator(1001)
+    return f"{rate.numerator}/{rate.denominator}"

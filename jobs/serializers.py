@@ -1,0 +1,122 @@
+import re
+
+from rest_framework import serializers
+
+from videos.media import FORMATS
+from videos.serializers import PageSerializer
+
+from . import pipelines
+from .models import Job
+from .timecodes import TimeFormatError, parse_time_ms
+
+MAX_WIDTH, MAX_HEIGHT = 7680, 4320
+MIN_FRAME_RATE, MAX_FRAME_RATE = 1, 240
+RESOLUTION_RE = re.compile(r"^(\d+):(\d+)$")
+
+
+class TimeField(serializers.Field):
+    """A trim time as the contract writes it, parsed into milliseconds."""
+
+    def to_internal_value(self, data) -> float:
+        try:
+            return parse_time_ms(data)
+        except TimeFormatError as error:
+            raise serializers.ValidationError(str(error)) from None
+
+    def to_representation(self, value):
+        return value
+
+
+class RequestCodeSerializer(serializers.Serializer):
+    request_code = serializers.CharField(max_length=100)
+
+
+class TrimSerializer(RequestCodeSerializer):
+    video_id = serializers.IntegerField(min_value=1)
+    trim_start = TimeField(help_text="ms ('5000'), '5s', '5000ms', '5000000us' or 'HH:MM:SS.fff'")
+    trim_end = TimeField(help_text="same forms as trim_start")
+
+
+class ConcatSerializer(RequestCodeSerializer):
+    video_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), min_length=2, max_length=100,
+        error_messages={"min_length": "Give at least two video ids to concatenate."},
+    )  # fmt: skip
+
+
+class EncodeSerializer(RequestCodeSerializer):
+    video_id = serializers.IntegerField(min_value=1)
+    video_codec = serializers.CharField(default="libx264")
+    audio_codec = serializers.CharField(default="aac")
+    resolution = serializers.CharField(default="1920:1080")
+    frame_rate = serializers.FloatField(default=30)
+    container = serializers.ChoiceField(choices=list(FORMATS), required=False, allow_null=True)
+
+    def _encoder(self, name: str, kind: str) -> str:
+        encoder = pipelines.encoders().get(name)
+        if encoder is None or encoder.kind != kind:
+            raise serializers.ValidationError(
+                f"'{name}' is not a {kind} encoder this server's FFmpeg has"
+            )
+        return name
+
+    def validate_video_codec(self, value: str) -> str:
+        return self._encoder(value, "video")
+
+    def validate_audio_codec(self, value: str) -> str:
+        return self._encoder(value, "audio")
+
+    def validate_resolution(self, value: str) -> str:
+        match = RESOLUTION_RE.match(value.strip())
+        if not match:
+            raise serializers.ValidationError(f"'{value}' is not a resolution of the form W:H")
+        width, height = int(match[1]), int(match[2])
+        if width <= 0 or height <= 0 or width % 2 or height % 2:
+            raise serializers.ValidationError("width and height must be positive even numbers")
+        if width > MAX_WIDTH or height > MAX_HEIGHT:
+            raise serializers.ValidationError(f"the largest resolution is {MAX_WIDTH}:{MAX_HEIGHT}")
+        return f"{width}:{height}"
+
+    def validate_frame_rate(self, value: float) -> int | float:
+        if not MIN_FRAME_RATE <= value <= MAX_FRAME_RATE:
+            raise serializers.ValidationError(
+                f"frame_rate must be between {MIN_FRAME_RATE} and {MAX_FRAME_RATE}"
+            )
+        return int(value) if value.is_integer() else value
+
+
+class ExecuteSerializer(RequestCodeSerializer):
+    pass
+
+
+class JobSerializer(serializers.ModelSerializer):
+    output_video_id = serializers.IntegerField(allow_null=True, read_only=True)
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "request_code",
+            "kind",
+            "status",
+            "params",
+            "progress",
+            "error",
+            "output_video_id",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class JobListParamsSerializer(PageSerializer):
+    request_code = serializers.CharField(max_length=100, required=False)
+
+
+class QueuedSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    job_id = serializers.IntegerField()
+
+
+class MessageSerializer(serializers.Serializer):
+    message = serializers.CharField()

@@ -1,0 +1,395 @@
+"""Queueing and running jobs. Every refusal happens here or in the serializers, before
+any work; a run records its outcome on the Job row and never leaves a partial file."""
+
+import logging
+import time
+from contextlib import ExitStack
+from dataclasses import replace
+from pathlib import Path
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from rest_framework import status
+
+from videoproc.errors import ServiceError
+from videos import storage
+from videos.media import FFmpegCancelled, FFmpegError, ProbeError, probe, run_ffmpeg
+from videos.models import Video
+from videos.services import video_create
+
+from . import pipelines
+from .models import Job
+from .timecodes import format_ms
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.5  # seconds between progress writes and cancel checks
+# What a stream-copy concat needs to be equal across its inputs, with a readable name.
+CONCAT_PROPERTIES = [
+    ("video_codec", "video codec"),
+    ("video_profile", "video profile"),
+    ("resolution", "resolution"),
+    ("frame_rate", "frame rate"),
+    ("pix_fmt", "pixel format"),
+    ("sample_aspect_ratio", "sample aspect ratio"),
+    ("rotation", "rotation"),
+    ("audio_codec", "audio codec"),
+    ("audio_sample_rate", "audio sample rate"),
+    ("audio_channels", "audio channels"),
+]
+
+
+def _video(video_id: int) -> Video:
+    video = Video.objects.filter(pk=video_id).first()
+    if video is None:
+        raise ServiceError(f"No video with id {video_id}", status.HTTP_404_NOT_FOUND)
+    return video
+
+
+def _job_create(*, request_code: str, kind: str, params: dict, inputs: list[Video]) -> Job:
+    with transaction.atomic():
+        job = Job.objects.create(request_code=request_code, kind=kind, params=params)
+        job.inputs.set(inputs)
+    return job
+
+
+def _plan_or_400(make_plan):
+    try:
+        return make_plan()
+    except FFmpegError as error:
+        raise ServiceError(str(error)) from None
+
+
+def job_queue_trim(*, request_code: str, video_id: int, trim_start_ms: float,
+                   trim_end_ms: float) -> Job:  # fmt: skip
+    video = _video(video_id)
+    if trim_end_ms <= trim_start_ms:
+        raise ServiceError("trim_end must be after trim_start")
+    duration_ms = video.duration * 1000
+    if trim_start_ms >= duration_ms:
+        raise ServiceError(
+            f"trim_start ({format_ms(trim_start_ms)} ms) is at or past the end of video "
+            f"{video.id} ({duration_ms:.0f} ms)"
+        )
+    _plan_or_400(lambda: pipelines.trim_plan(video))
+    params = {
+        "video_id": video.id,
+        "trim_start_ms": format_ms(trim_start_ms),
+        "trim_end_ms": format_ms(trim_end_ms),
+    }
+    return _job_create(request_code=request_code, kind=Job.Kind.TRIM, params=params,
+                       inputs=[video])  # fmt: skip
+
+
+def concat_incompatibility(videos: list[Video]) -> str | None:
+    """Why these videos cannot be joined by stream copy, or None if they can."""
+    first = videos[0]
+    for other in videos[1:]:
+        for attribute, label in CONCAT_PROPERTIES:
+            ours, theirs = getattr(first, attribute), getattr(other, attribute)
+            if ours != theirs:
+                return (
+                    f"video {other.id} differs from video {first.id} in {label}: "
+                    f"{theirs or 'none'} vs {ours or 'none'}"
+                )
+    return None
+
+
+def job_queue_concat(*, request_code: str, video_ids: list[int]) -> Job:
+    found = Video.objects.in_bulk(video_ids)
+    missing = [video_id for video_id in video_ids if video_id not in found]
+    if missing:
+        raise ServiceError(
+            f"No video with id {', '.join(map(str, dict.fromkeys(missing)))}",
+            status.HTTP_404_NOT_FOUND,
+        )
+    videos = [found[video_id] for video_id in video_ids]
+    if reason := concat_incompatibility(videos):
+        raise ServiceError(f"These videos cannot be concatenated: {reason}")
+    return _job_create(request_code=request_code, kind=Job.Kind.CONCAT,
+                       params={"video_ids": video_ids}, inputs=videos)  # fmt: skip
+
+
+def encode_plan(*, video: Video, params: dict) -> pipelines.OutputPlan:
+    """The output of an encode: the requested codecs, size and rate, in the requested
+    container, else the source's when it can hold them, else the documented fallback."""
+    width, height = map(int, params["resolution"].split(":"))
+    audio_encoder = params["audio_codec"] if video.audio_codec else None
+    plan = pipelines.OutputPlan(
+        extension=params.get("container") or video.extension,
+        video_encoder=params["video_codec"],
+        pix_fmt=pipelines.pick_pix_fmt(params["video_codec"], "yuv420p"),
+        width=width,
+        height=height,
+        frame_rate=pipelines.frame_rate_fraction(params["frame_rate"]),
+        audio_encoder=audio_encoder,
+        sample_rate=pipelines.pick_sample_rate(audio_encoder, video.audio_sample_rate)
+        if audio_encoder
+        else None,
+        channels=None,
+        high_quality=False,
+    )
+    reason = pipelines.trial_mux(plan)
+    if reason is None:
+        return plan
+    if params.get("container"):
+        raise FFmpegError(
+            f"a {plan.extension} file cannot hold {params['video_codec']}"
+            f"{' + ' + audio_encoder if audio_encoder else ''} at {params['resolution']}, "
+            f"{params['frame_rate']} fps: {reason}"
+        )
+    fallback = replace(
+        plan, extension=pipelines.fallback_extension(plan.video_codec, plan.audio_codec)
+    )
+    if reason := pipelines.trial_mux(fallback):
+        raise FFmpegError(
+            f"this server cannot encode {params['video_codec']}"
+            f"{' + ' + audio_encoder if audio_encoder else ''} at {params['resolution']}, "
+            f"{params['frame_rate']} fps: {reason}"
+        )
+    return fallback
+
+
+def job_queue_encode(*, request_code: str, video_id: int, video_codec: str, audio_codec: str,
+                     resolution: str, frame_rate: float, container: str | None) -> Job:  # fmt: skip
+    video = _video(video_id)
+    encoders = pipelines.encoders()
+    same_audio = video.audio_codec is None or encoders[audio_codec].codec == video.audio_codec
+    if (
+        encoders[video_codec].codec == video.video_codec
+        and same_audio
+        and resolution == video.resolution
+        and round(frame_rate) == round(video.fps)
+    ):
+        raise ServiceError(
+            f"Video {video.id} is already {video.video_codec}"
+            f"{'/' + video.audio_codec if video.audio_codec else ''} at {resolution}, "
+            f"{round(frame_rate)} fps: the encode would not change it"
+        )
+    params = {
+        "video_id": video.id,
+        "video_codec": video_codec,
+        "audio_codec": audio_codec,
+        "resolution": resolution,
+        "frame_rate": frame_rate,
+        "container": container,
+    }
+    plan = _plan_or_400(lambda: encode_plan(video=video, params=params))
+    params["container"] = plan.extension
+    return _job_create(request_code=request_code, kind=Job.Kind.ENCODE, params=params,
+                       inputs=[video])  # fmt: skip
+
+
+def jobs_claim(*, request_code: str) -> list[Job]:
+    """Move the requester's pending jobs to running, each by one conditional UPDATE, so
+    two executes (or workers) can never both take the same job."""
+    pending = Job.objects.filter(request_code=request_code, status=Job.Status.PENDING)
+    claimed = []
+    for job_id in pending.order_by("id").values_list("id", flat=True):
+        now = timezone.now()
+        taken = Job.objects.filter(pk=job_id, status=Job.Status.PENDING).update(
+            status=Job.Status.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            finished_at=None,
+            progress=0,
+            error=None,
+            attempts=F("attempts") + 1,
+        )
+        if taken:
+            claimed.append(job_id)
+    return list(Job.objects.filter(pk__in=claimed).order_by("id"))
+
+
+def jobs_execute(*, request_code: str) -> list[Job]:
+    """Run the requester's pending jobs in id order; 500 naming the ones that failed."""
+    jobs = jobs_claim(request_code=request_code)
+    if not jobs:
+        raise ServiceError(f"No pending jobs for request_code {request_code}")
+    finished = [job_run(job=job) for job in jobs]
+    failed = [job for job in finished if job.status != Job.Status.SUCCEEDED]
+    if failed:
+        raise ServiceError(
+            f"{len(failed)} of {len(finished)} jobs for request_code {request_code} failed: "
+            + "; ".join(f"job {job.id} ({job.kind}) {job.status}: {_headline(job.error)}"
+                        for job in failed),  # fmt: skip
+            status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    return finished
+
+
+def _headline(error: str | None) -> str:
+    lines = [line for line in (error or "").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "unknown error"
+
+
+class _Monitor:
+    """Saves a running job's progress and heartbeat, and reads its cancel flag, at most
+    every PROGRESS_INTERVAL seconds."""
+
+    def __init__(self, job: Job):
+        self.job = job
+        self.last_write = 0.0
+        self.last_check = 0.0
+
+    def report(self, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self.last_write >= PROGRESS_INTERVAL or fraction >= 1:
+            self.last_write = now
+            Job.objects.filter(pk=self.job.pk, status=Job.Status.RUNNING).update(
+                progress=int(fraction * 100), heartbeat_at=timezone.now()
+            )
+
+    def should_cancel(self) -> bool:
+        now = time.monotonic()
+        if now - self.last_check < PROGRESS_INTERVAL:
+            return False
+        self.last_check = now
+        return Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
+
+    def run(self, args: list[str], duration: float) -> None:
+        run_ffmpeg(args, duration=duration, on_progress=self.report,
+                   should_cancel=self.should_cancel)  # fmt: skip
+
+
+def _source(video_id: int) -> Video:
+    video = Video.objects.filter(pk=video_id).first()
+    if video is None:
+        raise FFmpegError(f"video {video_id} no longer exists")
+    return video
+
+
+def _output_stem(video: Video, operation: str) -> str:
+    return f"{storage.safe_stem(video.original_name or video.file.name)}_{operation}"
+
+
+def _run_trim(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:
+    video = _source(job.params["video_id"])
+    start = job.params["trim_start_ms"] / 1000
+    end = min(job.params["trim_end_ms"] / 1000, video.duration)
+    plan = pipelines.trim_plan(video)
+    output = workdir / f"output.{plan.extension}"
+    with storage.local_path(video.file.name) as source:
+        monitor.run(
+            pipelines.trim_args(source=source, demuxer=video.demuxer, start=start,
+                                duration=end - start, plan=plan, output=output),  # fmt: skip
+            end - start,
+        )
+    info = {
+        "trim_info": {
+            "trim_start": round(job.params["trim_start_ms"]),
+            "trim_end": round(job.params["trim_end_ms"]),
+            "video_id": video.id,
+        }
+    }
+    return output, _output_stem(video, "trim"), info
+
+
+def _run_concat(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:
+    videos = [_source(video_id) for video_id in job.params["video_ids"]]
+    if reason := concat_incompatibility(videos):
+        raise FFmpegError(f"the videos can no longer be concatenated: {reason}")
+    first = videos[0]
+    output = workdir / f"output.{first.extension}"
+    part_names = []
+    with ExitStack() as stack:
+        sources = [stack.enter_context(storage.local_path(v.file.name)) for v in videos]
+        # Generated names linked into the job's own directory keep the list file free
+        # of user text and let the concat demuxer's safe mode stay on.
+        for index, (video, source) in enumerate(zip(videos, sources)):
+            name = f"part{index}.{video.extension}"
+            (workdir / name).symlink_to(source)
+            part_names.append(name)
+        list_file = workdir / "parts.ffconcat"
+        list_file.write_text(pipelines.concat_list(part_names))
+        monitor.run(
+            pipelines.concat_args(list_file=list_file,
+                                  demuxers={video.demuxer for video in videos},
+                                  extension=first.extension,
+                                  has_audio=first.audio_codec is not None,
+                                  output=output),  # fmt: skip
+            sum(video.duration for video in videos),
+        )
+    return output, _output_stem(first, "concat"), {"concat_info": {"video_ids": [v.id for v in videos]}}
+
+
+def _run_encode(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:
+    video = _source(job.params["video_id"])
+    plan = encode_plan(video=video, params=job.params)
+    output = workdir / f"output.{plan.extension}"
+    with storage.local_path(video.file.name) as source:
+        monitor.run(
+            pipelines.encode_args(source=source, demuxer=video.demuxer, plan=plan, output=output),
+            video.duration,
+        )
+    info = {
+        "encode_info": {
+            "video_codec": job.params["video_codec"],
+            "audio_codec": job.params["audio_codec"],
+            "resolution": job.params["resolution"],
+            "frame_rate": job.params["frame_rate"],
+            "video_id": video.id,
+        }
+    }
+    return output, _output_stem(video, "encode"), info
+
+
+RUNNERS = {Job.Kind.TRIM: _run_trim, Job.Kind.CONCAT: _run_concat, Job.Kind.ENCODE: _run_encode}
+
+
+def job_run(*, job: Job) -> Job:
+    """Run one claimed (running) job to its end and record the outcome.
+
+    The result is written in a private scratch directory and moved into storage only on
+    success, in the transaction that creates its Video row and marks the job succeeded.
+    A failure is recorded on the row, never raised: the requester's other jobs go on.
+    """
+    attempt = job.attempts
+    monitor = _Monitor(job)
+    try:
+        with storage.scratch_dir(f"job{job.id}-") as workdir:
+            output, stem, info = RUNNERS[job.kind](job, Path(workdir), monitor)
+            _store_output(job, attempt, output, stem, info)
+    except FFmpegCancelled:
+        _finish(job, Job.Status.CANCELLED, error="cancelled while running")
+    except (FFmpegError, ProbeError) as error:
+        _finish(job, Job.Status.FAILED, error=str(error) or type(error).__name__)
+    except Exception as error:  # a bug or an infrastructure fault: record it, keep going
+        logger.exception("job %s crashed", job.id)
+        _finish(job, Job.Status.FAILED, error=f"internal error: {error!r}")
+    job.refresh_from_db()
+    return job
+
+
+def _store_output(job: Job, attempt: int, output: Path, stem: str, info: dict) -> None:
+    """Move the result into storage, record it and mark the job succeeded, all or none."""
+    extension = output.suffix[1:]
+    probed = probe(output)  # our own file, but a broken result must not be recorded
+    stored_name = None
+    try:
+        with transaction.atomic():
+            current = Job.objects.select_for_update().get(pk=job.pk)
+            if current.status != Job.Status.RUNNING or current.attempts != attempt:
+                raise FFmpegError(f"job {job.id} was taken over while it ran")
+            video = video_create(
+                path=output,
+                name=storage.new_name(storage.MODI, stem, extension),
+                kind=Video.Kind.RESULT,
+                probed=probed,
+                original_name=f"{stem}.{extension}",
+                **info,
+            )
+            stored_name = video.file.name
+            _finish(job, Job.Status.SUCCEEDED, output_video=video, progress=100)
+    except BaseException:
+        if stored_name:
+            default_storage.delete(stored_name)
+        raise
+
+
+def _finish(job: Job, status_: str, **fields) -> None:
+    Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts).update(
+        status=status_, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
+    )

@@ -1,0 +1,51 @@
+"""Parsing the contract's trim times into milliseconds.
+
+Accepted: a plain number of milliseconds ("5000", "1500.5", or a JSON number), a number
+with a unit ("5s", "5000ms", "5000000us"), or a clock ("MM:SS", "HH:MM:SS", with
+optional fractional seconds: "00:01:02.250").
+"""
+
+import re
+
+NUMBER = r"\d+(?:\.\d+)?"
+PLAIN_RE = re.compile(rf"^({NUMBER})$")
+UNIT_RE = re.compile(rf"^({NUMBER})\s*(us|ms|s)$")
+CLOCK_RE = re.compile(rf"^(?:(\d+):)?(\d{{1,2}}):(\d{{1,2}}(?:\.\d+)?)$")
+MS_PER_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+class TimeFormatError(ValueError):
+    pass
+
+
+def parse_time_ms(value) -> float:
+    """Milliseconds from a time as the contract writes it; TimeFormatError otherwise."""
+    if isinstance(value, bool):
+        raise TimeFormatError(f"{value!r} is not a time")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise TimeFormatError(f"{value} is negative")
+        return float(value)
+    if not isinstance(value, str):
+        raise TimeFormatError(f"{value!r} is not a time")
+    text = value.strip().lower()
+    if text.startswith("-"):
+        raise TimeFormatError(f"'{value}' is negative")
+    if match := PLAIN_RE.match(text):
+        return float(match[1])
+    if match := UNIT_RE.match(text):
+        return float(match[1]) * MS_PER_UNIT[match[2]]
+    if match := CLOCK_RE.match(text):
+        hours, minutes, seconds = int(match[1] or 0), int(match[2]), float(match[3])
+        if seconds >= 60 or (match[1] is not None and minutes >= 60):
+            raise TimeFormatError(f"'{value}' is not a valid clock time")
+        return ((hours * 60 + minutes) * 60 + seconds) * 1000
+    raise TimeFormatError(
+        f"'{value}' is not a time: use milliseconds ('5000'), a unit ('5s', '5000ms', "
+        "'5000000us') or a clock ('MM:SS', 'HH:MM:SS.fff')"
+    )
+
+
+def format_ms(ms: float) -> int | float:
+    """Integral milliseconds as an int, so normalised params read naturally."""
+    return int(ms) if float(ms).is_integer() else ms

@@ -1,0 +1,99 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.response import Response
+
+from videoproc.errors import ServiceError
+
+from . import services
+from .models import Job
+from .serializers import (
+    ConcatSerializer,
+    EncodeSerializer,
+    ExecuteSerializer,
+    JobListParamsSerializer,
+    JobSerializer,
+    MessageSerializer,
+    QueuedSerializer,
+    TrimSerializer,
+)
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class ProcessViewSet(viewsets.ViewSet):
+    """Queue trim / concat / encode jobs under a request code, and run them."""
+
+    @extend_schema(summary="Queue a trim", request=TrimSerializer, responses={200: QueuedSerializer})
+    def trim(self, request):
+        data = _valid(TrimSerializer, request.data)
+        job = services.job_queue_trim(
+            request_code=data["request_code"],
+            video_id=data["video_id"],
+            trim_start_ms=data["trim_start"],
+            trim_end_ms=data["trim_end"],
+        )
+        return Response({"message": "Trim job added to queue", "job_id": job.id})
+
+    @extend_schema(
+        summary="Queue a concat", request=ConcatSerializer, responses={200: QueuedSerializer}
+    )
+    def concat(self, request):
+        data = _valid(ConcatSerializer, request.data)
+        job = services.job_queue_concat(
+            request_code=data["request_code"], video_ids=data["video_ids"]
+        )
+        return Response({"message": "Concat job added to queue", "job_id": job.id})
+
+    @extend_schema(
+        summary="Queue a re-encode", request=EncodeSerializer, responses={200: QueuedSerializer}
+    )
+    def encoding(self, request):
+        data = _valid(EncodeSerializer, request.data)
+        job = services.job_queue_encode(
+            request_code=data["request_code"],
+            video_id=data["video_id"],
+            video_codec=data["video_codec"],
+            audio_codec=data["audio_codec"],
+            resolution=data["resolution"],
+            frame_rate=data["frame_rate"],
+            container=data.get("container"),
+        )
+        return Response({"message": "Encode job added to queue", "job_id": job.id})
+
+    @extend_schema(
+        summary="Run the requester's pending jobs",
+        request=ExecuteSerializer,
+        responses={200: MessageSerializer},
+    )
+    def execute(self, request):
+        request_code = _valid(ExecuteSerializer, request.data)["request_code"]
+        services.jobs_execute(request_code=request_code)
+        return Response(
+            {"message": f"All pending jobs for request_code {request_code} executed successfully"}
+        )
+
+
+class JobViewSet(viewsets.ViewSet):
+    """Watch jobs: one by id, or a requester's list."""
+
+    @extend_schema(
+        summary="List jobs", parameters=[JobListParamsSerializer], responses={200: JobSerializer(many=True)}
+    )
+    def list(self, request):
+        params = _valid(JobListParamsSerializer, request.query_params)
+        jobs = Job.objects.order_by("id")
+        if "request_code" in params:
+            jobs = jobs.filter(request_code=params["request_code"])
+        jobs = jobs[params["skip"] : params["skip"] + params["limit"]]
+        return Response(JobSerializer(jobs, many=True).data)
+
+    @extend_schema(summary="One job", responses={200: JobSerializer})
+    def retrieve(self, request, pk: int):
+        job = Job.objects.filter(pk=pk).first()
+        if job is None:
+            raise ServiceError(f"No job with id {pk}", status.HTTP_404_NOT_FOUND)
+        return Response(JobSerializer(job).data)

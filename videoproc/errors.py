@@ -1,0 +1,35 @@
+"""One error type for the domain, one JSON shape for every error: {"detail": ...}."""
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ServiceError(Exception):
+    """A refusal or failure the user must see, with the HTTP status that fits it."""
+
+    def __init__(self, detail: str, status_code: int = status.HTTP_400_BAD_REQUEST):
+        super().__init__(detail)
+        self.detail = detail
+        self.status_code = status_code
+
+
+def _first_message(errors) -> str:
+    if isinstance(errors, dict):
+        field, value = next(iter(errors.items()))
+        message = _first_message(value)
+        return message if field == "non_field_errors" else f"{field}: {message}"
+    if isinstance(errors, list) and errors:
+        return _first_message(errors[0])
+    return str(errors)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ServiceError):
+        return Response({"detail": exc.detail}, status=exc.status_code)
+    if isinstance(exc, exceptions.ValidationError):
+        return Response(
+            {"detail": _first_message(exc.detail), "errors": exc.detail},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,31 @@
+"""Every API path answers with and without a trailing slash, without redirecting."""
+
+from django.contrib import admin
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from jobs.views import JobViewSet, ProcessViewSet
+from videos.serving import serve_stored
+from videos.views import VideoViewSet
+
+
+def api(pattern: str, view, name: str):
+    return re_path(rf"^{pattern}/?$", view, name=name)
+
+
+urlpatterns = [
+    api("video/upload", VideoViewSet.as_view({"put": "upload", "post": "upload"}), "video-upload"),
+    api("video/download", VideoViewSet.as_view({"get": "download"}), "video-download"),
+    api("video/view/all", VideoViewSet.as_view({"get": "list"}), "video-list"),
+    api("video/view/info", VideoViewSet.as_view({"get": "info"}), "video-info"),
+    api("video/process/trim", ProcessViewSet.as_view({"post": "trim"}), "process-trim"),
+    api("video/process/concat", ProcessViewSet.as_view({"post": "concat"}), "process-concat"),
+    api("video/process/encoding", ProcessViewSet.as_view({"post": "encoding"}), "process-encoding"),
+    api("video/process/execute", ProcessViewSet.as_view({"post": "execute"}), "process-execute"),
+    api("video/process/jobs", JobViewSet.as_view({"get": "list"}), "job-list"),
+    api(r"video/process/jobs/(?P<pk>\d+)", JobViewSet.as_view({"get": "retrieve"}), "job-detail"),
+    api("api/schema", SpectacularAPIView.as_view(), "schema"),
+    api("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), "docs"),
+    path("admin/", admin.site.urls),
+    re_path(r"^storage/(?P<name>.+)$", serve_stored, name="storage"),
+]

@@ -1,0 +1,259 @@
+"""Running ffprobe and ffmpeg on users' files, safely.
+
+Every call over a user's file allows only the `file` protocol. The first probe allows
+only the demuxers of our nine formats (so a playlist named .avi is never opened as one);
+later calls name the demuxer that probe found.
+"""
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Format:
+    muxer: str  # what `-f` names when writing this format
+    demuxers: frozenset[str]  # what ffprobe may report (first name of format_name)
+
+
+# The nine formats the contract allows, by file extension.
+FORMATS = {
+    "mp4": Format("mp4", frozenset({"mov"})),
+    "mov": Format("mov", frozenset({"mov"})),
+    "3gp": Format("3gp", frozenset({"mov"})),
+    "mkv": Format("matroska", frozenset({"matroska"})),
+    "webm": Format("webm", frozenset({"matroska"})),
+    "avi": Format("avi", frozenset({"avi"})),
+    "wmv": Format("asf", frozenset({"asf"})),
+    "flv": Format("flv", frozenset({"flv"})),
+    "mpeg": Format("mpeg", frozenset({"mpeg", "mpegts"})),
+}
+ALLOWED_DEMUXERS = ",".join(sorted(set().union(*(f.demuxers for f in FORMATS.values()))))
+
+MAX_DIMENSION = 8192
+MAX_STREAMS = 32
+STDERR_TAIL_LINES = 30
+
+
+class ProbeError(Exception):
+    """The file is not a video we can work on; the message says why."""
+
+
+class FFmpegError(Exception):
+    """FFmpeg failed; the message carries the useful tail of its stderr."""
+
+
+class FFmpegCancelled(FFmpegError):
+    """FFmpeg was stopped on request."""
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    container: str  # ffprobe's format_name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+    demuxer: str  # the one name to pass to -f for later reads, e.g. "mov"
+    duration: float  # seconds
+    size: int
+    bit_rate: int | None
+    video_codec: str
+    video_profile: str
+    width: int
+    height: int
+    pix_fmt: str
+    sample_aspect_ratio: str
+    frame_rate: str  # exact, as a fraction "30000/1001"
+    time_base: str
+    rotation: int
+    audio_codec: str | None
+    audio_sample_rate: int | None
+    audio_channels: int | None
+    audio_channel_layout: str
+
+    @property
+    def fps(self) -> float:
+        return float(Fraction(self.frame_rate)) if self.frame_rate else 0.0
+
+
+def file_url(path: str | os.PathLike) -> str:
+    """An input name FFmpeg cannot mistake for a protocol URL or an option."""
+    return "file:" + str(Path(path).resolve())
+
+
+def probe(path: str | os.PathLike, *, demuxer: str | None = None) -> ProbeResult:
+    """Probe a file; raise ProbeError unless it is a real video in one of our containers."""
+    args = [settings.FFPROBE_BINARY, "-v", "error", "-protocol_whitelist", "file"]
+    args += ["-f", demuxer] if demuxer else ["-format_whitelist", ALLOWED_DEMUXERS]
+    args += ["-show_format", "-show_streams", "-of", "json", file_url(path)]
+    try:
+        completed = subprocess.run(
+            args, capture_output=True, timeout=settings.FFPROBE_TIMEOUT, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        raise ProbeError("probing took too long") from None
+    if completed.returncode != 0:
+        reason = completed.stderr.decode(errors="replace").strip().splitlines()
+        raise ProbeError(f"not a readable video ({reason[-1] if reason else 'ffprobe failed'})")
+    return _parse_probe(json.loads(completed.stdout or b"{}"))
+
+
+def _parse_probe(data: dict) -> ProbeResult:
+    fmt = data.get("format") or {}
+    streams = data.get("streams") or []
+    container = fmt.get("format_name", "")
+    demuxer = container.split(",")[0]
+    if demuxer not in ALLOWED_DEMUXERS.split(","):
+        raise ProbeError(f"'{container}' is not a video container we accept")
+    if len(streams) > MAX_STREAMS:
+        raise ProbeError(f"too many streams ({len(streams)})")
+    video = next(
+        (
+            s
+            for s in streams
+            if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
+        ),
+        None,
+    )
+    if video is None:
+        raise ProbeError("it has no video stream")
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION):
+        raise ProbeError(f"unsupported picture size {width}x{height}")
+    duration = _float(fmt.get("duration")) or _float(video.get("duration"))
+    if not duration or duration <= 0:
+        raise ProbeError("it has no duration")
+    frame_rate = _frame_rate(video)
+    if not frame_rate:
+        raise ProbeError("it has no frame rate")
+    return ProbeResult(
+        container=container,
+        demuxer=demuxer,
+        duration=duration,
+        size=int(fmt.get("size") or 0),
+        bit_rate=int(fmt["bit_rate"]) if str(fmt.get("bit_rate", "")).isdigit() else None,
+        video_codec=video.get("codec_name", ""),
+        video_profile=video.get("profile", ""),
+        width=width,
+        height=height,
+        pix_fmt=video.get("pix_fmt", ""),
+        sample_aspect_ratio=video.get("sample_aspect_ratio", ""),
+        frame_rate=frame_rate,
+        time_base=video.get("time_base", ""),
+        rotation=_rotation(video),
+        audio_codec=audio.get("codec_name") if audio else None,
+        audio_sample_rate=int(audio["sample_rate"]) if audio and audio.get("sample_rate") else None,
+        audio_channels=int(audio["channels"]) if audio and audio.get("channels") else None,
+        audio_channel_layout=(audio or {}).get("channel_layout", ""),
+    )
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _frame_rate(video: dict) -> str:
+    """The average rate for variable-rate footage, else the stream's base rate."""
+    for key in ("avg_frame_rate", "r_frame_rate"):
+        num, _, den = (video.get(key) or "0/0").partition("/")
+        if num.isdigit() and den.isdigit() and int(num) and int(den):
+            rate = Fraction(int(num), int(den))
+            if 0 < rate <= 1000:
+                return f"{rate.numerator}/{rate.denominator}"
+    return ""
+
+
+def _rotation(video: dict) -> int:
+    for side_data in video.get("side_data_list") or []:
+        if "rotation" in side_data:
+            return int(side_data["rotation"])
+    return int(video.get("tags", {}).get("rotate", 0) or 0)
+
+
+def run_ffmpeg(
+    args: list[str],
+    *,
+    duration: float | None = None,
+    on_progress: Callable[[float], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    timeout: float | None = None,
+) -> None:
+    """Run one FFmpeg command to completion, reporting progress as a fraction 0..1.
+
+    FFmpeg runs in its own process group so that a cancel or a timeout stops all of it.
+    Raises FFmpegCancelled when should_cancel() turns true, FFmpegError on failure.
+    """
+    args = [args[0], "-hide_banner", "-nostdin", "-nostats", "-progress", "pipe:1", *args[1:]]
+    logger.debug("running %s", args)
+    process = subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        text=True,
+        errors="replace",
+    )
+    stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+    # Drain stderr concurrently: a full pipe would stall FFmpeg.
+    reader = threading.Thread(target=stderr_tail.extend, args=(process.stderr,), daemon=True)
+    reader.start()
+    stopped_because = None
+    timer = threading.Timer(timeout or settings.JOB_TIME_LIMIT, _stop, args=(process,))
+    timer.start()
+    try:
+        for line in process.stdout:
+            key, _, value = line.strip().partition("=")
+            if key == "out_time_us" and duration and on_progress and value.lstrip("-").isdigit():
+                on_progress(min(max(int(value) / 1e6 / duration, 0.0), 1.0))
+            elif key == "progress" and should_cancel and should_cancel():
+                stopped_because = "cancelled"
+                _stop(process)
+                break
+        process.wait()
+    finally:
+        timer.cancel()
+        if process.poll() is None:
+            _stop(process)
+        reader.join(timeout=5)
+    if stopped_because == "cancelled":
+        raise FFmpegCancelled("cancelled")
+    if process.returncode != 0:
+        if process.returncode in (-signal.SIGTERM, -signal.SIGKILL):
+            stderr_tail.append(f"ffmpeg was stopped after {timeout or settings.JOB_TIME_LIMIT}s")
+        raise FFmpegError(_summarise(stderr_tail) or f"ffmpeg exited with {process.returncode}")
+    if on_progress:
+        on_progress(1.0)
+
+
+def _stop(process: subprocess.Popen, grace: float = 2.0) -> None:
+    """SIGTERM FFmpeg's process group, then SIGKILL it if it lingers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                return
+            time.sleep(0.05)
+
+
+def _summarise(lines) -> str:
+    text = "".join(lines).strip()
+    return text[-2000:]

@@ -1,0 +1,66 @@
+from django.db import models
+
+
+class Video(models.Model):
+    """A stored video: an upload (origin/) or the output of a job (modi/).
+
+    The probed metadata is saved once, so info and concat checks never re-probe.
+    """
+
+    class Kind(models.TextChoices):
+        UPLOAD = "upload", "Upload"
+        RESULT = "result", "Result"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.UPLOAD)
+    file = models.FileField(max_length=500)
+    original_name = models.CharField(max_length=255, blank=True)
+    thumbnail = models.FileField(max_length=500, blank=True)
+    trim_info = models.JSONField(null=True, blank=True)
+    concat_info = models.JSONField(null=True, blank=True)
+    encode_info = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # Probed by ffprobe when the file was stored.
+    container = models.CharField(max_length=100)
+    demuxer = models.CharField(max_length=30)
+    duration = models.FloatField(help_text="seconds")
+    size = models.BigIntegerField(help_text="bytes")
+    bit_rate = models.BigIntegerField(null=True, blank=True)
+    video_codec = models.CharField(max_length=50)
+    video_profile = models.CharField(max_length=100, blank=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    pix_fmt = models.CharField(max_length=50, blank=True)
+    sample_aspect_ratio = models.CharField(max_length=20, blank=True)
+    frame_rate = models.CharField(max_length=30, help_text="exact, as a fraction")
+    time_base = models.CharField(max_length=30, blank=True)
+    rotation = models.IntegerField(default=0)
+    audio_codec = models.CharField(max_length=50, null=True, blank=True)
+    audio_sample_rate = models.PositiveIntegerField(null=True, blank=True)
+    audio_channels = models.PositiveSmallIntegerField(null=True, blank=True)
+    audio_channel_layout = models.CharField(max_length=50, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["kind"], name="video_kind_idx")]
+
+    def __str__(self):
+        return f"{self.id}: {self.file.name}"
+
+    @property
+    def extension(self) -> str:
+        return self.file.name.rsplit(".", 1)[-1].lower()
+
+    @property
+    def resolution(self) -> str:
+        return f"{self.width}:{self.height}"
+
+    @property
+    def fps(self) -> float:
+        num, _, den = self.frame_rate.partition("/")
+        return int(num) / int(den or 1)
+
+    @property
+    def api_path(self) -> str:
+        """The path the contract shows: "./storage/<name>"."""
+        return f"./storage/{self.file.name}"

@@ -1,0 +1,80 @@
+"""Serving stored files under /storage/ with HTTP Range support, so players can seek.
+
+Django's FileResponse ignores Range, and whitenoise only sees static files. On S3 the
+stored file is behind a presigned URL, so we redirect there.
+"""
+
+import mimetypes
+import os
+import re
+
+from django.core.files.storage import default_storage
+from django.core.exceptions import SuspiciousFileOperation
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.views.decorators.http import require_safe
+
+RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+CHUNK = 256 * 1024
+
+
+class _RangeReader:
+    """Yields `length` bytes of an open file starting at `start`."""
+
+    def __init__(self, handle, start: int, length: int):
+        self.handle, self.remaining = handle, length
+        handle.seek(start)
+
+    def __iter__(self):
+        while self.remaining > 0:
+            chunk = self.handle.read(min(CHUNK, self.remaining))
+            if not chunk:
+                break
+            self.remaining -= len(chunk)
+            yield chunk
+
+    def close(self):
+        self.handle.close()
+
+
+@require_safe
+def serve_stored(request, name: str):
+    try:
+        path = default_storage.path(name)
+    except SuspiciousFileOperation:  # a path escaping the media root
+        raise Http404("No such file") from None
+    except NotImplementedError:
+        if not default_storage.exists(name):
+            raise Http404("No such file") from None
+        return HttpResponseRedirect(default_storage.url(name))
+    if not os.path.isfile(path):
+        raise Http404("No such file")
+    size = os.path.getsize(path)
+    content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    match = RANGE_RE.match(request.headers.get("Range", "").strip())
+    if not match or match.groups() == ("", ""):
+        response = FileResponse(open(path, "rb"), content_type=content_type)
+        response["Accept-Ranges"] = "bytes"
+        return response
+    first, last = match.groups()
+    if first:
+        start, end = int(first), min(int(last) if last else size - 1, size - 1)
+    else:  # a suffix range: the last N bytes
+        start, end = max(size - int(last), 0), size - 1
+    if start >= size or start > end:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    length = end - start + 1
+    response = StreamingHttpResponse(
+        _RangeReader(open(path, "rb"), start, length), status=206, content_type=content_type
+    )
+    response["Content-Length"] = str(length)
+    response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response["Accept-Ranges"] = "bytes"
+    return response

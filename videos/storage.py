@@ -1,0 +1,68 @@
+"""Names and local access for stored videos, through the storage API (local disk or S3)."""
+
+import re
+import shutil
+import tempfile
+import unicodedata
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Iterator
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+ORIGIN = "origin"
+MODI = "modi"
+
+
+def safe_stem(filename: str) -> str:
+    """The uploader's file name without directories, extension or risky characters."""
+    base = PureWindowsPath(PurePosixPath(filename).name).name
+    stem = base.rsplit(".", 1)[0] if "." in base else base
+    stem = "".join(ch for ch in stem if unicodedata.category(ch)[0] != "C")
+    stem = re.sub(r"[^\w.-]+", "_", stem).strip("._-")
+    return stem[:80] or "video"
+
+
+def new_name(folder: str, stem: str, extension: str) -> str:
+    """`<folder>/<stem>_<timestamp>.<ext>`; the storage makes it unique when it saves."""
+    stamp = timezone.now().strftime("%Y%m%d%H%M%S")
+    return f"{folder}/{stem}_{stamp}.{extension}"
+
+
+def scratch_dir(prefix: str) -> tempfile.TemporaryDirectory:
+    """A private working directory on the media filesystem, removed when done."""
+    Path(settings.SCRATCH_DIR).mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix=prefix, dir=settings.SCRATCH_DIR)
+
+
+class _MovableFile(File):
+    """A finished local file: FileSystemStorage moves it into place instead of copying."""
+
+    def temporary_file_path(self) -> str:
+        return self.file.name
+
+
+def store(path: str | Path, name: str) -> str:
+    """Put a local file into storage under (a unique variant of) name; return the name."""
+    with open(path, "rb") as handle:
+        return default_storage.save(name, _MovableFile(handle, name=name))
+
+
+@contextmanager
+def local_path(name: str) -> Iterator[Path]:
+    """A local file path for a stored name: the file itself on disk, a scratch copy on S3."""
+    try:
+        on_disk = default_storage.path(name)
+    except NotImplementedError:  # a remote storage such as S3
+        on_disk = None
+    if on_disk:
+        yield Path(on_disk)
+        return
+    with scratch_dir("fetch-") as directory:
+        copy = Path(directory) / PurePosixPath(name).name
+        with default_storage.open(name, "rb") as source, open(copy, "wb") as target:
+            shutil.copyfileobj(source, target, length=1024 * 1024)
+        yield copy

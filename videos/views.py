@@ -1,0 +1,94 @@
+from django.conf import settings
+from django.core.files.storage import default_storage
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status, viewsets
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from videoproc.errors import ServiceError
+
+from . import services
+from .models import Video
+from .serializers import (
+    DownloadLinkSerializer,
+    PageSerializer,
+    VideoIdSerializer,
+    VideoInfoSerializer,
+    VideoSerializer,
+)
+
+
+def _video_id(request) -> int:
+    params = VideoIdSerializer(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    return params.validated_data["video_id"]
+
+
+def _video_or_404(video_id: int, **filters) -> Video:
+    video = Video.objects.filter(pk=video_id, **filters).first()
+    if video is None:
+        kind = "processed video" if filters else "video"
+        raise ServiceError(f"No {kind} with id {video_id}", status.HTTP_404_NOT_FOUND)
+    return video
+
+
+class VideoViewSet(viewsets.ViewSet):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        summary="Upload videos",
+        description="Multipart field `files`, one or more. All or nothing: one refused file "
+        "(415, named in the detail) stores none.",
+        request={
+            "multipart/form-data": inline_serializer(
+                "UploadRequest",
+                {"files": serializers.ListField(child=serializers.FileField())},
+            )
+        },
+        responses={200: VideoSerializer(many=True)},
+    )
+    def upload(self, request):
+        # Refuse an oversized body before a byte of it is read to disk.
+        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.MAX_UPLOAD_SIZE:
+            raise ServiceError(
+                f"The upload is larger than the limit of {settings.MAX_UPLOAD_SIZE} bytes",
+                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        videos = services.video_upload(files=request.FILES.getlist("files"))
+        return Response(VideoSerializer(videos, many=True).data)
+
+    @extend_schema(
+        summary="List videos",
+        parameters=[PageSerializer],
+        responses={200: VideoSerializer(many=True)},
+    )
+    def list(self, request):
+        page = PageSerializer(data=request.query_params)
+        page.is_valid(raise_exception=True)
+        skip, limit = page.validated_data["skip"], page.validated_data["limit"]
+        videos = Video.objects.order_by("id")[skip : skip + limit]
+        return Response(VideoSerializer(videos, many=True).data)
+
+    @extend_schema(
+        summary="Video information",
+        parameters=[VideoIdSerializer],
+        responses={200: VideoInfoSerializer},
+    )
+    def info(self, request):
+        video = _video_or_404(_video_id(request))
+        if not default_storage.exists(video.file.name):
+            raise ServiceError(
+                f"The file of video {video.id} could not be read: it is missing from storage",
+                status.HTTP_500_INTERNAL_SERVER_ERROR,
+            )
+        return Response(VideoInfoSerializer(video).data)
+
+    @extend_schema(
+        summary="Download link of a processed video",
+        parameters=[VideoIdSerializer],
+        responses={200: DownloadLinkSerializer(many=True)},
+    )
+    def download(self, request):
+        video = _video_or_404(_video_id(request), kind=Video.Kind.RESULT)
+        link = request.build_absolute_uri(default_storage.url(video.file.name))
+        return Response([{"download_link": link}])
