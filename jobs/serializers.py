@@ -82,7 +82,7 @@ class EncodeSerializer(RequestCodeSerializer):
             raise serializers.ValidationError(
                 f"frame_rate must be between {MIN_FRAME_RATE} and {MAX_FRAME_RATE}"
             )
-        return int(value) if value.is_integer() else value
+        return int(value) if float(value).is_integer() else float(value)
 
 
 class ExecuteSerializer(RequestCodeSerializer):

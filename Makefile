@@ -1,0 +1,54 @@
+# `make run` and `make test` set everything up on a fresh machine, then serve or test.
+VENV ?= .venv
+PYTHON ?= python3
+PORT ?= 8000
+WORKERS ?= 2
+THREADS ?= 8
+BIN := $(VENV)/bin
+FFMPEG_BINARY ?= ffmpeg
+FFPROBE_BINARY ?= ffprobe
+
+.PHONY: run test setup ffmpeg migrate bench
+
+setup: $(VENV)/.installed ffmpeg
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+# FFmpeg comes from the OS packages; install it only when it is missing.
+ffmpeg:
+	@if command -v "$(FFMPEG_BINARY)" >/dev/null 2>&1 && command -v "$(FFPROBE_BINARY)" >/dev/null 2>&1; then \
+		exit 0; \
+	fi; \
+	if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "Installing FFmpeg with apt-get..."; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q ffmpeg; \
+	elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then \
+		echo "Installing FFmpeg with sudo apt-get..."; \
+		sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q ffmpeg; \
+	else \
+		echo "FFmpeg is missing and cannot be installed here: install ffmpeg and ffprobe" \
+		     "(e.g. 'apt-get install ffmpeg' or 'brew install ffmpeg'), or point" \
+		     "FFMPEG_BINARY and FFPROBE_BINARY at them." >&2; \
+		exit 1; \
+	fi
+
+migrate: setup
+	$(BIN)/python manage.py migrate --noinput
+
+# gthread workers keep answering their heartbeat while a long execute runs, and
+# --timeout 0 means no request is ever killed for taking long.
+run: migrate
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/gunicorn videoproc.wsgi:application \
+		--bind 127.0.0.1:$(PORT) --workers $(WORKERS) --worker-class gthread \
+		--threads $(THREADS) --timeout 0 --access-logfile -
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/run.py

@@ -1,0 +1,73 @@
+"""Fixtures shared by every app's tests: a private media root, and real media made with
+FFmpeg's lavfi sources (tiny and quick)."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.SCRATCH_DIR = tmp_path / "media" / "tmp"
+    settings.FILE_UPLOAD_TEMP_DIR = str(settings.SCRATCH_DIR)
+    settings.SCRATCH_DIR.mkdir(parents=True)
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+def make_media(path: Path, *, video: str = "libx264", audio: str | None = "aac",
+               size: str = "320x240", rate: str = "25", duration: float = 2.0,
+               extra: list[str] | None = None, audio_rate: int = 44100) -> Path:  # fmt: skip
+    """A test clip: a moving test pattern whose every frame differs, and a tone."""
+    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", f"testsrc2=s={size}:r={rate}:d={duration}"]  # fmt: skip
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=f=440:r={audio_rate}:d={duration}"]
+    args += ["-c:v", video, "-pix_fmt", "yuv420p"] if video not in ("mjpeg",) else ["-c:v", video]
+    if audio:
+        args += ["-c:a", audio]
+    args += [*(extra or []), str(path)]
+    subprocess.run(args, check=True)
+    return path
+
+
+def ffprobe(path: Path, *extra: str) -> dict:
+    completed = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", *extra,
+         str(path)],  # fmt: skip
+        capture_output=True, check=True,
+    )  # fmt: skip
+    return json.loads(completed.stdout)
+
+
+@pytest.fixture
+def clip(tmp_path) -> Path:
+    """A 2 s 320x240 25 fps H.264 + AAC mp4."""
+    return make_media(tmp_path / "clip.mp4")
+
+
+def upload(api, *paths: Path, method: str = "put"):
+    handles = [open(path, "rb") for path in paths]
+    try:
+        return getattr(api, method)(
+            "/video/upload", {"files": handles}, format="multipart"
+        )
+    finally:
+        for handle in handles:
+            handle.close()
+
+
+@pytest.fixture
+def uploaded(api, clip):
+    """The clip, uploaded: its video record."""
+    response = upload(api, clip)
+    assert response.status_code == 200, response.content
+    return response.json()[0]
