@@ -57,9 +57,7 @@ def clip(tmp_path) -> Path:
 def upload(api, *paths: Path, method: str = "put"):
     handles = [open(path, "rb") for path in paths]
     try:
-        return getattr(api, method)(
-            "/video/upload", {"files": handles}, format="multipart"
-        )
+        return getattr(api, method)("/video/upload", {"files": handles}, format="multipart")
     finally:
         for handle in handles:
             handle.close()

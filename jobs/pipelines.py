@@ -302,8 +302,13 @@ def encode_args(*, source: Path, demuxer: str, plan: OutputPlan, output: Path) -
     source_input = ffmpeg.input(file_url(source), f=demuxer, protocol_whitelist="file")
     video = (
         source_input["v:0"]
-        .filter("scale", plan.width, plan.height, force_original_aspect_ratio="decrease",
-                force_divisible_by=2)  # fmt: skip
+        .filter(
+            "scale",
+            plan.width,
+            plan.height,
+            force_original_aspect_ratio="decrease",
+            force_divisible_by=2,
+        )  # fmt: skip
         .filter("pad", plan.width, plan.height, "(ow-iw)/2", "(oh-ih)/2")
         .filter("setsar", 1)
         .filter("fps", plan.frame_rate)

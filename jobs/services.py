@@ -213,8 +213,9 @@ def jobs_execute(*, request_code: str) -> list[Job]:
     if failed:
         raise ServiceError(
             f"{len(failed)} of {len(finished)} jobs for request_code {request_code} failed: "
-            + "; ".join(f"job {job.id} ({job.kind}) {job.status}: {_headline(job.error)}"
-                        for job in failed),  # fmt: skip
+            + "; ".join(
+                f"job {job.id} ({job.kind}) {job.status}: {_headline(job.error)}" for job in failed
+            ),  # fmt: skip
             status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
     return finished
@@ -273,8 +274,14 @@ def _run_trim(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, di
     output = workdir / f"output.{plan.extension}"
     with storage.local_path(video.file.name) as source:
         monitor.run(
-            pipelines.trim_args(source=source, demuxer=video.demuxer, start=start,
-                                duration=end - start, plan=plan, output=output),  # fmt: skip
+            pipelines.trim_args(
+                source=source,
+                demuxer=video.demuxer,
+                start=start,
+                duration=end - start,
+                plan=plan,
+                output=output,
+            ),  # fmt: skip
             end - start,
         )
     info = {
@@ -298,21 +305,27 @@ def _run_concat(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, 
         sources = [stack.enter_context(storage.local_path(v.file.name)) for v in videos]
         # Generated names linked into the job's own directory keep the list file free
         # of user text and let the concat demuxer's safe mode stay on.
-        for index, (video, source) in enumerate(zip(videos, sources)):
+        for index, (video, source) in enumerate(zip(videos, sources, strict=True)):
             name = f"part{index}.{video.extension}"
             (workdir / name).symlink_to(source)
             part_names.append(name)
         list_file = workdir / "parts.ffconcat"
         list_file.write_text(pipelines.concat_list(part_names))
         monitor.run(
-            pipelines.concat_args(list_file=list_file,
-                                  demuxers={video.demuxer for video in videos},
-                                  extension=first.extension,
-                                  has_audio=first.audio_codec is not None,
-                                  output=output),  # fmt: skip
+            pipelines.concat_args(
+                list_file=list_file,
+                demuxers={video.demuxer for video in videos},
+                extension=first.extension,
+                has_audio=first.audio_codec is not None,
+                output=output,
+            ),  # fmt: skip
             sum(video.duration for video in videos),
         )
-    return output, _output_stem(first, "concat"), {"concat_info": {"video_ids": [v.id for v in videos]}}
+    return (
+        output,
+        _output_stem(first, "concat"),
+        {"concat_info": {"video_ids": [v.id for v in videos]}},
+    )
 
 
 def _run_encode(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:
@@ -393,3 +406,45 @@ def _finish(job: Job, status_: str, **fields) -> None:
     Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts).update(
         status=status_, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
     )
+
+
+def job_cancel(*, job_id: int) -> Job:
+    """Cancel a pending job at once; ask a running one to stop (its FFmpeg is killed by
+    the runner within a second or two and its partial output removed)."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None:
+            raise ServiceError(f"No job with id {job_id}", status.HTTP_404_NOT_FOUND)
+        if job.status == Job.Status.PENDING:
+            job.status = Job.Status.CANCELLED
+            job.finished_at = timezone.now()
+            job.error = "cancelled before it ran"
+        elif job.status == Job.Status.RUNNING:
+            job.cancel_requested = True
+        else:
+            raise ServiceError(
+                f"Job {job.id} is {job.status}; only pending or running jobs can be cancelled",
+                status.HTTP_409_CONFLICT,
+            )
+        job.save()
+    return job
+
+
+def job_retry(*, job_id: int) -> Job:
+    """Put a failed or cancelled job back in the queue, as if newly asked."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None:
+            raise ServiceError(f"No job with id {job_id}", status.HTTP_404_NOT_FOUND)
+        if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
+            raise ServiceError(
+                f"Job {job.id} is {job.status}; only failed or cancelled jobs can be retried",
+                status.HTTP_409_CONFLICT,
+            )
+        job.status = Job.Status.PENDING
+        job.progress = 0
+        job.error = None
+        job.cancel_requested = False
+        job.started_at = job.finished_at = job.heartbeat_at = None
+        job.save()
+    return job

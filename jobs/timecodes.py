@@ -10,7 +10,7 @@ import re
 NUMBER = r"\d+(?:\.\d+)?"
 PLAIN_RE = re.compile(rf"^({NUMBER})$")
 UNIT_RE = re.compile(rf"^({NUMBER})\s*(us|ms|s)$")
-CLOCK_RE = re.compile(rf"^(?:(\d+):)?(\d{{1,2}}):(\d{{1,2}}(?:\.\d+)?)$")
+CLOCK_RE = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
 MS_PER_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 

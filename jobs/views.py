@@ -27,7 +27,9 @@ def _valid(serializer_class, data) -> dict:
 class ProcessViewSet(viewsets.ViewSet):
     """Queue trim / concat / encode jobs under a request code, and run them."""
 
-    @extend_schema(summary="Queue a trim", request=TrimSerializer, responses={200: QueuedSerializer})
+    @extend_schema(
+        summary="Queue a trim", request=TrimSerializer, responses={200: QueuedSerializer}
+    )
     def trim(self, request):
         data = _valid(TrimSerializer, request.data)
         job = services.job_queue_trim(
@@ -81,7 +83,9 @@ class JobViewSet(viewsets.ViewSet):
     """Watch jobs: one by id, or a requester's list."""
 
     @extend_schema(
-        summary="List jobs", parameters=[JobListParamsSerializer], responses={200: JobSerializer(many=True)}
+        summary="List jobs",
+        parameters=[JobListParamsSerializer],
+        responses={200: JobSerializer(many=True)},
     )
     def list(self, request):
         params = _valid(JobListParamsSerializer, request.query_params)
@@ -97,3 +101,17 @@ class JobViewSet(viewsets.ViewSet):
         if job is None:
             raise ServiceError(f"No job with id {pk}", status.HTTP_404_NOT_FOUND)
         return Response(JobSerializer(job).data)
+
+    @extend_schema(
+        summary="Cancel a pending or running job", request=None, responses={200: JobSerializer}
+    )
+    def cancel(self, request, pk: int):
+        return Response(JobSerializer(services.job_cancel(job_id=int(pk))).data)
+
+    @extend_schema(
+        summary="Put a failed or cancelled job back to pending",
+        request=None,
+        responses={200: JobSerializer},
+    )
+    def retry(self, request, pk: int):
+        return Response(JobSerializer(services.job_retry(job_id=int(pk))).data)

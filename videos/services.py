@@ -49,9 +49,7 @@ def video_check_file(*, path: str | Path, filename: str) -> ProbeResult:
     return result
 
 
-def video_create(
-    *, path: str | Path, name: str, kind: str, probed: ProbeResult, **fields
-) -> Video:
+def video_create(*, path: str | Path, name: str, kind: str, probed: ProbeResult, **fields) -> Video:
     """Store a local file under a unique variant of name and record it with its probe.
 
     Call inside a transaction: if the row is rolled back, the caller removes the file.

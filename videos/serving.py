@@ -8,8 +8,8 @@ import mimetypes
 import os
 import re
 
-from django.core.files.storage import default_storage
 from django.core.exceptions import SuspiciousFileOperation
+from django.core.files.storage import default_storage
 from django.http import (
     FileResponse,
     Http404,

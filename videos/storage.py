@@ -4,9 +4,9 @@ import re
 import shutil
 import tempfile
 import unicodedata
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Iterator
 
 from django.conf import settings
 from django.core.files import File

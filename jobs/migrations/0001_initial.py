@@ -5,36 +5,78 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('videos', '0001_initial'),
+        ("videos", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('request_code', models.CharField(max_length=100)),
-                ('kind', models.CharField(choices=[('trim', 'Trim'), ('concat', 'Concat'), ('encode', 'Encode')], max_length=10)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='pending', max_length=10)),
-                ('params', models.JSONField(help_text='what was asked, normalised')),
-                ('progress', models.PositiveSmallIntegerField(default=0, help_text='percent')),
-                ('error', models.TextField(blank=True, null=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('inputs', models.ManyToManyField(blank=True, related_name='input_of_jobs', to='videos.video')),
-                ('output_video', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='produced_by', to='videos.video')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("request_code", models.CharField(max_length=100)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("trim", "Trim"), ("concat", "Concat"), ("encode", "Encode")],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("params", models.JSONField(help_text="what was asked, normalised")),
+                ("progress", models.PositiveSmallIntegerField(default=0, help_text="percent")),
+                ("error", models.TextField(blank=True, null=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "inputs",
+                    models.ManyToManyField(
+                        blank=True, related_name="input_of_jobs", to="videos.video"
+                    ),
+                ),
+                (
+                    "output_video",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="produced_by",
+                        to="videos.video",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'indexes': [models.Index(fields=['request_code', 'status'], name='job_code_status_idx'), models.Index(fields=['status', 'heartbeat_at'], name='job_status_heartbeat_idx')],
+                "ordering": ["id"],
+                "indexes": [
+                    models.Index(fields=["request_code", "status"], name="job_code_status_idx"),
+                    models.Index(
+                        fields=["status", "heartbeat_at"], name="job_status_heartbeat_idx"
+                    ),
+                ],
             },
         ),
     ]

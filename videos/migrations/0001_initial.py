@@ -4,47 +4,57 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Video',
+            name="Video",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('upload', 'Upload'), ('result', 'Result')], default='upload', max_length=10)),
-                ('file', models.FileField(max_length=500, upload_to='')),
-                ('original_name', models.CharField(blank=True, max_length=255)),
-                ('thumbnail', models.FileField(blank=True, max_length=500, upload_to='')),
-                ('trim_info', models.JSONField(blank=True, null=True)),
-                ('concat_info', models.JSONField(blank=True, null=True)),
-                ('encode_info', models.JSONField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('container', models.CharField(max_length=100)),
-                ('demuxer', models.CharField(max_length=30)),
-                ('duration', models.FloatField(help_text='seconds')),
-                ('size', models.BigIntegerField(help_text='bytes')),
-                ('bit_rate', models.BigIntegerField(blank=True, null=True)),
-                ('video_codec', models.CharField(max_length=50)),
-                ('video_profile', models.CharField(blank=True, max_length=100)),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('pix_fmt', models.CharField(blank=True, max_length=50)),
-                ('sample_aspect_ratio', models.CharField(blank=True, max_length=20)),
-                ('frame_rate', models.CharField(help_text='exact, as a fraction', max_length=30)),
-                ('time_base', models.CharField(blank=True, max_length=30)),
-                ('rotation', models.IntegerField(default=0)),
-                ('audio_codec', models.CharField(blank=True, max_length=50, null=True)),
-                ('audio_sample_rate', models.PositiveIntegerField(blank=True, null=True)),
-                ('audio_channels', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('audio_channel_layout', models.CharField(blank=True, max_length=50)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("upload", "Upload"), ("result", "Result")],
+                        default="upload",
+                        max_length=10,
+                    ),
+                ),
+                ("file", models.FileField(max_length=500, upload_to="")),
+                ("original_name", models.CharField(blank=True, max_length=255)),
+                ("thumbnail", models.FileField(blank=True, max_length=500, upload_to="")),
+                ("trim_info", models.JSONField(blank=True, null=True)),
+                ("concat_info", models.JSONField(blank=True, null=True)),
+                ("encode_info", models.JSONField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("container", models.CharField(max_length=100)),
+                ("demuxer", models.CharField(max_length=30)),
+                ("duration", models.FloatField(help_text="seconds")),
+                ("size", models.BigIntegerField(help_text="bytes")),
+                ("bit_rate", models.BigIntegerField(blank=True, null=True)),
+                ("video_codec", models.CharField(max_length=50)),
+                ("video_profile", models.CharField(blank=True, max_length=100)),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                ("pix_fmt", models.CharField(blank=True, max_length=50)),
+                ("sample_aspect_ratio", models.CharField(blank=True, max_length=20)),
+                ("frame_rate", models.CharField(help_text="exact, as a fraction", max_length=30)),
+                ("time_base", models.CharField(blank=True, max_length=30)),
+                ("rotation", models.IntegerField(default=0)),
+                ("audio_codec", models.CharField(blank=True, max_length=50, null=True)),
+                ("audio_sample_rate", models.PositiveIntegerField(blank=True, null=True)),
+                ("audio_channels", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("audio_channel_layout", models.CharField(blank=True, max_length=50)),
             ],
             options={
-                'ordering': ['id'],
-                'indexes': [models.Index(fields=['kind'], name='video_kind_idx')],
+                "ordering": ["id"],
+                "indexes": [models.Index(fields=["kind"], name="video_kind_idx")],
             },
         ),
     ]
