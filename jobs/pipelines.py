@@ -261,10 +261,10 @@ def trim_args(*, source: Path, demuxer: str, start: float, duration: float,
     """Fast input seek (-ss before -i); with re-encoding FFmpeg decodes from the previous
     keyframe and drops what lies before `start`, so the first frame is the one at or
     after it. Rotation metadata is kept rather than applied, like the source's."""
+    seek = {"ss": f"{start:.6f}"} if start > 0 else {}  # FLV without an index seeks badly to 0
     source_input = ffmpeg.input(
-        file_url(source), f=demuxer, protocol_whitelist="file", ss=f"{start:.6f}",
-        noautorotate=None,
-    )  # fmt: skip
+        file_url(source), f=demuxer, protocol_whitelist="file", noautorotate=None, **seek
+    )
     streams = [source_input["v:0"]] + ([source_input["a:0"]] if plan.audio_encoder else [])
     return ffmpeg.output(
         *streams, str(output), t=f"{duration:.6f}", **output_options(plan)

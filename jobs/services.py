@@ -379,7 +379,10 @@ def job_run(*, job: Job) -> Job:
 def _store_output(job: Job, attempt: int, output: Path, stem: str, info: dict) -> None:
     """Move the result into storage, record it and mark the job succeeded, all or none."""
     extension = output.suffix[1:]
-    probed = probe(output)  # our own file, but a broken result must not be recorded
+    try:
+        probed = probe(output)  # our own file, but a broken result must not be recorded
+    except ProbeError as error:
+        raise FFmpegError(f"FFmpeg produced no usable video: {error}") from None
     stored_name = None
     try:
         with transaction.atomic():
