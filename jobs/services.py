@@ -7,7 +7,6 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -17,7 +16,7 @@ from videoproc.errors import ServiceError
 from videos import storage
 from videos.media import FFmpegCancelled, FFmpegError, ProbeError, probe, run_ffmpeg
 from videos.models import Video
-from videos.services import video_create
+from videos.services import video_create, video_files_delete
 
 from . import pipelines
 from .models import Job
@@ -186,8 +185,12 @@ def jobs_claim(*, request_code: str) -> list[Job]:
     """Move the requester's pending jobs to running, each by one conditional UPDATE, so
     two executes (or workers) can never both take the same job."""
     pending = Job.objects.filter(request_code=request_code, status=Job.Status.PENDING)
+    return _claim(pending.values_list("id", flat=True))
+
+
+def _claim(job_ids) -> list[Job]:
     claimed = []
-    for job_id in pending.order_by("id").values_list("id", flat=True):
+    for job_id in sorted(job_ids):
         now = timezone.now()
         taken = Job.objects.filter(pk=job_id, status=Job.Status.PENDING).update(
             status=Job.Status.RUNNING,
@@ -201,6 +204,12 @@ def jobs_claim(*, request_code: str) -> list[Job]:
         if taken:
             claimed.append(job_id)
     return list(Job.objects.filter(pk__in=claimed).order_by("id"))
+
+
+def jobs_execute_selected(*, job_ids: list[int]) -> list[Job]:
+    """Run the chosen jobs that are still pending, in id order, whoever asked for them
+    (the admin's action); failures are recorded on their rows, as for an execute."""
+    return [job_run(job=job) for job in _claim(job_ids)]
 
 
 def jobs_execute(*, request_code: str) -> list[Job]:
@@ -383,7 +392,7 @@ def _store_output(job: Job, attempt: int, output: Path, stem: str, info: dict) -
         probed = probe(output)  # our own file, but a broken result must not be recorded
     except ProbeError as error:
         raise FFmpegError(f"FFmpeg produced no usable video: {error}") from None
-    stored_name = None
+    stored = None
     try:
         with transaction.atomic():
             current = Job.objects.select_for_update().get(pk=job.pk)
@@ -397,11 +406,11 @@ def _store_output(job: Job, attempt: int, output: Path, stem: str, info: dict) -
                 original_name=f"{stem}.{extension}",
                 **info,
             )
-            stored_name = video.file.name
+            stored = video
             _finish(job, Job.Status.SUCCEEDED, output_video=video, progress=100)
     except BaseException:
-        if stored_name:
-            default_storage.delete(stored_name)
+        if stored:
+            video_files_delete(video=stored)
         raise
 
 

@@ -1,7 +1,10 @@
-"""Operations on videos: upload (all or nothing) and storing job outputs."""
+"""Operations on videos: upload (all or nothing), storing job outputs, import, re-probe,
+delete and the media audit."""
 
 import dataclasses
 import logging
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.core.files.storage import default_storage
@@ -9,9 +12,10 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from rest_framework import status
 
+from jobs.models import Job
 from videoproc.errors import ServiceError
 
-from . import storage
+from . import storage, thumbnails
 from .media import FORMATS, ProbeError, ProbeResult, probe
 from .models import Video
 
@@ -50,18 +54,53 @@ def video_check_file(*, path: str | Path, filename: str) -> ProbeResult:
 
 
 def video_create(*, path: str | Path, name: str, kind: str, probed: ProbeResult, **fields) -> Video:
-    """Store a local file under a unique variant of name and record it with its probe.
+    """Store a local file under a unique variant of name, with its poster frame, and record
+    it with its probe.
 
-    Call inside a transaction: if the row is rolled back, the caller removes the file.
+    Call inside a transaction: if the row is rolled back, the caller removes the files.
     """
-    stored_name = storage.store(path, name)
+    thumbnail = _poster_store(source=Path(path), probed=probed, video_name=name)
+    stored_name = None
     try:
+        stored_name = storage.store(path, name)
         return Video.objects.create(
-            file=stored_name, kind=kind, **dataclasses.asdict(probed), **fields
+            file=stored_name, thumbnail=thumbnail, kind=kind, **dataclasses.asdict(probed), **fields
         )
     except Exception:
-        default_storage.delete(stored_name)
+        _files_delete([stored_name, thumbnail])
         raise
+
+
+def _poster_store(*, source: Path, probed: ProbeResult, video_name: str) -> str:
+    """Grab and store a video's poster frame; its stored name, or "" when that fails,
+    because a missing poster must never refuse a video (the page shows a placeholder)."""
+    try:
+        with storage.scratch_dir("poster-") as directory:
+            poster = thumbnails.poster_grab(
+                source=source,
+                demuxer=probed.demuxer,
+                duration=probed.duration,
+                output=Path(directory) / "poster.jpg",
+            )
+            return storage.store(poster, thumbnails.poster_name(video_name))
+    except Exception:  # FFmpeg, the disk or a remote storage: log it, go on without
+        logger.exception("no poster frame for %s", video_name)
+        return ""
+
+
+def _files_delete(names: list[str | None]) -> None:
+    for name in names:
+        if name:
+            default_storage.delete(name)
+
+
+def video_files_delete(*, video: Video) -> None:
+    """Remove a video's file and its poster from storage (the row is the caller's)."""
+    _files_delete([video.file.name, video.thumbnail.name])
+
+
+def _origin_name(filename: str) -> str:
+    return storage.new_name(storage.ORIGIN, storage.safe_stem(filename), upload_extension(filename))
 
 
 def video_upload(*, files: list[UploadedFile]) -> list[Video]:
@@ -76,13 +115,10 @@ def video_upload(*, files: list[UploadedFile]) -> list[Video]:
     try:
         with transaction.atomic():
             for upload, probed in checked:
-                name = storage.new_name(
-                    storage.ORIGIN, storage.safe_stem(upload.name), upload_extension(upload.name)
-                )
                 videos.append(
                     video_create(
                         path=upload.temporary_file_path(),
-                        name=name,
+                        name=_origin_name(upload.name),
                         kind=Video.Kind.UPLOAD,
                         probed=probed,
                         original_name=upload.name[:255],
@@ -90,6 +126,115 @@ def video_upload(*, files: list[UploadedFile]) -> list[Video]:
                 )
     except Exception:
         for video in videos:
-            default_storage.delete(video.file.name)
+            video_files_delete(video=video)
         raise
     return videos
+
+
+def video_import(*, path: Path) -> Video:
+    """Add a local file as an upload, after the same checks; the file is copied, never
+    moved, so the operator's own copy stays where it was."""
+    probed = video_check_file(path=path, filename=path.name)
+    with storage.scratch_dir("import-") as directory:
+        copy = Path(directory) / "video"
+        shutil.copyfile(path, copy)
+        with transaction.atomic():
+            return video_create(
+                path=copy,
+                name=_origin_name(path.name),
+                kind=Video.Kind.UPLOAD,
+                probed=probed,
+                original_name=path.name[:255],
+            )
+
+
+def video_refresh(*, video: Video) -> Video:
+    """Probe a stored video again and grab a new poster (rows stored by an older version,
+    a lost poster). A failed grab keeps the old poster."""
+    if not default_storage.exists(video.file.name):
+        raise ServiceError(
+            f"The file of video {video.id} is missing from storage", status.HTTP_404_NOT_FOUND
+        )
+    with storage.local_path(video.file.name) as source:
+        probed = video_check_file(path=source, filename=video.file.name)
+        thumbnail = _poster_store(source=source, probed=probed, video_name=video.file.name)
+    old_thumbnail = video.thumbnail.name
+    for field, value in dataclasses.asdict(probed).items():
+        setattr(video, field, value)
+    if thumbnail:
+        video.thumbnail = thumbnail
+    video.save()
+    if thumbnail and old_thumbnail:
+        default_storage.delete(old_thumbnail)
+    return video
+
+
+def video_delete(*, video: Video) -> None:
+    """Delete a video's row, then its files once that is committed; refused (409) while
+    a pending or running job needs it as an input."""
+    with transaction.atomic():
+        busy = list(
+            video.input_of_jobs.filter(
+                status__in=[Job.Status.PENDING, Job.Status.RUNNING]
+            ).values_list("id", flat=True)
+        )
+        if busy:
+            raise ServiceError(
+                f"Video {video.id} cannot be deleted: pending or running job "
+                f"{', '.join(map(str, busy))} uses it",
+                status.HTTP_409_CONFLICT,
+            )
+        names = [video.file.name, video.thumbnail.name]
+        video.delete()
+        # Files go only when the row is surely gone: a rollback must not leave a row
+        # pointing at nothing.
+        transaction.on_commit(lambda: _files_delete(names))
+
+
+# The folders whose every file belongs to a row; the scratch folder (tmp/) holds uploads
+# and jobs in flight, and anything else in the media root is not ours to judge.
+OWNED_FOLDERS = (storage.ORIGIN, storage.MODI, thumbnails.FOLDER)
+
+
+@dataclasses.dataclass
+class MediaAudit:
+    orphan_files: list[str]  # stored names no row refers to
+    missing_files: list[Video]  # rows whose video file is gone
+    refused: dict[int, str]  # rows that could not be deleted, with the reason
+
+
+def _stored_names(folder: str) -> Iterator[str]:
+    if not default_storage.exists(folder):
+        return
+    directories, files = default_storage.listdir(folder)
+    for name in files:
+        yield f"{folder}/{name}"
+    for directory in directories:
+        yield from _stored_names(f"{folder}/{directory}")
+
+
+def media_cleanup(*, delete: bool) -> MediaAudit:
+    """Find stored files no row refers to, and rows whose file is gone; with delete,
+    remove both (a row still needed by a pending or running job is kept and reported)."""
+    known = set()
+    for file_name, thumbnail_name in Video.objects.values_list("file", "thumbnail"):
+        known.update([file_name, thumbnail_name])
+    audit = MediaAudit(
+        orphan_files=sorted(
+            name for folder in OWNED_FOLDERS for name in _stored_names(folder) if name not in known
+        ),
+        missing_files=[
+            video
+            for video in Video.objects.order_by("id")
+            if not default_storage.exists(video.file.name)
+        ],
+        refused={},
+    )
+    if delete:
+        _files_delete(audit.orphan_files)
+        for video in audit.missing_files:
+            try:
+                video_delete(video=video)
+            except ServiceError as error:
+                audit.refused[video.id] = error.detail
+    return audit

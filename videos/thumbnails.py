@@ -1,0 +1,46 @@
+"""Poster frames: one small JPEG per video, grabbed once when the video is stored.
+
+The grab follows the media module's rules for users' files: only the `file` protocol,
+and the demuxer the first probe found.
+"""
+
+from pathlib import Path, PurePosixPath
+
+import ffmpeg
+from django.conf import settings
+
+from .media import FFmpegError, file_url, run_ffmpeg
+
+FOLDER = "thumbs"
+WIDTH = 320
+# Early enough to exist in any clip, late enough to skip a fade from black.
+POSITION = 0.1
+TIMEOUT = 60  # seconds; one frame near a keyframe takes a fraction of that
+
+
+def poster_name(video_name: str) -> str:
+    """`thumbs/<video's stem>.jpg`; the storage makes it unique when it saves."""
+    return f"{FOLDER}/{PurePosixPath(video_name).stem}.jpg"
+
+
+def poster_args(*, source: Path, demuxer: str, at: float, output: Path) -> list[str]:
+    """Seek in the input (fast), take one frame, shrink it to WIDTH keeping its shape."""
+    source_input = ffmpeg.input(
+        file_url(source), f=demuxer, protocol_whitelist="file", ss=f"{at:.3f}"
+    )
+    frame = source_input["v:0"].filter("scale", f"min({WIDTH},iw)", -2).filter("setsar", 1)
+    return ffmpeg.output(frame, str(output), vframes=1, f="image2", update=1, **{"q:v": 4}).compile(
+        cmd=settings.FFMPEG_BINARY, overwrite_output=True
+    )
+
+
+def poster_grab(*, source: Path, demuxer: str, duration: float, output: Path) -> Path:
+    """Write the poster frame of a local video to output; FFmpegError if there is none."""
+    run_ffmpeg(
+        poster_args(source=source, demuxer=demuxer, at=duration * POSITION, output=output),
+        timeout=TIMEOUT,
+    )
+    # A seek past the last decodable frame makes FFmpeg succeed without writing anything.
+    if not output.is_file() or output.stat().st_size == 0:
+        raise FFmpegError("no frame could be decoded for the poster")
+    return output
