@@ -18,22 +18,34 @@ def media_root(settings, tmp_path):
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def plain_static_storage(settings):
+    """{% static %} resolves without a collectstatic run (production's manifest needs one)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 @pytest.fixture
 def api():
     return APIClient()
 
 
-def make_media(path: Path, *, video: str = "libx264", audio: str | None = "aac",
+def make_media(path: Path, *, video: str | None = "libx264", audio: str | None = "aac",
                size: str = "320x240", rate: str = "25", duration: float = 2.0,
                extra: list[str] | None = None, audio_rate: int = 44100) -> Path:  # fmt: skip
     """A test clip: a moving test pattern whose every frame differs, and a tone."""
-    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "lavfi", "-i", f"testsrc2=s={size}:r={rate}:d={duration}"]  # fmt: skip
+    inputs, outputs = [], []
+    if video:
+        inputs += ["-f", "lavfi", "-i", f"testsrc2=s={size}:r={rate}:d={duration}"]
+        outputs += ["-c:v", video]
+        if video != "mjpeg":  # MJPEG wants full-range yuvj formats; let FFmpeg pick
+            outputs += ["-pix_fmt", "yuv420p"]
     if audio:
-        args += ["-f", "lavfi", "-i", f"sine=f=440:r={audio_rate}:d={duration}"]
-    args += ["-c:v", video, "-pix_fmt", "yuv420p"] if video not in ("mjpeg",) else ["-c:v", video]
-    if audio:
-        args += ["-c:a", audio]
+        inputs += ["-f", "lavfi", "-i", f"sine=f=440:r={audio_rate}:d={duration}"]
+        outputs += ["-c:a", audio]
+    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *inputs, *outputs]
     args += [*(extra or []), str(path)]
     subprocess.run(args, check=True)
     return path

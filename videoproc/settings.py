@@ -1,6 +1,7 @@
 """Settings for videoproc: everything comes from the environment, with safe defaults."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -80,6 +81,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Tests run executes from several threads: a file (not shared-cache memory) honours
+    # the lock timeout. One per process, so parallel test runs never meet.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"videoproc-test-{os.getpid()}.sqlite3")
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

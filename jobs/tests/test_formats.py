@@ -79,17 +79,17 @@ def test_format_round_trip(api, tmp_path, media_root, extension, video_encoder,
     # then the trims keep the source's kind, the concat joins them, the encode converts
     records = {v["id"]: v for v in api.get("/video/view/all").json()}
     for trim_id, expected_seconds in ((first_trim, 1.0), (second_trim, 0.6)):
-        path = media_root / records[trim_id]["processed_file_path"][len("./storage/"):]
+        path = media_root / records[trim_id]["processed_file_path"][len("./storage/") :]
         probed, video, audio = _streams(path)
         assert path.suffix == f".{extension}"
         assert (video["codec_name"], audio["codec_name"]) == (video_codec, audio_codec)
         assert f"{video['width']}x{video['height']}" == size
         assert float(probed["format"]["duration"]) == pytest.approx(expected_seconds, abs=0.15)
-    path = media_root / records[concat]["processed_file_path"][len("./storage/"):]
+    path = media_root / records[concat]["processed_file_path"][len("./storage/") :]
     probed, video, audio = _streams(path)
     assert (video["codec_name"], audio["codec_name"]) == (video_codec, audio_codec)
     assert float(probed["format"]["duration"]) == pytest.approx(1.6, abs=0.2)
-    path = media_root / records[encode]["processed_file_path"][len("./storage/"):]
+    path = media_root / records[encode]["processed_file_path"][len("./storage/") :]
     probed, video, audio = _streams(path)
     assert (video["codec_name"], audio["codec_name"]) == ("h264", "aac")
     assert (video["width"], video["height"]) == (160, 120)
