@@ -30,6 +30,9 @@ class Job(models.Model):
     error = models.TextField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
+    # Set each time execute hands the job to a worker queue; a task carrying an older
+    # token is a stale message and does nothing.
+    dispatch_token = models.UUIDField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

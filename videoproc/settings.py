@@ -109,6 +109,25 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# With a bucket named, files live in S3 (or any S3-compatible store) through
+# django-storages; download links are then presigned and expire.
+AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
+if AWS_STORAGE_BUCKET_NAME:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            "access_key": os.environ.get("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
+            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+            "querystring_auth": True,
+            "querystring_expire": int(os.environ.get("AWS_QUERYSTRING_EXPIRE", 3600)),
+            # Two uploads with the same name must both survive (the contract's rule).
+            "file_overwrite": False,
+        },
+    }
 
 # Every uploaded part goes straight to a temporary file: nothing is held whole in memory.
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
@@ -122,6 +141,39 @@ FFPROBE_BINARY = os.environ.get("FFPROBE_BINARY", "ffprobe")
 # Wall-clock limits: a probe of a hostile file and a job that never ends are both killed.
 FFPROBE_TIMEOUT = int(os.environ.get("FFPROBE_TIMEOUT", 60))
 JOB_TIME_LIMIT = int(os.environ.get("JOB_TIME_LIMIT", 6 * 3600))
+
+# Distributed execution: with a broker, execute hands jobs to Celery workers; without
+# one, jobs run inside the execute request.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+# A running job writes a heartbeat at least this often; one silent for
+# JOB_HEARTBEAT_TIMEOUT is presumed dead and recovered (`manage.py recover_jobs`).
+JOB_HEARTBEAT_INTERVAL = float(os.environ.get("JOB_HEARTBEAT_INTERVAL", 15))
+JOB_HEARTBEAT_TIMEOUT = float(os.environ.get("JOB_HEARTBEAT_TIMEOUT", 120))
+# How many times a job may be started before a worker that keeps dying gives up on it.
+JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", 3))
+# The Celery queue each kind of job goes to, so encodes can go to bigger machines
+# (`celery -A videoproc worker -Q encode` there), e.g. JOB_QUEUE_ENCODE=encode.
+JOB_QUEUES = {
+    kind: os.environ.get(f"JOB_QUEUE_{kind.upper()}", "celery")
+    for kind in ("trim", "concat", "encode")
+}
+# Jobs are idempotent (the Job row decides who runs one), so a task is acknowledged only
+# when it ends and given back to the queue when its worker dies; one at a time each.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True  # the Job row holds the outcome
+# A job's FFmpeg stops at JOB_TIME_LIMIT; the margins cover fetching and storing files.
+CELERY_TASK_SOFT_TIME_LIMIT = JOB_TIME_LIMIT + 600
+CELERY_TASK_TIME_LIMIT = JOB_TIME_LIMIT + 900
+# Redis hands an unacknowledged task to another worker after this long: beyond the hard
+# limit, so a long encode is never started twice while it still runs.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 3600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# `celery -A videoproc beat` recovers jobs whose worker vanished.
+CELERY_BEAT_SCHEDULE = {
+    "recover-jobs": {"task": "jobs.tasks.recover_jobs", "schedule": JOB_HEARTBEAT_TIMEOUT / 2}
+}
 
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "videoproc.errors.exception_handler",
