@@ -1,0 +1,123 @@
+import json
+
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from videoproc.errors import ServiceError
+
+from . import services
+from .models import Job
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "kind",
+        "status",
+        "request_code",
+        "progress_percent",
+        "output",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "kind", "request_code", "created_at"]
+    search_fields = ["request_code", "error", "=id"]
+    date_hierarchy = "created_at"
+    actions = ["retry_jobs", "cancel_jobs", "execute_jobs"]
+    fields = [
+        "kind",
+        "status",
+        "request_code",
+        "params_pretty",
+        "input_videos",
+        "output",
+        "progress_percent",
+        "error_text",
+        "attempts",
+        "cancel_requested",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        # Jobs are queued through the API or the page, where every request is validated.
+        return False
+
+    @admin.display(description="progress", ordering="progress")
+    def progress_percent(self, job: Job) -> str:
+        return f"{job.progress}%"
+
+    @admin.display(description="params")
+    def params_pretty(self, job: Job):
+        return format_html("<pre>{}</pre>", json.dumps(job.params, indent=2))
+
+    @admin.display(description="error")
+    def error_text(self, job: Job):
+        return format_html('<pre style="white-space:pre-wrap">{}</pre>', job.error or "—")
+
+    @admin.display(description="inputs")
+    def input_videos(self, job: Job):
+        return (
+            format_html_join(
+                ", ",
+                '<a href="{}">{}</a>',
+                (
+                    (reverse("admin:videos_video_change", args=[video.pk]), video)
+                    for video in job.inputs.all()
+                ),
+            )
+            or "—"
+        )
+
+    @admin.display(description="output")
+    def output(self, job: Job):
+        if job.output_video_id is None:
+            return "—"
+        return format_html(
+            '<a href="{}">video {}</a>',
+            reverse("admin:videos_video_change", args=[job.output_video_id]),
+            job.output_video_id,
+        )
+
+    def _each(self, request, queryset, operation, done: str) -> None:
+        """Apply a job service to every selected job; report successes and refusals."""
+        succeeded = 0
+        for job in queryset.order_by("id"):
+            try:
+                operation(job_id=job.id)
+                succeeded += 1
+            except ServiceError as error:
+                self.message_user(request, error.detail, messages.ERROR)
+        if succeeded:
+            self.message_user(request, f"{done} {succeeded} job(s).")
+
+    @admin.action(description="Retry selected failed or cancelled jobs", permissions=["change"])
+    def retry_jobs(self, request, queryset):
+        self._each(request, queryset, services.job_retry, "Queued again")
+
+    @admin.action(description="Cancel selected pending or running jobs", permissions=["change"])
+    def cancel_jobs(self, request, queryset):
+        self._each(request, queryset, services.job_cancel, "Cancelled (or asked to stop)")
+
+    @admin.action(description="Execute selected pending jobs", permissions=["change"])
+    def execute_jobs(self, request, queryset):
+        pending = list(queryset.filter(status=Job.Status.PENDING).values_list("id", flat=True))
+        skipped = queryset.count() - len(pending)
+        if skipped:
+            self.message_user(
+                request, f"Skipped {skipped} job(s) that are not pending.", messages.WARNING
+            )
+        for job in services.jobs_execute_selected(job_ids=pending):
+            if job.status == Job.Status.SUCCEEDED:
+                self.message_user(request, f"Job {job.id} ({job.kind}) succeeded.")
+            else:
+                self.message_user(
+                    request,
+                    f"Job {job.id} ({job.kind}) {job.status}: {job.error}",
+                    messages.ERROR,
+                )
