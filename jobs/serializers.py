@@ -86,7 +86,10 @@ class EncodeSerializer(RequestCodeSerializer):
 
 
 class ExecuteSerializer(RequestCodeSerializer):
-    pass
+    wait = serializers.BooleanField(
+        default=True,
+        help_text="with Celery workers: false answers 202 at once with the job ids to watch",
+    )
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -106,6 +109,8 @@ class JobSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "heartbeat_at",
+            "attempts",
         ]
 
 
@@ -120,3 +125,7 @@ class QueuedSerializer(serializers.Serializer):
 
 class MessageSerializer(serializers.Serializer):
     message = serializers.CharField()
+
+
+class DispatchedSerializer(MessageSerializer):
+    job_ids = serializers.ListField(child=serializers.IntegerField())

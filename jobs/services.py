@@ -2,14 +2,20 @@
 any work; a run records its outcome on the Job row and never leaves a partial file."""
 
 import logging
+import shutil
+import threading
 import time
+import uuid
 from contextlib import ExitStack
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
-from django.db import transaction
+from django.conf import settings
+from django.db import DatabaseError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 from rest_framework import status
 
 from videoproc.errors import ServiceError
@@ -18,13 +24,14 @@ from videos.media import FFmpegCancelled, FFmpegError, ProbeError, probe, run_ff
 from videos.models import Video
 from videos.services import video_create, video_files_delete
 
-from . import pipelines
+from . import pipelines, tasks
 from .models import Job
 from .timecodes import format_ms
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes and cancel checks
+AWAIT_INTERVAL = 0.5  # seconds between looks at jobs handed to workers
 # What a stream-copy concat needs to be equal across its inputs, with a readable name.
 CONCAT_PROPERTIES = [
     ("video_codec", "video codec"),
@@ -181,43 +188,156 @@ def job_queue_encode(*, request_code: str, video_id: int, video_codec: str, audi
                        inputs=[video])  # fmt: skip
 
 
-def jobs_claim(*, request_code: str) -> list[Job]:
-    """Move the requester's pending jobs to running, each by one conditional UPDATE, so
-    two executes (or workers) can never both take the same job."""
-    pending = Job.objects.filter(request_code=request_code, status=Job.Status.PENDING)
-    return _claim(pending.values_list("id", flat=True))
+def distributed() -> bool:
+    """Whether jobs go to Celery workers (a broker is configured) or run in the request."""
+    return bool(settings.CELERY_BROKER_URL)
 
 
-def _claim(job_ids) -> list[Job]:
-    claimed = []
-    for job_id in sorted(job_ids):
-        now = timezone.now()
-        taken = Job.objects.filter(pk=job_id, status=Job.Status.PENDING).update(
+def _take(job_ids, **fields) -> list[Job]:
+    """Move those of the given jobs that are still pending to running, in one transaction.
+
+    Rows another execute or worker holds are skipped rather than waited for (SKIP LOCKED
+    on PostgreSQL; SQLite takes its write lock up front), so a job is taken only once.
+    """
+    with transaction.atomic():
+        taken = list(
+            Job.objects.filter(pk__in=list(job_ids), status=Job.Status.PENDING)
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)
+        )
+        Job.objects.filter(pk__in=taken).update(
             status=Job.Status.RUNNING,
-            started_at=now,
-            heartbeat_at=now,
             finished_at=None,
             progress=0,
             error=None,
-            attempts=F("attempts") + 1,
+            cancel_requested=False,
+            **fields,
         )
-        if taken:
-            claimed.append(job_id)
-    return list(Job.objects.filter(pk__in=claimed).order_by("id"))
+    return list(Job.objects.filter(pk__in=taken).order_by("id"))
+
+
+def _claim(job_ids) -> list[Job]:
+    """Take pending jobs to run them here, now."""
+    now = timezone.now()
+    return _take(job_ids, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1)
+
+
+def _dispatch(job_ids) -> list[Job]:
+    """Take pending jobs and hand each to a worker queue once the claim is committed (a
+    worker must find the row it is sent). They stay running with no start time until a
+    worker starts them; the token makes older messages for them void."""
+    token = uuid.uuid4()
+    with transaction.atomic():
+        jobs = _take(job_ids, dispatch_token=token, started_at=None, heartbeat_at=None)
+        transaction.on_commit(lambda: _send(jobs, token))
+    return jobs
+
+
+def _send(jobs: list[Job], token: uuid.UUID) -> None:
+    for index, job in enumerate(jobs):
+        try:
+            tasks.run_job.apply_async((job.id, str(token)), queue=settings.JOB_QUEUES[job.kind])
+        except OperationalError as error:  # no broker: nothing was sent, give them back
+            unsent = [other.id for other in jobs[index:]]
+            Job.objects.filter(pk__in=unsent, dispatch_token=token, started_at=None).update(
+                status=Job.Status.PENDING, dispatch_token=None
+            )
+            raise ServiceError(
+                f"The job queue is unreachable ({error}); jobs {unsent} are pending again",
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+            ) from error
+
+
+def job_start(*, job_id: int, dispatch_token: str) -> Job | None:
+    """Start a dispatched job on this worker; None when the message is void.
+
+    The same message can arrive again only after the worker holding it died (the broker
+    requeues a lost worker's task, or redelivers after the visibility timeout, which is
+    longer than any job may run). Its attempt is then dead, so this one takes over,
+    unless the job has used up JOB_MAX_ATTEMPTS: a job that kills workers must not loop.
+    """
+    with transaction.atomic():
+        job = (
+            Job.objects.select_for_update()
+            .filter(pk=job_id, status=Job.Status.RUNNING, dispatch_token=dispatch_token)
+            .first()
+        )
+        if job is None:  # finished, cancelled, or dispatched again since
+            return None
+        if job.cancel_requested:
+            _finish(job, Job.Status.CANCELLED, error="cancelled before it ran")
+            return None
+        if job.started_at is not None and job.attempts >= settings.JOB_MAX_ATTEMPTS:
+            _finish(job, Job.Status.FAILED, error=_gave_up(job))
+            return None
+        job.attempts += 1
+        job.started_at = job.heartbeat_at = timezone.now()
+        job.progress = 0
+        job.save(update_fields=["attempts", "started_at", "heartbeat_at", "progress"])
+    return job
+
+
+def _gave_up(job: Job) -> str:
+    return f"gave up after {job.attempts} attempts: the worker running it was lost each time"
+
+
+def job_run_dispatched(*, job_id: int, dispatch_token: str) -> None:
+    """What a worker does with a job it was sent: start it, unless the message is void."""
+    job = job_start(job_id=job_id, dispatch_token=dispatch_token)
+    if job is not None:
+        _run_attempt(job)
+
+
+def jobs_recover() -> list[Job]:
+    """Give back jobs whose heartbeat stopped (their worker or server died): dispatched
+    again with a broker, pending for the next execute without; failed once they have
+    used up JOB_MAX_ATTEMPTS. Jobs waiting in a queue have no heartbeat yet: untouched."""
+    cutoff = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT)
+    with transaction.atomic():
+        stale = list(
+            Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff)
+            .select_for_update(skip_locked=True)
+            .order_by("id")
+        )
+        again = []
+        for job in stale:
+            if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+                _finish(job, Job.Status.FAILED, error=_gave_up(job))
+            else:
+                again.append(job.id)
+        Job.objects.filter(pk__in=again).update(
+            status=Job.Status.PENDING, started_at=None, heartbeat_at=None, dispatch_token=None
+        )
+        if distributed():
+            _dispatch(again)
+    for job in stale:
+        job.refresh_from_db()
+    return stale
 
 
 def jobs_execute_selected(*, job_ids: list[int]) -> list[Job]:
     """Run the chosen jobs that are still pending, in id order, whoever asked for them
     (the admin's action); failures are recorded on their rows, as for an execute."""
-    return [job_run(job=job) for job in _claim(job_ids)]
+    return [_run_attempt(job) for job in _claim(job_ids)]
 
 
-def jobs_execute(*, request_code: str) -> list[Job]:
-    """Run the requester's pending jobs in id order; 500 naming the ones that failed."""
-    jobs = jobs_claim(request_code=request_code)
+def jobs_execute(*, request_code: str, wait: bool = True) -> list[Job]:
+    """Run the requester's pending jobs in id order; 500 naming the ones that failed.
+
+    With a broker they run on workers; with wait=False they are returned at once, still
+    running, for the caller to watch. Without one they run here, whatever wait says.
+    """
+    pending = Job.objects.filter(request_code=request_code, status=Job.Status.PENDING)
+    job_ids = pending.values_list("id", flat=True)
+    jobs = _dispatch(job_ids) if distributed() else _claim(job_ids)
     if not jobs:
         raise ServiceError(f"No pending jobs for request_code {request_code}")
-    finished = [job_run(job=job) for job in jobs]
+    if not distributed():
+        finished = [_run_attempt(job) for job in jobs]
+    elif wait:
+        finished = _await(jobs)
+    else:
+        return jobs
     failed = [job for job in finished if job.status != Job.Status.SUCCEEDED]
     if failed:
         raise ServiceError(
@@ -230,9 +350,17 @@ def jobs_execute(*, request_code: str) -> list[Job]:
     return finished
 
 
+def _await(jobs: list[Job]) -> list[Job]:
+    """Wait for dispatched jobs by watching their rows, not task results: the row is the
+    truth, and a recovered job is finished by another message than the one first sent."""
+    job_ids = [job.id for job in jobs]
+    while Job.objects.filter(pk__in=job_ids, status=Job.Status.RUNNING).exists():
+        time.sleep(AWAIT_INTERVAL)
+    return list(Job.objects.filter(pk__in=job_ids).order_by("id"))
+
+
 def _headline(error: str | None) -> str:
-    lines = [line for line in (error or "").splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "unknown error"
+    return FFmpegError(error or "").reason
 
 
 class _Monitor:
@@ -361,6 +489,49 @@ def _run_encode(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, 
 RUNNERS = {Job.Kind.TRIM: _run_trim, Job.Kind.CONCAT: _run_concat, Job.Kind.ENCODE: _run_encode}
 
 
+def _scratch_prefix(job: Job) -> str:
+    return f"job{job.id}-"
+
+
+def _run_attempt(job: Job) -> Job:
+    """Run a job just claimed, with a heartbeat, after removing what its earlier, dead
+    attempts left in scratch on this machine (the claim shut them out for good)."""
+    for leftover in Path(settings.SCRATCH_DIR).glob(f"{_scratch_prefix(job)}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    with _Heartbeat(job):
+        return job_run(job=job)
+
+
+class _Heartbeat(threading.Thread):
+    """Keeps a running job's heartbeat fresh between FFmpeg's progress reports too (while
+    files are fetched or stored), so that only a dead attempt ever looks stale."""
+
+    def __init__(self, job: Job):
+        super().__init__(name=f"heartbeat-job{job.id}", daemon=True)
+        self.job = job
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(settings.JOB_HEARTBEAT_INTERVAL):
+                try:
+                    Job.objects.filter(
+                        pk=self.job.pk, status=Job.Status.RUNNING, attempts=self.job.attempts
+                    ).update(heartbeat_at=timezone.now())
+                except DatabaseError:  # a passing outage; the next beat may get through
+                    logger.warning("heartbeat of job %s not saved", self.job.id, exc_info=True)
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    def __enter__(self) -> "_Heartbeat":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopped.set()
+        self.join()
+
+
 def job_run(*, job: Job) -> Job:
     """Run one claimed (running) job to its end and record the outcome.
 
@@ -371,7 +542,7 @@ def job_run(*, job: Job) -> Job:
     attempt = job.attempts
     monitor = _Monitor(job)
     try:
-        with storage.scratch_dir(f"job{job.id}-") as workdir:
+        with storage.scratch_dir(_scratch_prefix(job)) as workdir:
             output, stem, info = RUNNERS[job.kind](job, Path(workdir), monitor)
             _store_output(job, attempt, output, stem, info)
     except FFmpegCancelled:
@@ -427,7 +598,11 @@ def job_cancel(*, job_id: int) -> Job:
         job = Job.objects.select_for_update().filter(pk=job_id).first()
         if job is None:
             raise ServiceError(f"No job with id {job_id}", status.HTTP_404_NOT_FOUND)
-        if job.status == Job.Status.PENDING:
+        # A job waiting in a worker queue has not started: its message will find it
+        # cancelled and do nothing.
+        if job.status == Job.Status.PENDING or (
+            job.status == Job.Status.RUNNING and job.started_at is None
+        ):
             job.status = Job.Status.CANCELLED
             job.finished_at = timezone.now()
             job.error = "cancelled before it ran"
@@ -455,6 +630,7 @@ def job_retry(*, job_id: int) -> Job:
             )
         job.status = Job.Status.PENDING
         job.progress = 0
+        job.attempts = 0  # a fresh allowance of JOB_MAX_ATTEMPTS
         job.error = None
         job.cancel_requested = False
         job.started_at = job.finished_at = job.heartbeat_at = None

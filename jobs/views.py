@@ -8,6 +8,7 @@ from . import services
 from .models import Job
 from .serializers import (
     ConcatSerializer,
+    DispatchedSerializer,
     EncodeSerializer,
     ExecuteSerializer,
     JobListParamsSerializer,
@@ -69,11 +70,21 @@ class ProcessViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Run the requester's pending jobs",
         request=ExecuteSerializer,
-        responses={200: MessageSerializer},
+        responses={200: MessageSerializer, 202: DispatchedSerializer},
     )
     def execute(self, request):
-        request_code = _valid(ExecuteSerializer, request.data)["request_code"]
-        services.jobs_execute(request_code=request_code)
+        data = _valid(ExecuteSerializer, request.data)
+        request_code = data["request_code"]
+        jobs = services.jobs_execute(request_code=request_code, wait=data["wait"])
+        if any(job.status == Job.Status.RUNNING for job in jobs):  # on workers, not awaited
+            return Response(
+                {
+                    "message": f"{len(jobs)} pending jobs for request_code {request_code} "
+                    "handed to workers",
+                    "job_ids": [job.id for job in jobs],
+                },
+                status=status.HTTP_202_ACCEPTED,
+            )
         return Response(
             {"message": f"All pending jobs for request_code {request_code} executed successfully"}
         )
