@@ -209,7 +209,7 @@ def trial_mux(plan: OutputPlan) -> str | None:
         try:
             run_ffmpeg(args, timeout=60)
         except FFmpegError as error:
-            return str(error).strip().splitlines()[-1] if str(error).strip() else "failed"
+            return error.reason
     return None
 
 
@@ -266,8 +266,9 @@ def trim_args(*, source: Path, demuxer: str, start: float, duration: float,
         file_url(source), f=demuxer, protocol_whitelist="file", noautorotate=None, **seek
     )
     streams = [source_input["v:0"]] + ([source_input["a:0"]] if plan.audio_encoder else [])
+    # passthrough: each frame keeps its timestamp, so variable-rate footage stays as it was
     return ffmpeg.output(
-        *streams, str(output), t=f"{duration:.6f}", **output_options(plan)
+        *streams, str(output), t=f"{duration:.6f}", fps_mode="passthrough", **output_options(plan)
     ).compile(cmd=settings.FFMPEG_BINARY, overwrite_output=True)
 
 

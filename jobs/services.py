@@ -37,7 +37,7 @@ CONCAT_PROPERTIES = [
     ("video_codec", "video codec"),
     ("video_profile", "video profile"),
     ("resolution", "resolution"),
-    ("frame_rate", "frame rate"),
+    ("base_frame_rate", "frame rate"),  # trims of variable-rate footage differ on average
     ("pix_fmt", "pixel format"),
     ("sample_aspect_ratio", "sample aspect ratio"),
     ("rotation", "rotation"),

@@ -8,6 +8,7 @@ later calls name the demuxer that probe found.
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -46,6 +47,12 @@ ALLOWED_DEMUXERS = ",".join(sorted(set().union(*(f.demuxers for f in FORMATS.val
 MAX_DIMENSION = 8192
 MAX_STREAMS = 32
 STDERR_TAIL_LINES = 30
+BORING_LINES = {"Conversion failed!", "Exiting normally, received signal 15."}
+ERROR_WORDS_RE = re.compile(
+    r"error|invalid|not (compatible|supported|permitted|found)|unsupported|could not|"
+    r"cannot|no such|does not|only .* (is|are) supported|too (large|big|small)",
+    re.IGNORECASE,
+)
 
 
 class ProbeError(Exception):
@@ -54,6 +61,17 @@ class ProbeError(Exception):
 
 class FFmpegError(Exception):
     """FFmpeg failed; the message carries the useful tail of its stderr."""
+
+    @property
+    def reason(self) -> str:
+        """The first line that says what went wrong, without object addresses."""
+        lines = [
+            re.sub(r" @ 0x[0-9a-f]+\]", "]", line.strip())
+            for line in str(self).splitlines()
+            if line.strip() and line.strip() not in BORING_LINES
+        ]
+        telling = [line for line in lines if ERROR_WORDS_RE.search(line)]
+        return (telling or lines or ["FFmpeg failed"])[0 if telling else -1][:300]
 
 
 class FFmpegCancelled(FFmpegError):
@@ -73,7 +91,8 @@ class ProbeResult:
     height: int
     pix_fmt: str
     sample_aspect_ratio: str
-    frame_rate: str  # exact, as a fraction "30000/1001"
+    frame_rate: str  # the average, exact, as a fraction "30000/1001"
+    base_frame_rate: str  # the stream's tick rate; equal to the average unless variable
     time_base: str
     rotation: int
     audio_codec: str | None
@@ -134,7 +153,7 @@ def _parse_probe(data: dict) -> ProbeResult:
     duration = _float(fmt.get("duration")) or _float(video.get("duration"))
     if not duration or duration <= 0:
         raise ProbeError("it has no duration")
-    frame_rate = _frame_rate(video)
+    frame_rate = _frame_rate(video, "avg_frame_rate", "r_frame_rate")
     if not frame_rate:
         raise ProbeError("it has no frame rate")
     return ProbeResult(
@@ -150,6 +169,7 @@ def _parse_probe(data: dict) -> ProbeResult:
         pix_fmt=video.get("pix_fmt", ""),
         sample_aspect_ratio=video.get("sample_aspect_ratio", ""),
         frame_rate=frame_rate,
+        base_frame_rate=_frame_rate(video, "r_frame_rate", "avg_frame_rate"),
         time_base=video.get("time_base", ""),
         rotation=_rotation(video),
         audio_codec=audio.get("codec_name") if audio else None,
@@ -166,9 +186,9 @@ def _float(value) -> float | None:
         return None
 
 
-def _frame_rate(video: dict) -> str:
-    """The average rate for variable-rate footage, else the stream's base rate."""
-    for key in ("avg_frame_rate", "r_frame_rate"):
+def _frame_rate(video: dict, *keys: str) -> str:
+    """The first of ffprobe's rates under `keys` that is a sensible fraction."""
+    for key in keys:
         num, _, den = (video.get(key) or "0/0").partition("/")
         if num.isdigit() and den.isdigit() and int(num) and int(den):
             rate = Fraction(int(num), int(den))

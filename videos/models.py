@@ -32,7 +32,10 @@ class Video(models.Model):
     height = models.PositiveIntegerField()
     pix_fmt = models.CharField(max_length=50, blank=True)
     sample_aspect_ratio = models.CharField(max_length=20, blank=True)
-    frame_rate = models.CharField(max_length=30, help_text="exact, as a fraction")
+    frame_rate = models.CharField(max_length=30, help_text="average, exact, as a fraction")
+    base_frame_rate = models.CharField(
+        max_length=30, help_text="the stream's tick rate; differs from the average if variable"
+    )
     time_base = models.CharField(max_length=30, blank=True)
     rotation = models.IntegerField(default=0)
     audio_codec = models.CharField(max_length=50, null=True, blank=True)
