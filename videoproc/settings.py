@@ -109,25 +109,29 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-# With a bucket named, files live in S3 (or any S3-compatible store) through
-# django-storages; download links are then presigned and expire.
-AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
-if AWS_STORAGE_BUCKET_NAME:
-    STORAGES["default"] = {
+
+
+def s3_storage(environ) -> dict:
+    """The default storage in an S3-compatible bucket, through django-storages: download
+    links are presigned and expire; a name already taken is never overwritten."""
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": AWS_STORAGE_BUCKET_NAME,
-            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
-            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
-            "access_key": os.environ.get("AWS_ACCESS_KEY_ID") or None,
-            "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
-            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+            "bucket_name": environ["AWS_STORAGE_BUCKET_NAME"],
+            "endpoint_url": environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": environ.get("AWS_S3_REGION_NAME") or None,
+            "access_key": environ.get("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": environ.get("AWS_SECRET_ACCESS_KEY") or None,
+            "addressing_style": environ.get("AWS_S3_ADDRESSING_STYLE") or None,
             "querystring_auth": True,
-            "querystring_expire": int(os.environ.get("AWS_QUERYSTRING_EXPIRE", 3600)),
-            # Two uploads with the same name must both survive (the contract's rule).
+            "querystring_expire": int(environ.get("AWS_QUERYSTRING_EXPIRE", 3600)),
             "file_overwrite": False,
         },
     }
+
+
+if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
+    STORAGES["default"] = s3_storage(os.environ)
 
 # Every uploaded part goes straight to a temporary file: nothing is held whole in memory.
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]

@@ -1,0 +1,170 @@
+"""Handing jobs to workers, taking them over from lost workers, and recovering them, at
+the level of the Job rows (no broker or worker needed; test_scale.py runs real ones)."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from jobs import services, tasks
+from jobs.models import Job
+
+pytestmark = pytest.mark.django_db
+
+
+def dispatched_job(**fields) -> Job:
+    """A job handed to a worker queue that no worker has started yet."""
+    return Job.objects.create(
+        request_code="user",
+        kind=Job.Kind.ENCODE,
+        params={},
+        status=Job.Status.RUNNING,
+        dispatch_token=uuid.uuid4(),
+        **fields,
+    )
+
+
+@pytest.fixture
+def sent(monkeypatch, settings) -> list[tuple]:
+    """A broker that records what is sent to it."""
+    settings.CELERY_BROKER_URL = "redis://broker.invalid:6379/0"
+    messages = []
+    monkeypatch.setattr(
+        tasks.run_job, "apply_async", lambda args, queue: messages.append((*args, queue))
+    )
+    return messages
+
+
+def test_execute_hands_pending_jobs_to_their_queues_after_commit(
+    sent, settings, django_capture_on_commit_callbacks
+):
+    # given
+    settings.JOB_QUEUES = {**settings.JOB_QUEUES, "encode": "big"}
+    trim = Job.objects.create(request_code="user", kind=Job.Kind.TRIM, params={})
+    encode = Job.objects.create(request_code="user", kind=Job.Kind.ENCODE, params={})
+    other = Job.objects.create(request_code="someone", kind=Job.Kind.TRIM, params={})
+    # when
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        jobs = services.jobs_execute(request_code="user", wait=False)
+    assert sent == []  # nothing leaves before the claim is committed
+    for callback in callbacks:
+        callback()
+    # then
+    trim.refresh_from_db()
+    assert [job.id for job in jobs] == [trim.id, encode.id]
+    assert sent == [
+        (trim.id, str(trim.dispatch_token), "celery"),
+        (encode.id, str(trim.dispatch_token), "big"),
+    ]
+    assert trim.status == Job.Status.RUNNING and trim.started_at is None and trim.attempts == 0
+    assert Job.objects.get(pk=other.pk).status == Job.Status.PENDING
+
+
+def test_an_unreachable_broker_gives_the_jobs_back(
+    monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    # given
+    settings.CELERY_BROKER_URL = "redis://broker.invalid:6379/0"
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(tasks.run_job, "apply_async", refuse)
+    job = Job.objects.create(request_code="user", kind=Job.Kind.TRIM, params={})
+    # when
+    with pytest.raises(services.ServiceError) as refused:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.jobs_execute(request_code="user", wait=False)
+    # then
+    assert refused.value.status_code == 503
+    job.refresh_from_db()
+    assert job.status == Job.Status.PENDING
+
+
+def test_a_void_message_does_nothing():
+    job = dispatched_job()
+    assert services.job_start(job_id=job.id, dispatch_token=str(uuid.uuid4())) is None
+    job.refresh_from_db()
+    assert job.attempts == 0 and job.started_at is None
+
+
+def test_a_start_counts_an_attempt_and_a_redelivery_takes_over():
+    # given
+    job = dispatched_job()
+    token = str(job.dispatch_token)
+    # when
+    first = services.job_start(job_id=job.id, dispatch_token=token)
+    again = services.job_start(job_id=job.id, dispatch_token=token)  # its worker was lost
+    # then
+    assert first.attempts == 1 and first.started_at is not None
+    assert again.attempts == 2
+    assert Job.objects.get(pk=job.pk).status == Job.Status.RUNNING
+
+
+def test_a_job_that_keeps_losing_its_worker_ends_failed(settings):
+    # given
+    settings.JOB_MAX_ATTEMPTS = 2
+    job = dispatched_job()
+    token = str(job.dispatch_token)
+    # when
+    for _ in range(2):
+        assert services.job_start(job_id=job.id, dispatch_token=token) is not None
+    third = services.job_start(job_id=job.id, dispatch_token=token)
+    # then
+    assert third is None
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert job.error == "gave up after 2 attempts: the worker running it was lost each time"
+
+
+def test_a_job_cancelled_while_queued_never_starts(api):
+    # given
+    job = dispatched_job()
+    # when
+    response = api.post(f"/video/process/jobs/{job.id}/cancel")
+    # then
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+    assert services.job_start(job_id=job.id, dispatch_token=str(job.dispatch_token)) is None
+
+
+def test_recover_gives_back_silent_jobs_and_fails_exhausted_ones(settings):
+    # given
+    settings.CELERY_BROKER_URL = ""
+    settings.JOB_MAX_ATTEMPTS = 2
+    long_ago = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT + 1)
+    silent = dispatched_job(attempts=1, started_at=long_ago, heartbeat_at=long_ago)
+    exhausted = dispatched_job(attempts=2, started_at=long_ago, heartbeat_at=long_ago)
+    alive = dispatched_job(attempts=1, started_at=long_ago, heartbeat_at=timezone.now())
+    queued = dispatched_job()
+    # when
+    recovered = services.jobs_recover()
+    # then
+    assert [job.id for job in recovered] == [silent.id, exhausted.id]
+    statuses = dict(Job.objects.values_list("id", "status"))
+    assert statuses[silent.id] == Job.Status.PENDING  # no broker: for the next execute
+    assert statuses[exhausted.id] == Job.Status.FAILED
+    assert statuses[alive.id] == statuses[queued.id] == Job.Status.RUNNING
+
+
+def test_without_a_broker_execute_runs_jobs_in_the_request_whatever_wait_says(
+    api, uploaded, settings
+):
+    # given
+    settings.CELERY_BROKER_URL = ""
+    api.post(
+        "/video/process/trim",
+        {"request_code": "user", "video_id": uploaded["id"], "trim_start": 0, "trim_end": 500},
+        format="json",
+    )
+    # when
+    response = api.post(
+        "/video/process/execute", {"request_code": "user", "wait": False}, format="json"
+    )
+    # then
+    assert response.status_code == 200
+    assert response.json() == {
+        "message": "All pending jobs for request_code user executed successfully"
+    }
