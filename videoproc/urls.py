@@ -5,6 +5,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from jobs.views import JobViewSet, ProcessViewSet
+from videos import pages
 from videos.serving import serve_stored
 from videos.views import VideoViewSet
 
@@ -34,6 +35,9 @@ urlpatterns = [
     ),
     api("api/schema", SpectacularAPIView.as_view(), "schema"),
     api("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), "docs"),
+    path("", pages.index, name="page"),
+    api("page/library", pages.LibraryView.as_view(), "page-library"),
+    api("page/concat-candidates", pages.ConcatCandidatesView.as_view(), "page-concat-candidates"),
     path("admin/", admin.site.urls),
     re_path(r"^storage/(?P<name>.+)$", serve_stored, name="storage"),
 ]

@@ -1,0 +1,428 @@
+// The page: uploads, the library and player, the trim / encode / concat forms and the
+// requester's queue. It talks to the same API as any client, plus two page endpoints.
+"use strict";
+
+const CODE_KEY = "videoproc.requestCode";
+const POLL_BUSY_MS = 700; // while jobs run: progress bars should move
+const POLL_IDLE_MS = 5000; // otherwise: notice jobs queued from elsewhere
+
+const state = {
+  code: localStorage.getItem(CODE_KEY) || "",
+  videos: [],
+  current: null, // the video in the player
+  concat: [], // video ids, in play order
+  candidates: {}, // id -> why it cannot follow the first concat video (null: it can)
+  jobs: [],
+  executing: false,
+};
+
+const $ = (selector) => document.querySelector(selector);
+
+// Builds an element; children are nodes or strings (always set as text, never as HTML).
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === false || value === null || value === undefined) continue;
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  node.append(...children.filter((child) => child !== null && child !== undefined));
+  return node;
+}
+
+async function api(method, url, body) {
+  const response = await fetch(url, {
+    method,
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = await response.json().catch(() => ({ detail: `HTTP ${response.status}` }));
+  if (!response.ok) throw new Error(data.detail || `HTTP ${response.status}`);
+  return data;
+}
+
+function showStatus(node, text, ok) {
+  node.textContent = text;
+  node.classList.toggle("error", !ok);
+  node.classList.toggle("ok", ok);
+}
+
+// ---- formatting ----
+
+function clock(seconds) {
+  const ms = Math.round(seconds * 1000);
+  const pad = (n, width = 2) => String(n).padStart(width, "0");
+  const h = Math.floor(ms / 3600000);
+  const m = Math.floor((ms % 3600000) / 60000);
+  const s = Math.floor((ms % 60000) / 1000);
+  return `${pad(h)}:${pad(m)}:${pad(s)}.${pad(ms % 1000, 3)}`;
+}
+
+function shortDuration(seconds) {
+  const m = Math.floor(seconds / 60);
+  const s = (seconds % 60).toFixed(1);
+  return m ? `${m} min ${s} s` : `${s} s`;
+}
+
+function bytes(size) {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = size;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(unit ? 1 : 0)} ${units[unit]}`;
+}
+
+function videoName(id) {
+  const video = state.videos.find((v) => v.id === id);
+  return video ? `#${id} ${video.name}` : `#${id}`;
+}
+
+function origin(video) {
+  if (video.kind === "upload") return "Upload";
+  const job = video.produced_by ? ` · job ${video.produced_by.job_id}` : "";
+  if (video.trim_info) {
+    const { trim_start, trim_end, video_id } = video.trim_info;
+    return `Trim of #${video_id}, ${clock(trim_start / 1000)}–${clock(trim_end / 1000)}${job}`;
+  }
+  if (video.concat_info) return `Concat of ${video.concat_info.video_ids.map((id) => `#${id}`).join(" + ")}${job}`;
+  if (video.encode_info) {
+    const info = video.encode_info;
+    return `Encode of #${info.video_id} to ${info.video_codec}/${info.audio_codec}, ${info.resolution}, ${info.frame_rate} fps${job}`;
+  }
+  return `Result${job}`;
+}
+
+function jobSummary(job) {
+  const p = job.params;
+  if (job.kind === "trim") return `${videoName(p.video_id)}, ${clock(p.trim_start_ms / 1000)} → ${clock(p.trim_end_ms / 1000)}`;
+  if (job.kind === "concat") return p.video_ids.map((id) => `#${id}`).join(" + ");
+  return `${videoName(p.video_id)} → ${p.video_codec}/${p.audio_codec}, ${p.resolution}, ${p.frame_rate} fps, ${p.container}`;
+}
+
+// ---- requester code ----
+
+function askCode() {
+  $("#code-input").value = state.code;
+  $("#code-dialog").showModal();
+}
+
+function setCode(code) {
+  state.code = code;
+  localStorage.setItem(CODE_KEY, code);
+  $("#code-label").textContent = code;
+  refreshJobs();
+}
+
+// ---- uploads ----
+
+function uploadFiles(files) {
+  for (const file of files) uploadOne(file);
+}
+
+function uploadOne(file) {
+  const bar = el("progress", { max: 100, value: 0, "aria-label": `Upload of ${file.name}` });
+  const message = el("span", { class: "upload-message" }, "Uploading…");
+  const item = el("li", { class: "upload" }, el("span", { class: "upload-name" }, file.name), bar, message);
+  $("#upload-list").prepend(item);
+
+  const body = new FormData();
+  body.append("files", file);
+  const request = new XMLHttpRequest();
+  request.open("POST", "/video/upload");
+  request.responseType = "json";
+  request.upload.addEventListener("progress", (event) => {
+    if (event.lengthComputable) bar.value = Math.round((event.loaded / event.total) * 100);
+  });
+  request.addEventListener("load", () => {
+    if (request.status >= 200 && request.status < 300) {
+      bar.value = 100;
+      item.classList.add("done");
+      message.textContent = `Uploaded as video #${request.response[0].id}`;
+      refreshLibrary();
+    } else {
+      item.classList.add("refused");
+      message.textContent = `Refused: ${(request.response && request.response.detail) || `HTTP ${request.status}`}`;
+    }
+  });
+  request.addEventListener("error", () => {
+    item.classList.add("refused");
+    message.textContent = "Failed: the connection was lost";
+  });
+  request.send(body);
+}
+
+function setUpUploads() {
+  const input = $("#file-input");
+  const zone = $("#dropzone");
+  input.addEventListener("change", () => {
+    uploadFiles(input.files);
+    input.value = "";
+  });
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    uploadFiles(event.dataTransfer.files);
+  });
+}
+
+// ---- library and player ----
+
+async function refreshLibrary() {
+  state.videos = await api("GET", "/page/library");
+  renderLibrary();
+  renderConcat();
+}
+
+function renderLibrary() {
+  $("#library-empty").hidden = state.videos.length > 0;
+  const first = state.concat[0];
+  $("#library").replaceChildren(
+    ...state.videos.map((video) => {
+      const reason = first !== undefined && video.id !== first ? state.candidates[video.id] : null;
+      const poster = video.thumbnail_url
+        ? el("img", { src: video.thumbnail_url, alt: "", loading: "lazy" })
+        : el("span", { class: "no-poster" }, "no preview");
+      return el(
+        "li",
+        { class: `card${state.current && state.current.id === video.id ? " playing" : ""}`, "data-video-id": video.id },
+        el("button", { type: "button", class: "poster", "aria-label": `Play ${video.name}`, onclick: () => play(video) }, poster,
+          el("span", { class: "duration" }, shortDuration(video.duration))),
+        el("div", { class: "card-body" },
+          el("h3", {}, el("span", { class: "video-id" }, `#${video.id}`), " ", video.name),
+          el("p", { class: `kind kind-${video.kind}` }, origin(video)),
+          el("dl", { class: "meta" },
+            el("dt", {}, "Codecs"), el("dd", {}, `${video.video_codec} / ${video.audio_codec || "no audio"}`),
+            el("dt", {}, "Size"), el("dd", {}, `${video.resolution.replace(":", "×")} · ${video.fps} fps`),
+            el("dt", {}, "File"), el("dd", {}, `${video.extension} · ${bytes(video.size)}`)),
+          reason ? el("p", { class: "incompatible" }, `Cannot join: ${reason}`) : null,
+          el("div", { class: "card-actions" },
+            el("button", { type: "button", class: "secondary", onclick: () => play(video) }, "Play"),
+            el("button", {
+              type: "button",
+              class: "secondary",
+              disabled: Boolean(reason) || state.concat.includes(video.id),
+              onclick: () => addToConcat(video.id),
+            }, "Add to concat"),
+            video.kind === "result"
+              ? el("a", { class: "button secondary", href: video.url, download: video.name }, "Download")
+              : null)),
+      );
+    }),
+  );
+}
+
+function play(video) {
+  state.current = video;
+  const player = $("#player");
+  player.src = video.url;
+  player.poster = video.thumbnail_url || "";
+  $("#player-caption").textContent = `#${video.id} ${video.name} — ${origin(video)}`;
+  $("#player-box").hidden = false;
+  $("#tools").hidden = false;
+  $("#player-empty").hidden = true;
+  $("#trim-start").value = "0";
+  $("#trim-end").value = clock(video.duration);
+  $("#encode-resolution").value = video.resolution;
+  $("#encode-fps").value = Math.round(video.fps);
+  for (const node of document.querySelectorAll("#tools .form-status")) node.textContent = "";
+  renderLibrary();
+  player.focus();
+}
+
+// ---- forms ----
+
+function setUpForms() {
+  $("#trim-start-now").addEventListener("click", () => { $("#trim-start").value = clock($("#player").currentTime); });
+  $("#trim-end-now").addEventListener("click", () => { $("#trim-end").value = clock($("#player").currentTime); });
+
+  submitting($("#trim-form"), "/video/process/trim", () => ({
+    video_id: state.current.id,
+    trim_start: $("#trim-start").value.trim(),
+    trim_end: $("#trim-end").value.trim(),
+  }));
+  submitting($("#encode-form"), "/video/process/encoding", () => ({
+    video_id: state.current.id,
+    video_codec: $("#encode-video-codec").value,
+    audio_codec: $("#encode-audio-codec").value,
+    resolution: $("#encode-resolution").value.trim(),
+    frame_rate: Number($("#encode-fps").value),
+    container: $("#encode-container").value || null,
+  }));
+  submitting($("#concat-form"), "/video/process/concat", () => ({ video_ids: state.concat }), () => {
+    state.concat = [];
+    renderConcat();
+    renderLibrary();
+  });
+}
+
+// Posts a form's fields with the requester code; shows the API's message or its reason.
+function submitting(form, url, fields, afterQueued) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const status = form.querySelector(".form-status");
+    try {
+      const result = await api("POST", url, { request_code: state.code, ...fields() });
+      showStatus(status, `${result.message} (job ${result.job_id})`, true);
+      if (afterQueued) afterQueued();
+      refreshJobs();
+    } catch (error) {
+      showStatus(status, error.message, false);
+    }
+  });
+}
+
+// ---- concat ----
+
+async function addToConcat(id) {
+  state.concat.push(id);
+  if (state.concat.length === 1) await loadCandidates();
+  renderConcat();
+  renderLibrary();
+}
+
+function moveInConcat(index, by) {
+  const [id] = state.concat.splice(index, 1);
+  state.concat.splice(index + by, 0, id);
+  afterConcatChange();
+}
+
+function removeFromConcat(index) {
+  state.concat.splice(index, 1);
+  afterConcatChange();
+}
+
+async function afterConcatChange() {
+  await loadCandidates();
+  renderConcat();
+  renderLibrary();
+}
+
+async function loadCandidates() {
+  state.candidates = state.concat.length
+    ? await api("GET", `/page/concat-candidates?video_id=${state.concat[0]}`)
+    : {};
+}
+
+function renderConcat() {
+  const list = state.concat;
+  $("#concat-empty").hidden = list.length > 0;
+  let joinable = list.length >= 2;
+  $("#concat-list").replaceChildren(
+    ...list.map((id, index) => {
+      const reason = index > 0 ? state.candidates[id] : null;
+      if (reason) joinable = false;
+      const name = videoName(id);
+      return el("li", { class: reason ? "incompatible-item" : "" },
+        el("span", { class: "concat-name" }, name),
+        reason ? el("span", { class: "incompatible" }, reason) : null,
+        el("span", { class: "concat-buttons" },
+          el("button", { type: "button", class: "icon", "aria-label": `Move ${name} up`, disabled: index === 0, onclick: () => moveInConcat(index, -1) }, "↑"),
+          el("button", { type: "button", class: "icon", "aria-label": `Move ${name} down`, disabled: index === list.length - 1, onclick: () => moveInConcat(index, 1) }, "↓"),
+          el("button", { type: "button", class: "icon", "aria-label": `Remove ${name}`, onclick: () => removeFromConcat(index) }, "✕")));
+    }),
+  );
+  $("#concat-submit").disabled = !joinable;
+}
+
+// ---- the queue ----
+
+let pollTimer = null;
+
+async function refreshJobs() {
+  clearTimeout(pollTimer);
+  if (state.code) {
+    try {
+      const before = new Map(state.jobs.map((job) => [job.id, job.status]));
+      state.jobs = await api("GET", `/video/process/jobs?request_code=${encodeURIComponent(state.code)}`);
+      renderJobs();
+      if (state.jobs.some((job) => job.status === "succeeded" && before.get(job.id) !== "succeeded")) refreshLibrary();
+    } catch (error) {
+      showStatus($("#execute-status"), `Could not load the queue: ${error.message}`, false);
+    }
+  }
+  const busy = state.executing || state.jobs.some((job) => job.status === "pending" || job.status === "running");
+  pollTimer = setTimeout(refreshJobs, busy ? POLL_BUSY_MS : POLL_IDLE_MS);
+}
+
+function renderJobs() {
+  const jobs = [...state.jobs].reverse(); // newest first
+  $("#queue-empty").hidden = jobs.length > 0;
+  $("#queue").replaceChildren(
+    ...jobs.map((job) => el("li", { class: `job status-${job.status}`, "data-job-id": job.id },
+      el("div", { class: "job-head" },
+        el("strong", {}, `#${job.id} ${job.kind}`),
+        el("span", { class: "badge" }, job.status)),
+      el("p", { class: "job-what" }, jobSummary(job)),
+      el("progress", { max: 100, value: job.progress, "aria-label": `Progress of job ${job.id}` }),
+      job.error ? el("p", { class: "job-error" }, job.error) : null,
+      el("div", { class: "card-actions" },
+        job.output_video_id ? el("button", { type: "button", class: "secondary", onclick: () => playById(job.output_video_id) }, `Play result #${job.output_video_id}`) : null,
+        job.status === "pending" || job.status === "running"
+          ? el("button", { type: "button", class: "secondary", onclick: () => jobAction(job, "cancel") }, "Cancel") : null,
+        job.status === "failed" || job.status === "cancelled"
+          ? el("button", { type: "button", class: "secondary", onclick: () => jobAction(job, "retry") }, "Retry") : null))),
+  );
+}
+
+function playById(id) {
+  const video = state.videos.find((v) => v.id === id);
+  if (video) play(video);
+}
+
+async function jobAction(job, action) {
+  try {
+    await api("POST", `/video/process/jobs/${job.id}/${action}`);
+  } catch (error) {
+    showStatus($("#execute-status"), error.message, false);
+  }
+  refreshJobs();
+}
+
+async function execute() {
+  const button = $("#execute");
+  const status = $("#execute-status");
+  button.disabled = true;
+  state.executing = true;
+  showStatus(status, "Executing…", true);
+  refreshJobs();
+  try {
+    const result = await api("POST", "/video/process/execute", { request_code: state.code });
+    showStatus(status, result.message, true);
+  } catch (error) {
+    showStatus(status, error.message, false);
+  } finally {
+    state.executing = false;
+    button.disabled = false;
+    refreshJobs();
+    refreshLibrary();
+  }
+}
+
+// ---- start ----
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("#code-form").addEventListener("submit", () => setCode($("#code-input").value.trim()));
+  $("#code-change").addEventListener("click", askCode);
+  // Escape may close the dialog only once there is a code to fall back on.
+  $("#code-dialog").addEventListener("cancel", (event) => {
+    if (!state.code) event.preventDefault();
+  });
+  $("#execute").addEventListener("click", execute);
+  $("#concat-clear").addEventListener("click", () => {
+    state.concat = [];
+    afterConcatChange();
+  });
+  setUpUploads();
+  setUpForms();
+  refreshLibrary();
+  if (state.code) setCode(state.code);
+  else askCode();
+});

@@ -1,0 +1,170 @@
+"""A person's whole path through the page, in a real Chromium."""
+
+import base64
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import Page, expect
+
+from conftest import ffprobe, make_media, upload
+from jobs.models import Job
+from videos.models import Video
+
+pytestmark = [pytest.mark.django_db, pytest.mark.browser]
+
+ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
+QUEUED_TRIM = re.compile(r"^Trim job added to queue \(job \d+\)$")
+QUEUED_CONCAT = re.compile(r"^Concat job added to queue \(job \d+\)$")
+JOB_TIMEOUT = 60_000  # ms: two tiny jobs on a busy two-core machine
+
+
+def open_page(page: Page, live_server, code: str = "alice") -> None:
+    """Open the page and answer its one question: the requester code."""
+    page.goto(live_server.url)
+    page.get_by_label("Requester code").fill(code)
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#code-label")).to_have_text(code)
+
+
+def card(page: Page, name: str):
+    return page.locator("#library .card").filter(has_text=name)
+
+
+def seek(page: Page, seconds: float) -> None:
+    page.wait_for_function("document.querySelector('#player').readyState >= 1")
+    page.locator("#player").evaluate("(video, t) => { video.currentTime = t; }", seconds)
+
+
+def drop_file(page: Page, path: Path) -> None:
+    """Drop a file on the drop zone, as a person dragging it from their desktop."""
+    transfer = page.evaluate_handle(
+        """([name, data]) => {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name));
+            return transfer;
+        }""",
+        [path.name, base64.b64encode(path.read_bytes()).decode()],
+    )
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+
+
+def test_upload_trim_concat_execute_play_and_download(page: Page, live_server, tmp_path):
+    first = make_media(tmp_path / "first.mp4", duration=2)
+    second = make_media(tmp_path / "second.mp4", duration=1)
+    open_page(page, live_server)
+
+    # upload both by the picker: each has its own bar, which finishes
+    page.locator("#file-input").set_input_files([first, second])
+    uploads = page.locator("#upload-list li")
+    expect(uploads).to_have_count(2)
+    for item in uploads.all():
+        expect(item).to_contain_text("Uploaded as video #")
+        expect(item.locator("progress")).to_have_js_property("value", 100)
+
+    # the library shows them with their posters and probed metadata
+    for name in ("first.mp4", "second.mp4"):
+        expect(card(page, name).locator("img")).to_have_js_property("naturalWidth", 320)
+        expect(card(page, name)).to_contain_text("h264 / aac")
+        expect(card(page, name)).to_contain_text("320×240 · 25 fps")
+
+    # trim the first from 0.5 s to 1.5 s, taking both times from the player
+    card(page, "first.mp4").get_by_role("button", name="Play first.mp4").click()
+    seek(page, 0.5)
+    page.get_by_role("button", name="Start at current time").click()
+    expect(page.get_by_label("Start")).to_have_value("00:00:00.500")
+    seek(page, 1.5)
+    page.get_by_role("button", name="End at current time").click()
+    expect(page.get_by_label("End")).to_have_value("00:00:01.500")
+    page.get_by_role("button", name="Queue trim").click()
+    expect(page.locator("#trim-form .form-status")).to_have_text(QUEUED_TRIM)
+    trim = Job.objects.get(kind=Job.Kind.TRIM)
+    assert (trim.params["trim_start_ms"], trim.params["trim_end_ms"]) == (500, 1500)
+
+    # concat first + second
+    card(page, "first.mp4").get_by_role("button", name="Add to concat").click()
+    card(page, "second.mp4").get_by_role("button", name="Add to concat").click()
+    expect(page.locator("#concat-list li")).to_have_count(2)
+    page.get_by_role("button", name="Queue concat").click()
+    expect(page.locator("#concat-form .form-status")).to_have_text(QUEUED_CONCAT)
+    concat_job = Job.objects.get(kind=Job.Kind.CONCAT)
+    expect(page.locator("#queue .job .badge")).to_have_text(["pending", "pending"])
+
+    # execute, and watch both succeed
+    page.get_by_role("button", name="Execute pending jobs").click()
+    expect(page.locator("#queue .job .badge")).to_have_text(
+        ["succeeded", "succeeded"], timeout=JOB_TIMEOUT
+    )
+    expect(page.locator("#execute-status")).to_have_text(
+        "All pending jobs for request_code alice executed successfully"
+    )
+    for bar in page.locator("#queue progress").all():
+        expect(bar).to_have_js_property("value", 100)
+    assert list(Job.objects.values_list("status", flat=True)) == ["succeeded", "succeeded"]
+
+    # play the concat result: three seconds, seekable
+    concat = Job.objects.get(pk=concat_job.pk).output_video
+    first_id, second_id = concat.concat_info["video_ids"]
+    page.get_by_role("button", name=f"Play result #{concat.id}").click()
+    page.wait_for_function("document.querySelector('#player').readyState >= 1")
+    assert page.locator("#player").evaluate("v => v.duration") == pytest.approx(3.0, abs=0.1)
+    seek(page, 2.5)
+    page.wait_for_function("!document.querySelector('#player').seeking")
+
+    # download it: the very file, a real video
+    result_card = page.locator(f'#library .card[data-video-id="{concat.id}"]')
+    expect(result_card).to_contain_text(
+        f"Concat of #{first_id} + #{second_id} · job {concat_job.id}"
+    )
+    with page.expect_download() as download:
+        result_card.get_by_role("link", name="Download").click()
+    saved = tmp_path / "downloaded.mp4"
+    download.value.save_as(saved)
+    assert float(ffprobe(saved)["format"]["duration"]) == pytest.approx(3.0, abs=0.1)
+    assert Video.objects.filter(kind=Video.Kind.RESULT).count() == 2
+
+    # a look at the library, on a laptop and on a phone
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "library-laptop.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=ARTIFACTS / "library-phone.png", full_page=True)
+
+
+def test_a_refused_upload_shows_the_reason(page: Page, live_server, tmp_path):
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("not a video at all")
+    open_page(page, live_server)
+
+    drop_file(page, fake)
+
+    item = page.locator("#upload-list li")
+    expect(item).to_contain_text("Refused: 'notes.mp4' is not a playable mp4 video")
+    expect(page.locator("#library-empty")).to_be_visible()
+    assert not Video.objects.exists()
+
+
+def test_incompatible_videos_are_marked_before_a_concat(page: Page, live_server, api, tmp_path):
+    small = make_media(tmp_path / "small.mp4", duration=1)
+    large = make_media(tmp_path / "large.mp4", size="640x360", duration=1)
+    small_id, large_id = (video["id"] for video in upload(api, small, large).json())
+    open_page(page, live_server)
+
+    card(page, "small.mp4").get_by_role("button", name="Add to concat").click()
+
+    large_card = card(page, "large.mp4")
+    expect(large_card).to_contain_text(
+        f"Cannot join: video {large_id} differs from video {small_id} in resolution"
+    )
+    expect(large_card.get_by_role("button", name="Add to concat")).to_be_disabled()
+    expect(page.get_by_role("button", name="Queue concat")).to_be_disabled()
+
+
+def test_the_requester_code_is_asked_once(page: Page, live_server):
+    open_page(page, live_server, code="bob")
+
+    page.reload()
+
+    expect(page.locator("#code-dialog")).not_to_be_visible()
+    expect(page.locator("#code-label")).to_have_text("bob")

@@ -1,0 +1,73 @@
+"""The page at / and the JSON endpoints it reads beside the API."""
+
+import pytest
+from django.core.files.storage import default_storage
+
+from conftest import make_media, upload
+from jobs import pipelines
+from jobs.services import job_queue_trim, jobs_execute
+
+pytestmark = pytest.mark.django_db
+
+
+def test_page_offers_this_ffmpegs_encoders_and_the_upload_formats(client):
+    response = client.get("/")
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "<option selected>libx264</option>" in page
+    assert "<option selected>aac</option>" in page
+    assert all(name in pipelines.encoders() for name in ("libx264", "aac"))
+    assert 'accept=".mp4,.mov,.3gp,.mkv,.webm,.avi,.wmv,.flv,.mpeg"' in page
+    assert "/static/js/page.js" in page
+
+
+def test_library_lists_probe_poster_and_origin(client, uploaded):
+    # given an upload and the trim made of it
+    job = job_queue_trim(request_code="me", video_id=uploaded["id"], trim_start_ms=0,
+                         trim_end_ms=1000)  # fmt: skip
+    jobs_execute(request_code="me")
+
+    # when the page asks for the library
+    upload_row, result_row = client.get("/page/library").json()
+
+    # then each video comes with what the page shows
+    assert upload_row["kind"] == "upload" and upload_row["produced_by"] is None
+    assert upload_row["name"] == "clip.mp4"
+    assert (upload_row["video_codec"], upload_row["audio_codec"]) == ("h264", "aac")
+    assert (upload_row["resolution"], upload_row["fps"]) == ("320:240", 25.0)
+    assert upload_row["duration"] == pytest.approx(2.0, abs=0.05)
+    assert result_row["kind"] == "result"
+    assert result_row["produced_by"] == {"job_id": job.id, "kind": "trim"}
+    assert result_row["trim_info"]["trim_end"] == 1000
+    thumbnail = result_row["thumbnail_url"].removeprefix("/storage/")
+    assert default_storage.exists(thumbnail)
+    assert client.get(result_row["url"]).status_code == 200
+
+
+def test_the_contracts_video_record_keeps_its_six_keys(api, uploaded):
+    record = api.get("/video/view/all").json()[0]
+
+    assert set(record) == {"id", "original_file_path", "processed_file_path", "trim_info",
+                           "concat_info", "encode_info"}  # fmt: skip
+
+
+def test_concat_candidates_give_the_reason_for_each_video(client, api, clip, tmp_path):
+    # given two compatible clips and one of another size
+    wide = make_media(tmp_path / "wide.mp4", size="640x360", duration=1)
+    first, twin, other = (video["id"] for video in upload(api, clip, clip, wide).json())
+
+    reasons = client.get("/page/concat-candidates", {"video_id": first}).json()
+
+    assert reasons[str(first)] is None
+    assert reasons[str(twin)] is None
+    assert reasons[str(other)] == (
+        f"video {other} differs from video {first} in resolution: 640:360 vs 320:240"
+    )
+
+
+def test_concat_candidates_of_an_unknown_video_is_404(client):
+    response = client.get("/page/concat-candidates", {"video_id": 999})
+
+    assert response.status_code == 404
+    assert "detail" in response.json()
