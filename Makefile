@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 FFMPEG_BINARY ?= ffmpeg
 FFPROBE_BINARY ?= ffprobe
 
-.PHONY: run test setup ffmpeg migrate bench
+.PHONY: run test setup ffmpeg chromium migrate bench
 
 setup: $(VENV)/.installed ffmpeg
 
@@ -47,7 +47,17 @@ run: migrate
 		--bind 127.0.0.1:$(PORT) --workers $(WORKERS) --worker-class gthread \
 		--threads $(THREADS) --timeout 0 --access-logfile -
 
-test: setup
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not
+# used); install it only when it is missing.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "Installing Chromium with apt-get..."; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
+
+test: setup chromium
 	$(BIN)/python -m pytest
 
 bench: setup
