@@ -47,6 +47,11 @@ run: migrate
 		--bind 127.0.0.1:$(PORT) --workers $(WORKERS) --worker-class gthread \
 		--threads $(THREADS) --timeout 0 --access-logfile -
 
+# Integration tests run apart, against PostgreSQL and Redis, with Celery workers they
+# start and that share their test database: a database of their own for each run.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/videoproc
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/7
+
 # The browser tests drive Debian's Chromium (Playwright's own browser download is not
 # used); install it only when it is missing.
 chromium:
@@ -58,7 +63,9 @@ chromium:
 	fi
 
 test: setup chromium
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not integration"
+	DATABASE_URL=$(TEST_DATABASE_URL)_$$$$ CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+		$(BIN)/python -m pytest -m integration
 
 bench: setup
 	$(BIN)/python bench/run.py

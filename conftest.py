@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
+# Celery workers, the broker and S3 for the integration tests (run apart by `make test`).
+pytest_plugins = ["jobs.tests.integration"]
+
 
 @pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
