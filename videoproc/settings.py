@@ -123,6 +123,8 @@ def s3_storage(environ) -> dict:
             "access_key": environ.get("AWS_ACCESS_KEY_ID") or None,
             "secret_key": environ.get("AWS_SECRET_ACCESS_KEY") or None,
             "addressing_style": environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+            # Signature V4: what every current S3 region and S3-compatible store accepts.
+            "signature_version": environ.get("AWS_S3_SIGNATURE_VERSION") or "s3v4",
             "querystring_auth": True,
             "querystring_expire": int(environ.get("AWS_QUERYSTRING_EXPIRE", 3600)),
             "file_overwrite": False,
