@@ -128,6 +128,9 @@ def s3_storage(environ) -> dict:
             "querystring_auth": True,
             "querystring_expire": int(environ.get("AWS_QUERYSTRING_EXPIRE", 3600)),
             "file_overwrite": False,
+            # A file read back (a job's input) spills to FILE_UPLOAD_TEMP_DIR past this
+            # size instead of being held whole in memory (the default, 0, never spills).
+            "max_memory_size": 16 * 1024 * 1024,
         },
     }
 
