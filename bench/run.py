@@ -1,0 +1,228 @@
+"""Benchmark: our trim / concat / encode against plain FFmpeg on the same files, and the
+server's peak memory while it receives a 1 GB upload.
+
+    make bench            (or: .venv/bin/python bench/run.py)
+
+Works in bench/work/ (ignored by git) with its own database and media root; prints a
+Markdown table to paste into bench/RESULTS.md.
+"""
+
+import http.client
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / "work"
+UPLOAD_BYTES = 1024**3
+
+
+def sh(*args: str) -> None:
+    subprocess.run(args, check=True, stdin=subprocess.DEVNULL)
+
+
+def timed(action) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def make_sources() -> tuple[Path, Path]:
+    """A minute of 1080p30 H.264 + AAC, and a second clip of the same kind to join."""
+    long_clip, short_clip = WORK / "minute.mp4", WORK / "second.mp4"
+    for path, seconds in ((long_clip, 60), (short_clip, 20)):
+        if not path.exists():
+            sh("ffmpeg", "-v", "error", "-y",
+               "-f", "lavfi", "-i", f"testsrc2=s=1920x1080:r=30:d={seconds}",
+               "-f", "lavfi", "-i", f"sine=f=440:r=48000:d={seconds}",
+               "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "60",
+               "-c:a", "aac", "-b:a", "128k", str(path))  # fmt: skip
+    return long_clip, short_clip
+
+
+def setup_django(media_root: Path) -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "videoproc.settings"
+    os.environ["MEDIA_ROOT"] = str(media_root)
+    os.environ["DATABASE_URL"] = f"sqlite:///{WORK / 'bench.sqlite3'}"
+    os.environ.pop("CELERY_BROKER_URL", None)  # the embedded default: jobs run in-process
+    sys.path.insert(0, str(ROOT))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def ours(long_clip: Path, short_clip: Path) -> dict[str, float]:
+    """Each operation through the service: queue (validation, trial mux) and execute."""
+    from jobs import services
+    from videos.media import probe
+    from videos.models import Video
+    from videos.services import video_create
+
+    def stored(path: Path) -> Video:
+        copy = WORK / f"copy-{path.name}"
+        shutil.copy(path, copy)
+        return video_create(path=copy, name=f"origin/{path.name}", kind=Video.Kind.UPLOAD,
+                            probed=probe(copy), original_name=path.name)  # fmt: skip
+
+    first, second = stored(long_clip), stored(short_clip)
+    operations = {
+        "trim 10 s from the middle": lambda: services.job_queue_trim(
+            request_code="bench", video_id=first.id, trim_start_ms=25000, trim_end_ms=35000
+        ),
+        "concat two clips": lambda: services.job_queue_concat(
+            request_code="bench", video_ids=[first.id, second.id]
+        ),
+        "encode to 1280:720": lambda: services.job_queue_encode(
+            request_code="bench", video_id=first.id, video_codec="libx264", audio_codec="aac",
+            resolution="1280:720", frame_rate=30, container=None,
+        ),  # fmt: skip
+    }
+    return {
+        name: timed(lambda queue=queue: (queue(), services.jobs_execute(request_code="bench")))
+        for name, queue in operations.items()
+    }
+
+
+def plain(long_clip: Path, short_clip: Path) -> dict[str, float]:
+    """What someone would type to get the same result with FFmpeg alone."""
+    out = WORK / "plain"
+    out.mkdir(exist_ok=True)
+    (out / "list.txt").write_text(f"file '{long_clip}'\nfile '{short_clip}'\n")
+    ffmpeg = ["ffmpeg", "-v", "error", "-y"]
+    commands = {
+        "trim 10 s from the middle": [
+            *ffmpeg, "-ss", "25", "-i", str(long_clip), "-t", "10", "-c:v", "libx264",
+            "-crf", "18", "-preset", "veryfast", "-c:a", "aac", str(out / "trim.mp4"),
+        ],
+        "concat two clips": [
+            *ffmpeg, "-f", "concat", "-safe", "0", "-i", str(out / "list.txt"), "-c", "copy",
+            str(out / "concat.mp4"),
+        ],
+        "encode to 1280:720": [
+            *ffmpeg, "-i", str(long_clip), "-vf", "scale=1280:720", "-r", "30", "-c:v",
+            "libx264", "-crf", "23", "-preset", "fast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+            "-movflags", "+faststart", str(out / "encode.mp4"),
+        ],
+    }  # fmt: skip
+    return {name: timed(lambda args=args: sh(*args)) for name, args in commands.items()}
+
+
+def free_port() -> int:
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        return probe_socket.getsockname()[1]
+
+
+def make_upload_file() -> Path:
+    """About 1 GB of real video: uncompressed frames in Matroska, quick to make."""
+    path = WORK / "big.mkv"
+    if not path.exists():
+        frames = UPLOAD_BYTES // (1920 * 1080 * 3 // 2) + 1
+        sh("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=1920x1080:r=30",
+           "-frames:v", str(frames), "-c:v", "rawvideo", "-pix_fmt", "yuv420p", str(path))  # fmt: skip
+    return path
+
+
+def peak_upload_memory(media_root: Path) -> tuple[int, float, int]:
+    """Serve with gunicorn as `make run` does, stream the file up, read the workers' peak
+    resident memory (VmHWM) from /proc."""
+    big = make_upload_file()
+    port = free_port()
+    env = {**os.environ, "MEDIA_ROOT": str(media_root)}
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "videoproc.wsgi:application", "--bind",
+         f"127.0.0.1:{port}", "--workers", "1", "--worker-class", "gthread", "--threads", "4",
+         "--timeout", "0"],  # fmt: skip
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        boundary = uuid.uuid4().hex
+        head = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+                f'filename="big.mkv"\r\nContent-Type: video/x-matroska\r\n\r\n').encode()  # fmt: skip
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        size = big.stat().st_size
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        start = time.perf_counter()
+        connection.putrequest("PUT", "/video/upload")
+        connection.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+        connection.putheader("Content-Length", str(len(head) + size + len(tail)))
+        connection.endheaders()
+        connection.send(head)
+        with open(big, "rb") as handle:
+            while chunk := handle.read(1024 * 1024):
+                connection.send(chunk)
+        connection.send(tail)
+        response = connection.getresponse()
+        body = response.read()
+        seconds = time.perf_counter() - start
+        if response.status != 200:
+            raise RuntimeError(f"upload failed: {response.status} {body[:300]!r}")
+        workers = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True,
+                                 text=True).stdout.split()  # fmt: skip
+        peak_kib = max(_vm_hwm_kib(int(pid)) for pid in workers)
+        return size, seconds, peak_kib
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _vm_hwm_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def machine() -> str:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")), platform.processor(),
+    )  # fmt: skip
+    memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout
+    return (f"{os.cpu_count()} cores ({cpu}), {memory_kib / 1024**2:.0f} GiB, "
+            f"{platform.platform()}, {ffmpeg.splitlines()[0]}")  # fmt: skip
+
+
+def main() -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    (WORK / "bench.sqlite3").unlink(missing_ok=True)
+    media_root = Path(tempfile.mkdtemp(prefix="media-", dir=WORK))
+    try:
+        long_clip, short_clip = make_sources()
+        setup_django(media_root)
+        our_times = ours(long_clip, short_clip)
+        plain_times = plain(long_clip, short_clip)
+        size, upload_seconds, peak_kib = peak_upload_memory(media_root)
+    finally:
+        shutil.rmtree(media_root, ignore_errors=True)
+    print(f"Date: {time.strftime('%Y-%m-%d')}  \nMachine: {machine()}\n")
+    print("| operation | videoproc (s) | plain ffmpeg (s) | ratio |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, seconds in our_times.items():
+        print(f"| {name} | {seconds:.2f} | {plain_times[name]:.2f} | "
+              f"{seconds / plain_times[name]:.2f} |")  # fmt: skip
+    print(f"\nUpload of {size / 1024**3:.2f} GiB in {upload_seconds:.1f} s: peak resident "
+          f"memory of the server worker {peak_kib / 1024:.0f} MiB.")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
