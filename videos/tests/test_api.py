@@ -130,4 +130,6 @@ def test_openapi_schema_covers_every_endpoint(api):
     for endpoint in ("upload", "download", "view/all", "view/info", "trim", "concat",
                      "encoding", "execute", "jobs"):  # fmt: skip
         assert endpoint in paths
-    assert api.get("/api/docs").status_code == 200
+    docs = api.get("/api/docs")
+    assert docs.status_code == 200
+    assert b"/static/drf_spectacular_sidecar/" in docs.content  # served here, not by a CDN
