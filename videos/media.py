@@ -46,6 +46,7 @@ ALLOWED_DEMUXERS = ",".join(sorted(set().union(*(f.demuxers for f in FORMATS.val
 
 MAX_DIMENSION = 8192
 MAX_STREAMS = 32
+MAX_DURATION = 24 * 3600  # seconds; a header claiming more is lying or out of our league
 STDERR_TAIL_LINES = 30
 BORING_LINES = {"Conversion failed!", "Exiting normally, received signal 15."}
 ERROR_WORDS_RE = re.compile(
@@ -153,6 +154,8 @@ def _parse_probe(data: dict) -> ProbeResult:
     duration = _float(fmt.get("duration")) or _float(video.get("duration"))
     if not duration or duration <= 0:
         raise ProbeError("it has no duration")
+    if duration > MAX_DURATION:
+        raise ProbeError(f"it claims to last {duration:.0f} s, more than {MAX_DURATION} s")
     frame_rate = _frame_rate(video, "avg_frame_rate", "r_frame_rate")
     if not frame_rate:
         raise ProbeError("it has no frame rate")

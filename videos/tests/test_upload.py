@@ -170,6 +170,14 @@ def test_probe_refuses_a_playlist_even_when_called_directly(tmp_path):
         probe(playlist)
 
 
+def test_probe_limits_are_enforced(api, clip, monkeypatch, media_root):
+    monkeypatch.setattr("videos.media.MAX_DURATION", 1)
+    assert "more than 1 s" in _refused(api, media_root, clip)
+    monkeypatch.setattr("videos.media.MAX_DURATION", 3600)
+    monkeypatch.setattr("videos.media.MAX_DIMENSION", 200)
+    assert "320x240" in _refused(api, media_root, clip)
+
+
 def test_oversized_request_is_413(api, clip, settings, media_root):
     settings.MAX_UPLOAD_SIZE = 1000
     response = upload(api, clip)
