@@ -5,6 +5,7 @@ only the demuxers of our nine formats (so a playlist named .avi is never opened 
 later calls name the demuxer that probe found.
 """
 
+import ctypes
 import json
 import logging
 import os
@@ -44,6 +45,7 @@ FORMATS = {
 }
 ALLOWED_DEMUXERS = ",".join(sorted(set().union(*(f.demuxers for f in FORMATS.values()))))
 
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 MAX_DIMENSION = 8192
 MAX_STREAMS = 32
 MAX_DURATION = 24 * 3600  # seconds; a header claiming more is lying or out of our league
@@ -228,6 +230,7 @@ def run_ffmpeg(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        preexec_fn=_die_with_parent,
         text=True,
         errors="replace",
     )
@@ -261,6 +264,12 @@ def run_ffmpeg(
         raise FFmpegError(_summarise(stderr_tail) or f"ffmpeg exited with {process.returncode}")
     if on_progress:
         on_progress(1.0)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: if the process running the job is killed (a worker lost
+    with SIGKILL), the kernel kills FFmpeg too instead of leaving it encoding for no one."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _stop(process: subprocess.Popen, grace: float = 2.0) -> None:

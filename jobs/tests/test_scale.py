@@ -195,7 +195,7 @@ def test_a_dead_worker_s_job_is_recovered_and_finished_by_another(
     survivor = next(w for w in workers if w is not victim)
     # when the machine running it dies: the worker, its pool and its FFmpeg
     victim.kill()
-    kill(ffmpeg)
+    wait_for(lambda: parent_of(ffmpeg) is None, timeout=5, what="FFmpeg to die with its worker")
     wait_for(
         lambda: f"job {job_id}: running" in recover_jobs(),
         timeout=30,
@@ -219,9 +219,10 @@ def test_a_lost_pool_process_s_job_is_taken_over_from_the_queue(api, long_video,
     job_id = queue_encode(api, long_video["id"], LONG_TARGET)
     assert execute(api, wait=False).status_code == 202
     ffmpeg, pool = running_ffmpeg(api, job_id)
-    # when the process running the task is killed (its FFmpeg with it); no recover_jobs
+    # when the process running the task is killed; no recover_jobs
     kill(pool)
-    kill(ffmpeg)
+    # then its FFmpeg dies with it rather than encoding for no one
+    wait_for(lambda: parent_of(ffmpeg) is None, timeout=5, what="FFmpeg to die with its worker")
     state = finished(api, job_id)
     # then Celery requeued the task and the same message took the job over
     assert state["status"] == "succeeded", state
