@@ -185,6 +185,8 @@ def output_options(plan: OutputPlan) -> dict:
             options["b:a"] = "192k" if plan.high_quality else "128k"
     if plan.extension in MOV_FAMILY:
         options["movflags"] = "+faststart"
+        if plan.video_codec == "hevc":
+            options["tag:v"] = "hvc1"  # Apple's players refuse HEVC tagged hev1
     options["f"] = FORMATS[plan.extension].muxer
     return options
 

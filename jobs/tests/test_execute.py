@@ -130,6 +130,14 @@ def test_encode_produces_what_was_asked(api, uploaded, media_root):
     assert record["processed_file_path"].endswith(".mp4")
 
 
+def test_hevc_in_mp4_is_tagged_for_apple_players(api, uploaded, media_root):
+    job_id = queue(api, "encoding", video_id=uploaded["id"], video_codec="libx265",
+                   resolution="320:240", frame_rate=25)  # fmt: skip
+    assert execute(api).status_code == 200
+    stream = ffprobe(output_path(job_id, media_root))["streams"][0]
+    assert (stream["codec_name"], stream["codec_tag_string"]) == ("hevc", "hvc1")
+
+
 def test_encode_keeps_the_picture_shape_by_padding(api, tmp_path, media_root):
     # a 4:3 source into a 16:9 frame is letterboxed, not stretched
     video = upload(api, make_media(tmp_path / "square.mkv", size="320x240")).json()[0]
