@@ -82,8 +82,13 @@ def ours(long_clip: Path, short_clip: Path) -> dict[str, float]:
             request_code="bench", video_ids=[first.id, second.id]
         ),
         "encode to 1280:720": lambda: services.job_queue_encode(
-            request_code="bench", video_id=first.id, video_codec="libx264", audio_codec="aac",
-            resolution="1280:720", frame_rate=30, container=None,
+            request_code="bench",
+            video_id=first.id,
+            video_codec="libx264",
+            audio_codec="aac",
+            resolution="1280:720",
+            frame_rate=30,
+            container=None,
         ),  # fmt: skip
     }
     return {
