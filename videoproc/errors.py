@@ -1,5 +1,6 @@
 """One error type for the domain, one JSON shape for every error: {"detail": ...}."""
 
+from django.http import JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -33,3 +34,16 @@ def exception_handler(exc, context):
             status=status.HTTP_400_BAD_REQUEST,
         )
     return drf_exception_handler(exc, context)
+
+
+def _json_error(status_code: int, detail: str):
+    def view(request, exception=None):
+        return JsonResponse({"detail": detail}, status=status_code)
+
+    return view
+
+
+# Outside DRF's views too (an unknown path, a crash), every error has the same shape.
+handler400 = _json_error(400, "Bad request")
+handler404 = _json_error(404, "Not found")
+handler500 = _json_error(500, "Internal server error")

@@ -41,3 +41,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     re_path(r"^storage/(?P<name>.+)$", serve_stored, name="storage"),
 ]
+
+handler400 = "videoproc.errors.handler400"
+handler404 = "videoproc.errors.handler404"
+handler500 = "videoproc.errors.handler500"

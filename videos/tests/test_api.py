@@ -122,6 +122,13 @@ def test_paths_answer_with_and_without_trailing_slash(api, uploaded):
     assert Video.objects.count() == 1
 
 
+def test_unknown_paths_and_wrong_methods_answer_in_the_same_shape(api):
+    missing = api.get("/video/nothing-here")
+    assert (missing.status_code, missing.json()) == (404, {"detail": "Not found"})
+    wrong_method = api.get("/video/upload")
+    assert wrong_method.status_code == 405 and "GET" in wrong_method.json()["detail"]
+
+
 def test_openapi_schema_covers_every_endpoint(api):
     response = api.get("/api/schema", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
