@@ -41,6 +41,9 @@ DEFAULT_ENCODERS = {
     "flv": ("libx264", "aac"),
     "mpeg": ("mpeg2video", "mp2"),
 }
+# x264 picks High (or a 10-bit / 4:2:2 / 4:4:4 High) by itself; a trim of Baseline or Main
+# footage must say so, or it would not concatenate with its source.
+X264_PROFILES = {"Constrained Baseline": "baseline", "Baseline": "baseline", "Main": "main"}
 ENCODER_LINE_RE = re.compile(r"^ ([VAS])([.F])([.S])([.X])([.B])([.D]) (\S+)\s+(.*)$")
 
 
@@ -141,6 +144,7 @@ class OutputPlan:
     sample_rate: int | None
     channels: int | None
     high_quality: bool  # trims keep quality close to the source; encodes aim at size
+    profile: str | None = None  # the encoder's -profile:v, where it must match a source
 
     @property
     def video_codec(self) -> str:
@@ -175,6 +179,8 @@ def output_options(plan: OutputPlan) -> dict:
     options = {"c:v": plan.video_encoder, **_video_quality(plan.video_encoder, plan.high_quality)}
     if plan.pix_fmt:
         options["pix_fmt"] = plan.pix_fmt
+    if plan.profile:
+        options["profile:v"] = plan.profile
     if plan.audio_encoder:
         options["c:a"] = plan.audio_encoder
         if plan.sample_rate:
@@ -242,11 +248,13 @@ def trim_plan(video) -> OutputPlan:
         sample_rate=video.audio_sample_rate,
         channels=video.audio_channels,
         high_quality=True,
+        profile=X264_PROFILES.get(video.video_profile) if video_encoder == "libx264" else None,
     )
     if trial_mux(plan) is None:
         return plan
     fallback = replace(
         plan,
+        profile=None,
         video_encoder=default_video,
         pix_fmt=pick_pix_fmt(default_video, video.pix_fmt),
         audio_encoder=default_audio if video.audio_codec else None,

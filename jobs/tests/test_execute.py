@@ -85,6 +85,18 @@ def test_trim_is_frame_accurate(api, tmp_path, media_root):
     }  # fmt: skip
 
 
+@pytest.mark.parametrize("profile", ["baseline", "main"])
+def test_trim_keeps_the_h264_profile_so_it_joins_its_source(api, tmp_path, profile):
+    source = make_media(tmp_path / "camera.mp4", extra=["-profile:v", profile])
+    video = upload(api, source).json()[0]
+    trim_id = queue(api, "trim", video_id=video["id"], trim_start="0", trim_end="1000")
+    assert execute(api).status_code == 200
+    trimmed = Job.objects.get(pk=trim_id).output_video
+    assert trimmed.video_profile == Video.objects.get(pk=video["id"]).video_profile
+    assert queue(api, "concat", video_ids=[video["id"], trimmed.id])
+    assert execute(api).status_code == 200
+
+
 def test_trim_end_past_the_video_is_clamped(api, uploaded, media_root):
     job_id = queue(api, "trim", video_id=uploaded["id"], trim_start="1500", trim_end="00:09")
     assert execute(api).status_code == 200
