@@ -163,6 +163,20 @@ def test_hls_playlist_named_avi_is_refused_without_reading_what_it_names(api, tm
     writer.join(timeout=5)
 
 
+@pytest.mark.parametrize(
+    "name,content",
+    [
+        ("list.mp4", b"ffconcat version 1.0\nfile '/etc/hostname'\n"),
+        ("still.mkv", bytes.fromhex("89504e470d0a1a0a0000000d49484452")),  # a PNG header
+        ("sub.webm", b"WEBVTT\n\n00:00.000 --> 00:01.000\nhello\n"),
+    ],
+)
+def test_indirections_and_non_containers_are_415(api, tmp_path, media_root, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert name in _refused(api, media_root, path)
+
+
 def test_probe_refuses_a_playlist_even_when_called_directly(tmp_path):
     playlist = tmp_path / "list.mp4"
     playlist.write_text("#EXTM3U\n#EXTINF:1,\nother.ts\n#EXT-X-ENDLIST\n")
