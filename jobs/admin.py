@@ -115,6 +115,8 @@ class JobAdmin(admin.ModelAdmin):
         for job in services.jobs_execute_selected(job_ids=pending):
             if job.status == Job.Status.SUCCEEDED:
                 self.message_user(request, f"Job {job.id} ({job.kind}) succeeded.")
+            elif job.status == Job.Status.RUNNING:
+                self.message_user(request, f"Job {job.id} ({job.kind}) was sent to the workers.")
             else:
                 self.message_user(
                     request,

@@ -317,7 +317,10 @@ def jobs_recover() -> list[Job]:
 
 def jobs_execute_selected(*, job_ids: list[int]) -> list[Job]:
     """Run the chosen jobs that are still pending, in id order, whoever asked for them
-    (the admin's action); failures are recorded on their rows, as for an execute."""
+    (the admin's action); failures are recorded on their rows, as for an execute. With
+    a broker they are handed to the workers and returned at once, still running."""
+    if distributed():
+        return _dispatch(job_ids)
     return [_run_attempt(job) for job in _claim(job_ids)]
 
 

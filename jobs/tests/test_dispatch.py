@@ -168,3 +168,21 @@ def test_without_a_broker_execute_runs_jobs_in_the_request_whatever_wait_says(
     assert response.json() == {
         "message": "All pending jobs for request_code user executed successfully"
     }
+
+
+def test_executing_selected_jobs_with_a_broker_hands_them_to_the_workers(
+    sent, django_capture_on_commit_callbacks
+):
+    # given a pending and a finished job, as the admin's action may select them
+    pending = Job.objects.create(request_code="user", kind=Job.Kind.TRIM, params={})
+    done = Job.objects.create(
+        request_code="user", kind=Job.Kind.TRIM, params={}, status=Job.Status.SUCCEEDED
+    )
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs = services.jobs_execute_selected(job_ids=[pending.id, done.id])
+    # then only the pending one is sent, and nothing ran here
+    pending.refresh_from_db()
+    assert [job.id for job in jobs] == [pending.id]
+    assert sent == [(pending.id, str(pending.dispatch_token), "celery")]
+    assert pending.status == Job.Status.RUNNING and pending.attempts == 0
