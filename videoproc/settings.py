@@ -106,17 +106,12 @@ MEDIA_URL = "/storage/"
 # storing a finished file is a rename, not a copy.
 SCRATCH_DIR = Path(os.environ.get("SCRATCH_DIR", MEDIA_ROOT / "tmp")).resolve()
 
-# `make run` collects static files under hashed, compressed names. Started any other way
-# (runserver, a bare gunicorn) before that step, they are served from the app folders.
-COLLECTED_STATIC = (STATIC_ROOT / "staticfiles.json").exists()
-WHITENOISE_USE_FINDERS = not COLLECTED_STATIC
+# Static files keep their plain names (no manifest), so {% static %} works whether or not
+# collectstatic has run; whitenoise serves the collected copies, else the app folders.
+WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if COLLECTED_STATIC
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
-    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
 
