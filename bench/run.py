@@ -63,17 +63,9 @@ def setup_django(media_root: Path) -> None:
 def ours(long_clip: Path, short_clip: Path) -> dict[str, float]:
     """Each operation through the service: queue (validation, trial mux) and execute."""
     from jobs import services
-    from videos.media import probe
-    from videos.models import Video
-    from videos.services import video_create
+    from videos.services import video_import
 
-    def stored(path: Path) -> Video:
-        copy = WORK / f"copy-{path.name}"
-        shutil.copy(path, copy)
-        return video_create(path=copy, name=f"origin/{path.name}", kind=Video.Kind.UPLOAD,
-                            probed=probe(copy), original_name=path.name)  # fmt: skip
-
-    first, second = stored(long_clip), stored(short_clip)
+    first, second = video_import(path=long_clip), video_import(path=short_clip)
     operations = {
         "trim 10 s from the middle": lambda: services.job_queue_trim(
             request_code="bench", video_id=first.id, trim_start_ms=25000, trim_end_ms=35000
@@ -133,7 +125,8 @@ def make_upload_file() -> Path:
     if not path.exists():
         frames = UPLOAD_BYTES // (1920 * 1080 * 3 // 2) + 1
         sh("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=1920x1080:r=30",
-           "-frames:v", str(frames), "-c:v", "rawvideo", "-pix_fmt", "yuv420p", str(path))  # fmt: skip
+           "-frames:v", str(frames), "-c:v", "rawvideo", "-pix_fmt", "yuv420p",
+           str(path))  # fmt: skip
     return path
 
 
@@ -160,8 +153,10 @@ def peak_upload_memory(media_root: Path) -> tuple[int, float, int]:
                     raise
                 time.sleep(0.2)
         boundary = uuid.uuid4().hex
-        head = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
-                f'filename="big.mkv"\r\nContent-Type: video/x-matroska\r\n\r\n').encode()  # fmt: skip
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+            'filename="big.mkv"\r\nContent-Type: video/x-matroska\r\n\r\n'
+        ).encode()
         tail = f"\r\n--{boundary}--\r\n".encode()
         size = big.stat().st_size
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)

@@ -46,10 +46,7 @@ def setup_django() -> None:
 
 
 def source_video():
-    from videos import storage
-    from videos.media import probe
-    from videos.models import Video
-    from videos.services import video_create
+    from videos.services import video_import
 
     clip = WORK / "source.mp4"
     subprocess.run(
@@ -60,12 +57,7 @@ def source_video():
          str(clip)],
         check=True,
     )  # fmt: skip
-    return video_create(
-        path=clip,
-        name=storage.new_name(storage.ORIGIN, "source", "mp4"),
-        kind=Video.Kind.UPLOAD,
-        probed=probe(clip),
-    )
+    return video_import(path=clip)
 
 
 def start_workers(count: int) -> list[subprocess.Popen]:

@@ -22,7 +22,7 @@ from videoproc.errors import ServiceError
 from videos import storage
 from videos.media import FFmpegCancelled, FFmpegError, ProbeError, probe, run_ffmpeg
 from videos.models import Video
-from videos.services import video_create, video_files_delete
+from videos.services import video_create, video_files_store
 
 from . import pipelines, tasks
 from .models import Job
@@ -566,25 +566,19 @@ def _store_output(job: Job, attempt: int, output: Path, stem: str, info: dict) -
         probed = probe(output)  # our own file, but a broken result must not be recorded
     except ProbeError as error:
         raise FFmpegError(f"FFmpeg produced no usable video: {error}") from None
-    stored = None
+    stored = video_files_store(
+        path=output, name=storage.new_name(storage.MODI, stem, extension), probed=probed
+    )
     try:
         with transaction.atomic():
             current = Job.objects.select_for_update().get(pk=job.pk)
             if current.status != Job.Status.RUNNING or current.attempts != attempt:
                 raise FFmpegError(f"job {job.id} was taken over while it ran")
-            video = video_create(
-                path=output,
-                name=storage.new_name(storage.MODI, stem, extension),
-                kind=Video.Kind.RESULT,
-                probed=probed,
-                original_name=f"{stem}.{extension}",
-                **info,
-            )
-            stored = video
+            video = video_create(stored=stored, kind=Video.Kind.RESULT, probed=probed,
+                                 original_name=f"{stem}.{extension}", **info)  # fmt: skip
             _finish(job, Job.Status.SUCCEEDED, output_video=video, progress=100)
     except BaseException:
-        if stored:
-            video_files_delete(video=stored)
+        stored.delete()
         raise
 
 

@@ -53,22 +53,40 @@ def video_check_file(*, path: str | Path, filename: str) -> ProbeResult:
     return result
 
 
-def video_create(*, path: str | Path, name: str, kind: str, probed: ProbeResult, **fields) -> Video:
-    """Store a local file under a unique variant of name, with its poster frame, and record
-    it with its probe.
+@dataclasses.dataclass(frozen=True)
+class StoredFiles:
+    """A video's file and poster in storage, before (or without) a row for them."""
 
-    Call inside a transaction: if the row is rolled back, the caller removes the files.
+    file: str
+    thumbnail: str  # "" when no poster could be grabbed
+
+    def delete(self) -> None:
+        _files_delete([self.file, self.thumbnail])
+
+
+def video_files_store(*, path: str | Path, name: str, probed: ProbeResult) -> StoredFiles:
+    """Put a local video and its poster frame into storage, under unique variants of name.
+
+    Done before the row is written, so a transaction never waits on a poster grab or a
+    copy to remote storage; if the row is not written, the caller deletes the files.
     """
     thumbnail = _poster_store(source=Path(path), probed=probed, video_name=name)
-    stored_name = None
     try:
-        stored_name = storage.store(path, name)
-        return Video.objects.create(
-            file=stored_name, thumbnail=thumbnail, kind=kind, **dataclasses.asdict(probed), **fields
-        )
+        return StoredFiles(file=storage.store(path, name), thumbnail=thumbnail)
     except Exception:
-        _files_delete([stored_name, thumbnail])
+        _files_delete([thumbnail])
         raise
+
+
+def video_create(*, stored: StoredFiles, kind: str, probed: ProbeResult, **fields) -> Video:
+    """The row of stored files, with their probe."""
+    return Video.objects.create(
+        file=stored.file,
+        thumbnail=stored.thumbnail,
+        kind=kind,
+        **dataclasses.asdict(probed),
+        **fields,
+    )
 
 
 def _poster_store(*, source: Path, probed: ProbeResult, video_name: str) -> str:
@@ -111,24 +129,28 @@ def video_upload(*, files: list[UploadedFile]) -> list[Video]:
         (upload, video_check_file(path=upload.temporary_file_path(), filename=upload.name))
         for upload in files
     ]
-    videos: list[Video] = []
+    stored: list[StoredFiles] = []
     try:
-        with transaction.atomic():
-            for upload, probed in checked:
-                videos.append(
-                    video_create(
-                        path=upload.temporary_file_path(),
-                        name=_origin_name(upload.name),
-                        kind=Video.Kind.UPLOAD,
-                        probed=probed,
-                        original_name=upload.name[:255],
-                    )
+        for upload, probed in checked:
+            stored.append(
+                video_files_store(
+                    path=upload.temporary_file_path(), name=_origin_name(upload.name), probed=probed
                 )
+            )
+        with transaction.atomic():
+            return [
+                video_create(
+                    stored=video_files,
+                    kind=Video.Kind.UPLOAD,
+                    probed=probed,
+                    original_name=upload.name[:255],
+                )  # fmt: skip
+                for video_files, (upload, probed) in zip(stored, checked, strict=True)
+            ]
     except Exception:
-        for video in videos:
-            video_files_delete(video=video)
+        for video_files in stored:
+            video_files.delete()
         raise
-    return videos
 
 
 def video_import(*, path: Path) -> Video:
@@ -138,14 +160,13 @@ def video_import(*, path: Path) -> Video:
     with storage.scratch_dir("import-") as directory:
         copy = Path(directory) / "video"
         shutil.copyfile(path, copy)
-        with transaction.atomic():
-            return video_create(
-                path=copy,
-                name=_origin_name(path.name),
-                kind=Video.Kind.UPLOAD,
-                probed=probed,
-                original_name=path.name[:255],
-            )
+        stored = video_files_store(path=copy, name=_origin_name(path.name), probed=probed)
+    try:
+        return video_create(stored=stored, kind=Video.Kind.UPLOAD, probed=probed,
+                            original_name=path.name[:255])  # fmt: skip
+    except Exception:
+        stored.delete()
+        raise
 
 
 def video_refresh(*, video: Video) -> Video:
