@@ -127,10 +127,36 @@ def probe(path: str | os.PathLike, *, demuxer: str | None = None) -> ProbeResult
     if completed.returncode != 0:
         reason = completed.stderr.decode(errors="replace").strip().splitlines()
         raise ProbeError(f"not a readable video ({reason[-1] if reason else 'ffprobe failed'})")
-    return _parse_probe(json.loads(completed.stdout or b"{}"))
+    return _parse_probe(
+        json.loads(completed.stdout or b"{}"),
+        measure_duration=lambda found: _duration_from_packets(path, found),
+    )
 
 
-def _parse_probe(data: dict) -> ProbeResult:
+def _duration_from_packets(path: str | os.PathLike, demuxer: str) -> float | None:
+    """The end of the last packet, for files whose header has no duration (a browser's
+    MediaRecorder or any live stream writes WebM/Matroska without one). Demuxes only."""
+    args = [settings.FFPROBE_BINARY, "-v", "error", "-protocol_whitelist", "file",
+            "-f", demuxer, "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0",
+            file_url(path)]  # fmt: skip
+    end = None
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        text=True,
+    ) as scan:  # fmt: skip
+        timer = threading.Timer(settings.FFPROBE_TIMEOUT, scan.kill)
+        timer.start()
+        try:
+            for line in scan.stdout:  # one line a packet: stream it, a long file has millions
+                pts, _, length = line.strip().partition(",")
+                if (start := _float(pts)) is not None:
+                    end = max(end or 0.0, start + (_float(length) or 0.0))
+        finally:
+            timer.cancel()
+    return end if scan.returncode == 0 else None
+
+
+def _parse_probe(data: dict, *, measure_duration: Callable[[str], float | None]) -> ProbeResult:
     fmt = data.get("format") or {}
     streams = data.get("streams") or []
     container = fmt.get("format_name", "")
@@ -153,7 +179,9 @@ def _parse_probe(data: dict) -> ProbeResult:
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
     if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION):
         raise ProbeError(f"unsupported picture size {width}x{height}")
-    duration = _float(fmt.get("duration")) or _float(video.get("duration"))
+    duration = (
+        _float(fmt.get("duration")) or _float(video.get("duration")) or measure_duration(demuxer)
+    )
     if not duration or duration <= 0:
         raise ProbeError("it has no duration")
     if duration > MAX_DURATION:

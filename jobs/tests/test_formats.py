@@ -1,6 +1,8 @@
 """Every allowed format, with the codecs typical of it, through upload, info, trim,
 concat (with its own kind) and encode: outputs are probed, not trusted."""
 
+import subprocess
+
 import pytest
 
 from conftest import ffprobe, make_media, upload
@@ -94,3 +96,46 @@ def test_format_round_trip(api, tmp_path, media_root, extension, video_encoder,
     assert (video["codec_name"], audio["codec_name"]) == ("h264", "aac")
     assert (video["width"], video["height"]) == (160, 120)
     assert video["avg_frame_rate"] == "10/1"
+
+
+@pytest.mark.parametrize("extension,codecs", [("webm", ["libvpx", "libopus"]),
+                                              ("mkv", ["libx264", "aac"])])  # fmt: skip
+def test_streamed_recording_without_a_duration_in_its_header(api, tmp_path, media_root,
+                                                            extension, codecs):  # fmt: skip
+    # given a recording written as a stream, as a browser's MediaRecorder does: its header
+    # says nothing of how long it is
+    recording = tmp_path / f"recording.{extension}"
+    with open(recording, "wb") as output:
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=3",
+             "-f", "lavfi", "-i", "sine=d=3", "-c:v", codecs[0], "-c:a", codecs[1],
+             "-f", "webm" if extension == "webm" else "matroska", "pipe:1"],
+            stdout=output, check=True,
+        )  # fmt: skip
+    assert "duration" not in ffprobe(recording)["format"]
+
+    # when it is uploaded, trimmed and encoded
+    response = upload(api, recording)
+    assert response.status_code == 200, response.json()
+    video_id = response.json()[0]["id"]
+    info = api.get(f"/video/view/info?video_id={video_id}").json()
+    assert info["duration"] == pytest.approx(3.0, abs=0.1)
+    for path, body in [("trim", {"video_id": video_id, "trim_start": "2s", "trim_end": "9s"}),
+                       ("encoding", {"video_id": video_id, "resolution": "160:120"})]:  # fmt: skip
+        reply = api.post(f"/video/process/{path}", {"request_code": "rec", **body}, format="json")
+        assert reply.status_code == 200, reply.json()
+    assert (
+        api.post("/video/process/execute", {"request_code": "rec"}, format="json").status_code
+        == 200
+    )
+
+    # then the trim holds the last second (clamped to the measured end) and the encode all
+    trim, encode = (job["output_video_id"] for job in
+                    api.get("/video/process/jobs?request_code=rec").json())  # fmt: skip
+    records = {v["id"]: v for v in api.get("/video/view/all").json()}
+    durations = [
+        float(ffprobe(media_root / records[i]["processed_file_path"][len("./storage/"):])[
+            "format"]["duration"])
+        for i in (trim, encode)
+    ]  # fmt: skip
+    assert durations == [pytest.approx(1.0, abs=0.1), pytest.approx(3.0, abs=0.15)]
