@@ -44,6 +44,10 @@ DEFAULT_ENCODERS = {
 # x264 picks High (or a 10-bit / 4:2:2 / 4:4:4 High) by itself; a trim of Baseline or Main
 # footage must say so, or it would not concatenate with its source.
 X264_PROFILES = {"Constrained Baseline": "baseline", "Baseline": "baseline", "Main": "main"}
+# Demuxers whose seek lands on a keyframe at or before the target (they keep an index).
+# Others (MPEG-PS/TS, ASF, FLV) may land after it: seek this many seconds earlier.
+EXACT_SEEK_DEMUXERS = {"mov", "matroska", "avi"}
+SEEK_PRE_ROLL = 20.0
 ENCODER_LINE_RE = re.compile(r"^ ([VAS])([.F])([.S])([.X])([.B])([.D]) (\S+)\s+(.*)$")
 
 
@@ -266,20 +270,35 @@ def trim_plan(video) -> OutputPlan:
     return fallback
 
 
-def trim_args(*, source: Path, demuxer: str, start: float, duration: float,
+def trim_args(*, source: Path, demuxer: str, start: float, end: float,
               plan: OutputPlan, output: Path) -> list[str]:  # fmt: skip
-    """Fast input seek (-ss before -i); with re-encoding FFmpeg decodes from the previous
-    keyframe and drops what lies before `start`, so the first frame is the one at or
-    after it. Rotation metadata is kept rather than applied, like the source's."""
-    seek = {"ss": f"{start:.6f}"} if start > 0 else {}  # FLV without an index seeks badly to 0
+    """Seek in the input (fast) to a keyframe before `start`, decode from there, and cut
+    with trim filters in microseconds, so the first frame is exactly the first one at or
+    after `start` and the last the one before `end`, whatever the container's time base.
+    Timestamps are the source's (each frame keeps its own: variable-rate footage stays
+    so), shifted by `start` alike for picture and sound. Rotation is kept as metadata."""
+    seek_to = start if demuxer in EXACT_SEEK_DEMUXERS else start - SEEK_PRE_ROLL
+    seek = {"ss": f"{seek_to:.6f}"} if seek_to > 0 else {}
     source_input = ffmpeg.input(
-        file_url(source), f=demuxer, protocol_whitelist="file", noautorotate=None, **seek
-    )
+        file_url(source), f=demuxer, protocol_whitelist="file", noautorotate=None,
+        noaccurate_seek=None, **seek,
+    )  # fmt: skip
+    cut = f"trim=start={start:.6f}:end={end:.6f}"
+    shift = f"PTS-{start:.6f}/TB"
     streams = [source_input["v:0"]] + ([source_input["a:0"]] if plan.audio_encoder else [])
-    # passthrough: each frame keeps its timestamp, so variable-rate footage stays as it was
-    return ffmpeg.output(
-        *streams, str(output), t=f"{duration:.6f}", fps_mode="passthrough", **output_options(plan)
-    ).compile(cmd=settings.FFMPEG_BINARY, overwrite_output=True)
+    filters = {"vf": f"settb=AVTB,{cut},setpts={shift}"}
+    if plan.audio_encoder:
+        filters["af"] = f"asettb=AVTB,a{cut},asetpts={shift}"
+    # Simple (-vf/-af) filters, not a filter_complex: only these keep the source stream's
+    # side data, such as the rotation of phone footage.
+    return (
+        ffmpeg.output(
+            *streams, str(output), fps_mode="passthrough", **filters, **output_options(plan)
+        )  # fmt: skip
+        # Timestamps as in the source (from 0 at its start), for the trim filters to read.
+        .global_args("-copyts", "-start_at_zero")
+        .compile(cmd=settings.FFMPEG_BINARY, overwrite_output=True)
+    )
 
 
 def concat_list(part_names: list[str]) -> str:

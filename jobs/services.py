@@ -418,7 +418,7 @@ def _run_trim(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, di
                 source=source,
                 demuxer=video.demuxer,
                 start=start,
-                duration=end - start,
+                end=end,
                 plan=plan,
                 output=output,
             ),  # fmt: skip

@@ -85,6 +85,41 @@ def test_trim_is_frame_accurate(api, tmp_path, media_root):
     }  # fmt: skip
 
 
+# Containers whose timelines differ: streams that start late (AAC priming in Matroska,
+# ASF preroll, FLV), MPEG streams that start at 1.4 s and seek by guessing.
+@pytest.mark.parametrize(
+    "name,codecs",
+    [
+        ("clip.mkv", ["-c:v", "libx264", "-c:a", "aac"]),
+        ("clip.webm", ["-c:v", "libvpx-vp9", "-c:a", "libopus"]),
+        ("clip.avi", ["-c:v", "mpeg4", "-c:a", "libmp3lame"]),
+        ("clip.wmv", ["-c:v", "wmv2", "-c:a", "wmav2"]),
+        ("clip.flv", ["-c:v", "flv", "-c:a", "libmp3lame"]),
+        ("program.mpeg", ["-c:v", "mpeg2video", "-c:a", "mp2"]),
+        ("transport.mpeg", ["-c:v", "mpeg2video", "-c:a", "mp2", "-f", "mpegts"]),
+    ],
+)
+def test_trim_cuts_on_the_sources_own_timeline(api, tmp_path, media_root, name, codecs):
+    # given a clip whose frames' times are as its container tells them
+    source = make_media(tmp_path / name, duration=4, extra=["-g", "50", *codecs])
+    start_of_file = float(ffprobe(source)["format"]["start_time"])
+    times = [t - start_of_file for t in frame_times(source)]
+    video = upload(api, source).json()[0]
+
+    # when 1230 ms .. 2500 ms is trimmed
+    job_id = queue(api, "trim", video_id=video["id"], trim_start="1230", trim_end="2500")
+    assert execute(api).status_code == 200
+
+    # then it holds exactly the frames shown from 1.23 s to before 2.5 s
+    kept = [index for index, t in enumerate(times) if 1.23 <= t < 2.5]
+    trimmed = output_path(job_id, media_root)
+    assert frame_count(trimmed) == len(kept)
+    first = gray_frame(trimmed, 0)
+    closest = min(range(kept[0] - 2, kept[0] + 3),
+                  key=lambda index: difference(first, gray_frame(source, index)))  # fmt: skip
+    assert closest == kept[0]
+
+
 @pytest.mark.parametrize("profile", ["baseline", "main"])
 def test_trim_keeps_the_h264_profile_so_it_joins_its_source(api, tmp_path, profile):
     source = make_media(tmp_path / "camera.mp4", extra=["-profile:v", profile])
@@ -208,10 +243,11 @@ def test_phone_footage_keeps_rotation_and_timing(api, tmp_path, media_root):
 def frame_times(path: Path) -> list[float]:
     listing = subprocess.run(
         ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-         "frame=pts_time", "-of", "csv=p=0", str(path)],  # fmt: skip
+         "frame=best_effort_timestamp_time", "-of", "csv=p=0", str(path)],  # fmt: skip
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    return sorted(float(line.split(",")[0]) for line in listing.split())
+    times = [line.split(",")[0] for line in listing.split()]
+    return sorted(float(t) for t in times if t != "N/A")  # MPEG-PS ends on a stamp-less entry
 
 
 def rotate_mp4(path: Path) -> None:
