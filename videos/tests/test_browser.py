@@ -168,3 +168,35 @@ def test_the_requester_code_is_asked_once(page: Page, live_server):
 
     expect(page.locator("#code-dialog")).not_to_be_visible()
     expect(page.locator("#code-label")).to_have_text("bob")
+
+
+def test_every_control_is_named_and_a_trim_can_be_queued_from_the_keyboard(
+    page: Page, live_server, api, tmp_path
+):
+    upload(api, make_media(tmp_path / "keys.mp4", duration=2))
+    open_page(page, live_server)
+    expect(card(page, "keys.mp4")).to_be_visible()
+
+    # every control a person can reach has a name a screen reader can say
+    unnamed = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea, button, a[href]')]
+            .filter((el) => el.type !== 'hidden')
+            .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                && !el.getAttribute('aria-labelledby') && !el.textContent.trim() && !el.title)
+            .map((el) => el.outerHTML)"""
+    )
+    assert unnamed == []
+
+    # play the video, type the times and send the form, with keys only
+    card(page, "keys.mp4").get_by_role("button", name="Play keys.mp4").focus()
+    page.keyboard.press("Enter")
+    page.get_by_label("Start").focus()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("0.5s")
+    page.keyboard.press("Tab")  # past "Start at current time"
+    page.keyboard.press("Tab")
+    page.keyboard.type("00:01.500")
+    page.keyboard.press("Enter")
+    expect(page.locator("#trim-form .form-status")).to_have_text(QUEUED_TRIM)
+    trim = Job.objects.get(kind=Job.Kind.TRIM)
+    assert (trim.params["trim_start_ms"], trim.params["trim_end_ms"]) == (500, 1500)
