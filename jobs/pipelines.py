@@ -17,6 +17,7 @@ import ffmpeg
 from django.conf import settings
 
 from videos.media import FORMATS, FFmpegError, file_url, run_ffmpeg
+from videos.models import Video
 
 # Encoders that need hardware this server may not have; never chosen automatically.
 HARDWARE_MARKERS = ("_vaapi", "_qsv", "_nvenc", "_v4l2m2m", "_amf", "_omx", "_mf", "_vulkan")
@@ -234,7 +235,7 @@ def fallback_extension(video_codec: str, audio_codec: str | None) -> str:
     return "mkv"
 
 
-def trim_plan(video) -> OutputPlan:
+def trim_plan(video: Video) -> OutputPlan:
     """Re-encode with the source's own codecs and parameters, in its own container, so
     trims of one source concatenate; if this FFmpeg cannot write those codecs there, use
     the container's usual codecs instead (see DEFAULT_ENCODERS)."""
@@ -267,6 +268,73 @@ def trim_plan(video) -> OutputPlan:
     reason = trial_mux(fallback)
     if reason:
         raise FFmpegError(f"this server cannot write a {video.extension} trim: {reason}")
+    return fallback
+
+
+# What a stream-copy concat needs to be equal across its inputs, with a readable name.
+CONCAT_PROPERTIES = [
+    ("video_codec", "video codec"),
+    ("video_profile", "video profile"),
+    ("resolution", "resolution"),
+    ("base_frame_rate", "frame rate"),  # trims of variable-rate footage differ on average
+    ("pix_fmt", "pixel format"),
+    ("sample_aspect_ratio", "sample aspect ratio"),
+    ("rotation", "rotation"),
+    ("audio_codec", "audio codec"),
+    ("audio_sample_rate", "audio sample rate"),
+    ("audio_channels", "audio channels"),
+]
+
+
+def concat_incompatibility(videos: list[Video]) -> str | None:
+    """Why these videos cannot be joined by stream copy, or None if they can."""
+    first = videos[0]
+    for other in videos[1:]:
+        for attribute, label in CONCAT_PROPERTIES:
+            ours, theirs = getattr(first, attribute), getattr(other, attribute)
+            if ours != theirs:
+                return (
+                    f"video {other.id} differs from video {first.id} in {label}: "
+                    f"{theirs or 'none'} vs {ours or 'none'}"
+                )
+    return None
+
+
+def encode_plan(*, video: Video, params: dict) -> OutputPlan:
+    """The output of an encode: the requested codecs, size and rate, in the requested
+    container, else the source's when it can hold them, else the documented fallback."""
+    width, height = map(int, params["resolution"].split(":"))
+    audio_encoder = params["audio_codec"] if video.audio_codec else None
+    plan = OutputPlan(
+        extension=params.get("container") or video.extension,
+        video_encoder=params["video_codec"],
+        pix_fmt=pick_pix_fmt(params["video_codec"], "yuv420p"),
+        width=width,
+        height=height,
+        frame_rate=frame_rate_fraction(params["frame_rate"]),
+        audio_encoder=audio_encoder,
+        sample_rate=pick_sample_rate(audio_encoder, video.audio_sample_rate)
+        if audio_encoder
+        else None,
+        channels=None,
+        high_quality=False,
+    )
+    reason = trial_mux(plan)
+    if reason is None:
+        return plan
+    if params.get("container"):
+        raise FFmpegError(
+            f"a {plan.extension} file cannot hold {params['video_codec']}"
+            f"{' + ' + audio_encoder if audio_encoder else ''} at {params['resolution']}, "
+            f"{params['frame_rate']} fps: {reason}"
+        )
+    fallback = replace(plan, extension=fallback_extension(plan.video_codec, plan.audio_codec))
+    if reason := trial_mux(fallback):
+        raise FFmpegError(
+            f"this server cannot encode {params['video_codec']}"
+            f"{' + ' + audio_encoder if audio_encoder else ''} at {params['resolution']}, "
+            f"{params['frame_rate']} fps: {reason}"
+        )
     return fallback
 
 

@@ -1,50 +1,28 @@
-"""Queueing and running jobs. Every refusal happens here or in the serializers, before
-any work; a run records its outcome on the Job row and never leaves a partial file."""
+"""Queueing jobs and handing them out: run in the request, or sent to Celery workers.
+Every refusal happens here or in the serializers, before any work; running one claimed
+job is jobs/runner.py."""
 
-import logging
-import shutil
-import threading
 import time
 import uuid
-from contextlib import ExitStack
-from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, connections, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 from rest_framework import status
 
 from videoproc.errors import ServiceError
-from videos import storage
-from videos.media import FFmpegCancelled, FFmpegError, ProbeError, probe, run_ffmpeg
+from videos.media import FFmpegError
 from videos.models import Video
-from videos.services import video_create, video_files_store
 
 from . import pipelines, tasks
 from .models import Job
+from .runner import job_finish, job_run_attempt
 from .timecodes import format_ms
 
-logger = logging.getLogger(__name__)
-
-PROGRESS_INTERVAL = 0.5  # seconds between progress writes and cancel checks
 AWAIT_INTERVAL = 0.5  # seconds between looks at jobs handed to workers
-# What a stream-copy concat needs to be equal across its inputs, with a readable name.
-CONCAT_PROPERTIES = [
-    ("video_codec", "video codec"),
-    ("video_profile", "video profile"),
-    ("resolution", "resolution"),
-    ("base_frame_rate", "frame rate"),  # trims of variable-rate footage differ on average
-    ("pix_fmt", "pixel format"),
-    ("sample_aspect_ratio", "sample aspect ratio"),
-    ("rotation", "rotation"),
-    ("audio_codec", "audio codec"),
-    ("audio_sample_rate", "audio sample rate"),
-    ("audio_channels", "audio channels"),
-]
 
 
 def _video(video_id: int) -> Video:
@@ -89,20 +67,6 @@ def job_queue_trim(*, request_code: str, video_id: int, trim_start_ms: float,
                        inputs=[video])  # fmt: skip
 
 
-def concat_incompatibility(videos: list[Video]) -> str | None:
-    """Why these videos cannot be joined by stream copy, or None if they can."""
-    first = videos[0]
-    for other in videos[1:]:
-        for attribute, label in CONCAT_PROPERTIES:
-            ours, theirs = getattr(first, attribute), getattr(other, attribute)
-            if ours != theirs:
-                return (
-                    f"video {other.id} differs from video {first.id} in {label}: "
-                    f"{theirs or 'none'} vs {ours or 'none'}"
-                )
-    return None
-
-
 def job_queue_concat(*, request_code: str, video_ids: list[int]) -> Job:
     found = Video.objects.in_bulk(video_ids)
     missing = [video_id for video_id in video_ids if video_id not in found]
@@ -112,50 +76,10 @@ def job_queue_concat(*, request_code: str, video_ids: list[int]) -> Job:
             status.HTTP_404_NOT_FOUND,
         )
     videos = [found[video_id] for video_id in video_ids]
-    if reason := concat_incompatibility(videos):
+    if reason := pipelines.concat_incompatibility(videos):
         raise ServiceError(f"These videos cannot be concatenated: {reason}")
     return _job_create(request_code=request_code, kind=Job.Kind.CONCAT,
                        params={"video_ids": video_ids}, inputs=videos)  # fmt: skip
-
-
-def encode_plan(*, video: Video, params: dict) -> pipelines.OutputPlan:
-    """The output of an encode: the requested codecs, size and rate, in the requested
-    container, else the source's when it can hold them, else the documented fallback."""
-    width, height = map(int, params["resolution"].split(":"))
-    audio_encoder = params["audio_codec"] if video.audio_codec else None
-    plan = pipelines.OutputPlan(
-        extension=params.get("container") or video.extension,
-        video_encoder=params["video_codec"],
-        pix_fmt=pipelines.pick_pix_fmt(params["video_codec"], "yuv420p"),
-        width=width,
-        height=height,
-        frame_rate=pipelines.frame_rate_fraction(params["frame_rate"]),
-        audio_encoder=audio_encoder,
-        sample_rate=pipelines.pick_sample_rate(audio_encoder, video.audio_sample_rate)
-        if audio_encoder
-        else None,
-        channels=None,
-        high_quality=False,
-    )
-    reason = pipelines.trial_mux(plan)
-    if reason is None:
-        return plan
-    if params.get("container"):
-        raise FFmpegError(
-            f"a {plan.extension} file cannot hold {params['video_codec']}"
-            f"{' + ' + audio_encoder if audio_encoder else ''} at {params['resolution']}, "
-            f"{params['frame_rate']} fps: {reason}"
-        )
-    fallback = replace(
-        plan, extension=pipelines.fallback_extension(plan.video_codec, plan.audio_codec)
-    )
-    if reason := pipelines.trial_mux(fallback):
-        raise FFmpegError(
-            f"this server cannot encode {params['video_codec']}"
-            f"{' + ' + audio_encoder if audio_encoder else ''} at {params['resolution']}, "
-            f"{params['frame_rate']} fps: {reason}"
-        )
-    return fallback
 
 
 def job_queue_encode(*, request_code: str, video_id: int, video_codec: str, audio_codec: str,
@@ -182,7 +106,7 @@ def job_queue_encode(*, request_code: str, video_id: int, video_codec: str, audi
         "frame_rate": frame_rate,
         "container": container,
     }
-    plan = _plan_or_400(lambda: encode_plan(video=video, params=params))
+    plan = _plan_or_400(lambda: pipelines.encode_plan(video=video, params=params))
     params["container"] = plan.extension
     return _job_create(request_code=request_code, kind=Job.Kind.ENCODE, params=params,
                        inputs=[video])  # fmt: skip
@@ -265,10 +189,10 @@ def job_start(*, job_id: int, dispatch_token: str) -> Job | None:
         if job is None:  # finished, cancelled, or dispatched again since
             return None
         if job.cancel_requested:
-            _finish(job, Job.Status.CANCELLED, error="cancelled before it ran")
+            job_finish(job=job, status=Job.Status.CANCELLED, error="cancelled before it ran")
             return None
         if job.started_at is not None and job.attempts >= settings.JOB_MAX_ATTEMPTS:
-            _finish(job, Job.Status.FAILED, error=_gave_up(job))
+            job_finish(job=job, status=Job.Status.FAILED, error=_gave_up(job))
             return None
         job.attempts += 1
         job.started_at = job.heartbeat_at = timezone.now()
@@ -285,7 +209,7 @@ def job_run_dispatched(*, job_id: int, dispatch_token: str) -> None:
     """What a worker does with a job it was sent: start it, unless the message is void."""
     job = job_start(job_id=job_id, dispatch_token=dispatch_token)
     if job is not None:
-        _run_attempt(job)
+        job_run_attempt(job=job)
 
 
 def jobs_recover() -> list[Job]:
@@ -302,7 +226,7 @@ def jobs_recover() -> list[Job]:
         again = []
         for job in stale:
             if job.attempts >= settings.JOB_MAX_ATTEMPTS:
-                _finish(job, Job.Status.FAILED, error=_gave_up(job))
+                job_finish(job=job, status=Job.Status.FAILED, error=_gave_up(job))
             else:
                 again.append(job.id)
         Job.objects.filter(pk__in=again).update(
@@ -321,7 +245,7 @@ def jobs_execute_selected(*, job_ids: list[int]) -> list[Job]:
     a broker they are handed to the workers and returned at once, still running."""
     if distributed():
         return _dispatch(job_ids)
-    return [_run_attempt(job) for job in _claim(job_ids)]
+    return [job_run_attempt(job=job) for job in _claim(job_ids)]
 
 
 def jobs_execute(*, request_code: str, wait: bool = True) -> list[Job]:
@@ -336,7 +260,7 @@ def jobs_execute(*, request_code: str, wait: bool = True) -> list[Job]:
     if not jobs:
         raise ServiceError(f"No pending jobs for request_code {request_code}")
     if not distributed():
-        finished = [_run_attempt(job) for job in jobs]
+        finished = [job_run_attempt(job=job) for job in jobs]
     elif wait:
         finished = _await(jobs)
     else:
@@ -364,228 +288,6 @@ def _await(jobs: list[Job]) -> list[Job]:
 
 def _headline(error: str | None) -> str:
     return FFmpegError(error or "").reason
-
-
-class _Monitor:
-    """Saves a running job's progress and heartbeat, and reads its cancel flag, at most
-    every PROGRESS_INTERVAL seconds."""
-
-    def __init__(self, job: Job):
-        self.job = job
-        self.last_write = 0.0
-        self.last_check = 0.0
-
-    def report(self, fraction: float) -> None:
-        now = time.monotonic()
-        if now - self.last_write >= PROGRESS_INTERVAL or fraction >= 1:
-            self.last_write = now
-            Job.objects.filter(pk=self.job.pk, status=Job.Status.RUNNING).update(
-                progress=int(fraction * 100), heartbeat_at=timezone.now()
-            )
-
-    def should_cancel(self) -> bool:
-        now = time.monotonic()
-        if now - self.last_check < PROGRESS_INTERVAL:
-            return False
-        self.last_check = now
-        return Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
-
-    def run(self, args: list[str], duration: float) -> None:
-        run_ffmpeg(args, duration=duration, on_progress=self.report,
-                   should_cancel=self.should_cancel)  # fmt: skip
-
-
-def _source(video_id: int) -> Video:
-    video = Video.objects.filter(pk=video_id).first()
-    if video is None:
-        raise FFmpegError(f"video {video_id} no longer exists")
-    return video
-
-
-def _output_stem(video: Video, operation: str) -> str:
-    return f"{storage.safe_stem(video.original_name or video.file.name)}_{operation}"
-
-
-def _run_trim(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:
-    video = _source(job.params["video_id"])
-    start = job.params["trim_start_ms"] / 1000
-    end = min(job.params["trim_end_ms"] / 1000, video.duration)
-    plan = pipelines.trim_plan(video)
-    output = workdir / f"output.{plan.extension}"
-    with storage.local_path(video.file.name) as source:
-        monitor.run(
-            pipelines.trim_args(
-                source=source,
-                demuxer=video.demuxer,
-                start=start,
-                end=end,
-                plan=plan,
-                output=output,
-            ),  # fmt: skip
-            end - start,
-        )
-    info = {
-        "trim_info": {
-            "trim_start": round(job.params["trim_start_ms"]),
-            "trim_end": round(job.params["trim_end_ms"]),
-            "video_id": video.id,
-        }
-    }
-    return output, _output_stem(video, "trim"), info
-
-
-def _run_concat(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:
-    videos = [_source(video_id) for video_id in job.params["video_ids"]]
-    if reason := concat_incompatibility(videos):
-        raise FFmpegError(f"the videos can no longer be concatenated: {reason}")
-    first = videos[0]
-    output = workdir / f"output.{first.extension}"
-    part_names = []
-    with ExitStack() as stack:
-        sources = [stack.enter_context(storage.local_path(v.file.name)) for v in videos]
-        # Generated names linked into the job's own directory keep the list file free
-        # of user text and let the concat demuxer's safe mode stay on.
-        for index, (video, source) in enumerate(zip(videos, sources, strict=True)):
-            name = f"part{index}.{video.extension}"
-            (workdir / name).symlink_to(source)
-            part_names.append(name)
-        list_file = workdir / "parts.ffconcat"
-        list_file.write_text(pipelines.concat_list(part_names))
-        monitor.run(
-            pipelines.concat_args(
-                list_file=list_file,
-                demuxers={video.demuxer for video in videos},
-                extension=first.extension,
-                has_audio=first.audio_codec is not None,
-                output=output,
-            ),  # fmt: skip
-            sum(video.duration for video in videos),
-        )
-    return (
-        output,
-        _output_stem(first, "concat"),
-        {"concat_info": {"video_ids": [v.id for v in videos]}},
-    )
-
-
-def _run_encode(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:
-    video = _source(job.params["video_id"])
-    plan = encode_plan(video=video, params=job.params)
-    output = workdir / f"output.{plan.extension}"
-    with storage.local_path(video.file.name) as source:
-        monitor.run(
-            pipelines.encode_args(source=source, demuxer=video.demuxer, plan=plan, output=output),
-            video.duration,
-        )
-    info = {
-        "encode_info": {
-            "video_codec": job.params["video_codec"],
-            "audio_codec": job.params["audio_codec"],
-            "resolution": job.params["resolution"],
-            "frame_rate": job.params["frame_rate"],
-            "video_id": video.id,
-        }
-    }
-    return output, _output_stem(video, "encode"), info
-
-
-RUNNERS = {Job.Kind.TRIM: _run_trim, Job.Kind.CONCAT: _run_concat, Job.Kind.ENCODE: _run_encode}
-
-
-def _scratch_prefix(job: Job) -> str:
-    return f"job{job.id}-"
-
-
-def _run_attempt(job: Job) -> Job:
-    """Run a job just claimed, with a heartbeat, after removing what its earlier, dead
-    attempts left in scratch on this machine (the claim shut them out for good)."""
-    for leftover in Path(settings.SCRATCH_DIR).glob(f"{_scratch_prefix(job)}*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-    with _Heartbeat(job):
-        return job_run(job=job)
-
-
-class _Heartbeat(threading.Thread):
-    """Keeps a running job's heartbeat fresh between FFmpeg's progress reports too (while
-    files are fetched or stored), so that only a dead attempt ever looks stale."""
-
-    def __init__(self, job: Job):
-        super().__init__(name=f"heartbeat-job{job.id}", daemon=True)
-        self.job = job
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self.stopped.wait(settings.JOB_HEARTBEAT_INTERVAL):
-                try:
-                    Job.objects.filter(
-                        pk=self.job.pk, status=Job.Status.RUNNING, attempts=self.job.attempts
-                    ).update(heartbeat_at=timezone.now())
-                except DatabaseError:  # a passing outage; the next beat may get through
-                    logger.warning("heartbeat of job %s not saved", self.job.id, exc_info=True)
-        finally:
-            connections.close_all()  # this thread's own connection
-
-    def __enter__(self) -> "_Heartbeat":
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stopped.set()
-        self.join()
-
-
-def job_run(*, job: Job) -> Job:
-    """Run one claimed (running) job to its end and record the outcome.
-
-    The result is written in a private scratch directory and moved into storage only on
-    success, in the transaction that creates its Video row and marks the job succeeded.
-    A failure is recorded on the row, never raised: the requester's other jobs go on.
-    """
-    attempt = job.attempts
-    monitor = _Monitor(job)
-    try:
-        with storage.scratch_dir(_scratch_prefix(job)) as workdir:
-            output, stem, info = RUNNERS[job.kind](job, Path(workdir), monitor)
-            _store_output(job, attempt, output, stem, info)
-    except FFmpegCancelled:
-        _finish(job, Job.Status.CANCELLED, error="cancelled while running")
-    except (FFmpegError, ProbeError) as error:
-        _finish(job, Job.Status.FAILED, error=str(error) or type(error).__name__)
-    except Exception as error:  # a bug or an infrastructure fault: record it, keep going
-        logger.exception("job %s crashed", job.id)
-        _finish(job, Job.Status.FAILED, error=f"internal error: {error!r}")
-    job.refresh_from_db()
-    return job
-
-
-def _store_output(job: Job, attempt: int, output: Path, stem: str, info: dict) -> None:
-    """Move the result into storage, record it and mark the job succeeded, all or none."""
-    extension = output.suffix[1:]
-    try:
-        probed = probe(output)  # our own file, but a broken result must not be recorded
-    except ProbeError as error:
-        raise FFmpegError(f"FFmpeg produced no usable video: {error}") from None
-    stored = video_files_store(
-        path=output, name=storage.new_name(storage.MODI, stem, extension), probed=probed
-    )
-    try:
-        with transaction.atomic():
-            current = Job.objects.select_for_update().get(pk=job.pk)
-            if current.status != Job.Status.RUNNING or current.attempts != attempt:
-                raise FFmpegError(f"job {job.id} was taken over while it ran")
-            video = video_create(stored=stored, kind=Video.Kind.RESULT, probed=probed,
-                                 original_name=f"{stem}.{extension}", **info)  # fmt: skip
-            _finish(job, Job.Status.SUCCEEDED, output_video=video, progress=100)
-    except BaseException:
-        stored.delete()
-        raise
-
-
-def _finish(job: Job, status_: str, **fields) -> None:
-    Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts).update(
-        status=status_, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
-    )
 
 
 def job_cancel(*, job_id: int) -> Job:

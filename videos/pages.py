@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobs import pipelines
-from jobs.services import concat_incompatibility
+from jobs.pipelines import concat_incompatibility
 
 from .media import FORMATS
 from .models import Video

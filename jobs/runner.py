@@ -1,0 +1,248 @@
+"""Running one claimed job: its FFmpeg pipeline under a monitor (progress, heartbeat,
+cancel), then its result stored with its Video row, or its failure recorded."""
+
+import logging
+import shutil
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from django.conf import settings
+from django.db import DatabaseError, connections, transaction
+from django.utils import timezone
+
+from videos import storage
+from videos.media import FFmpegCancelled, FFmpegError, ProbeError, probe, run_ffmpeg
+from videos.models import Video
+from videos.services import video_create, video_files_store
+
+from . import pipelines
+from .models import Job
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.5  # seconds between progress writes and cancel checks
+
+
+class _Monitor:
+    """Saves a running job's progress and heartbeat, and reads its cancel flag, at most
+    every PROGRESS_INTERVAL seconds."""
+
+    def __init__(self, job: Job):
+        self.job = job
+        self.last_write = 0.0
+        self.last_check = 0.0
+
+    def report(self, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self.last_write >= PROGRESS_INTERVAL or fraction >= 1:
+            self.last_write = now
+            Job.objects.filter(pk=self.job.pk, status=Job.Status.RUNNING).update(
+                progress=int(fraction * 100), heartbeat_at=timezone.now()
+            )
+
+    def should_cancel(self) -> bool:
+        now = time.monotonic()
+        if now - self.last_check < PROGRESS_INTERVAL:
+            return False
+        self.last_check = now
+        return Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
+
+    def run(self, args: list[str], duration: float) -> None:
+        run_ffmpeg(args, duration=duration, on_progress=self.report,
+                   should_cancel=self.should_cancel)  # fmt: skip
+
+
+def _source(video_id: int) -> Video:
+    video = Video.objects.filter(pk=video_id).first()
+    if video is None:
+        raise FFmpegError(f"video {video_id} no longer exists")
+    return video
+
+
+def _output_stem(video: Video, operation: str) -> str:
+    return f"{storage.safe_stem(video.original_name or video.file.name)}_{operation}"
+
+
+def _run_trim(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:
+    video = _source(job.params["video_id"])
+    start = job.params["trim_start_ms"] / 1000
+    end = min(job.params["trim_end_ms"] / 1000, video.duration)
+    plan = pipelines.trim_plan(video)
+    output = workdir / f"output.{plan.extension}"
+    with storage.local_path(video.file.name) as source:
+        monitor.run(
+            pipelines.trim_args(
+                source=source,
+                demuxer=video.demuxer,
+                start=start,
+                end=end,
+                plan=plan,
+                output=output,
+            ),  # fmt: skip
+            end - start,
+        )
+    info = {
+        "trim_info": {
+            "trim_start": round(job.params["trim_start_ms"]),
+            "trim_end": round(job.params["trim_end_ms"]),
+            "video_id": video.id,
+        }
+    }
+    return output, _output_stem(video, "trim"), info
+
+
+def _run_concat(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:
+    videos = [_source(video_id) for video_id in job.params["video_ids"]]
+    if reason := pipelines.concat_incompatibility(videos):
+        raise FFmpegError(f"the videos can no longer be concatenated: {reason}")
+    first = videos[0]
+    output = workdir / f"output.{first.extension}"
+    part_names = []
+    with ExitStack() as stack:
+        sources = [stack.enter_context(storage.local_path(v.file.name)) for v in videos]
+        # Generated names linked into the job's own directory keep the list file free
+        # of user text and let the concat demuxer's safe mode stay on.
+        for index, (video, source) in enumerate(zip(videos, sources, strict=True)):
+            name = f"part{index}.{video.extension}"
+            (workdir / name).symlink_to(source)
+            part_names.append(name)
+        list_file = workdir / "parts.ffconcat"
+        list_file.write_text(pipelines.concat_list(part_names))
+        monitor.run(
+            pipelines.concat_args(
+                list_file=list_file,
+                demuxers={video.demuxer for video in videos},
+                extension=first.extension,
+                has_audio=first.audio_codec is not None,
+                output=output,
+            ),  # fmt: skip
+            sum(video.duration for video in videos),
+        )
+    return (
+        output,
+        _output_stem(first, "concat"),
+        {"concat_info": {"video_ids": [v.id for v in videos]}},
+    )
+
+
+def _run_encode(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:
+    video = _source(job.params["video_id"])
+    plan = pipelines.encode_plan(video=video, params=job.params)
+    output = workdir / f"output.{plan.extension}"
+    with storage.local_path(video.file.name) as source:
+        monitor.run(
+            pipelines.encode_args(source=source, demuxer=video.demuxer, plan=plan, output=output),
+            video.duration,
+        )
+    info = {
+        "encode_info": {
+            "video_codec": job.params["video_codec"],
+            "audio_codec": job.params["audio_codec"],
+            "resolution": job.params["resolution"],
+            "frame_rate": job.params["frame_rate"],
+            "video_id": video.id,
+        }
+    }
+    return output, _output_stem(video, "encode"), info
+
+
+RUNNERS = {Job.Kind.TRIM: _run_trim, Job.Kind.CONCAT: _run_concat, Job.Kind.ENCODE: _run_encode}
+
+
+def _scratch_prefix(job: Job) -> str:
+    return f"job{job.id}-"
+
+
+def job_run_attempt(*, job: Job) -> Job:
+    """Run a job just claimed, with a heartbeat, after removing what its earlier, dead
+    attempts left in scratch on this machine (the claim shut them out for good)."""
+    for leftover in Path(settings.SCRATCH_DIR).glob(f"{_scratch_prefix(job)}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    with _Heartbeat(job):
+        return job_run(job=job)
+
+
+class _Heartbeat(threading.Thread):
+    """Keeps a running job's heartbeat fresh between FFmpeg's progress reports too (while
+    files are fetched or stored), so that only a dead attempt ever looks stale."""
+
+    def __init__(self, job: Job):
+        super().__init__(name=f"heartbeat-job{job.id}", daemon=True)
+        self.job = job
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(settings.JOB_HEARTBEAT_INTERVAL):
+                try:
+                    Job.objects.filter(
+                        pk=self.job.pk, status=Job.Status.RUNNING, attempts=self.job.attempts
+                    ).update(heartbeat_at=timezone.now())
+                except DatabaseError:  # a passing outage; the next beat may get through
+                    logger.warning("heartbeat of job %s not saved", self.job.id, exc_info=True)
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    def __enter__(self) -> "_Heartbeat":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopped.set()
+        self.join()
+
+
+def job_run(*, job: Job) -> Job:
+    """Run one claimed (running) job to its end and record the outcome.
+
+    The result is written in a private scratch directory and stored only on success,
+    then recorded in one transaction with the job's success (see _store_output). A
+    failure is recorded on the row, never raised: the requester's other jobs go on.
+    """
+    attempt = job.attempts
+    monitor = _Monitor(job)
+    try:
+        with storage.scratch_dir(_scratch_prefix(job)) as workdir:
+            output, stem, info = RUNNERS[job.kind](job, Path(workdir), monitor)
+            _store_output(job, attempt, output, stem, info)
+    except FFmpegCancelled:
+        job_finish(job=job, status=Job.Status.CANCELLED, error="cancelled while running")
+    except (FFmpegError, ProbeError) as error:
+        job_finish(job=job, status=Job.Status.FAILED, error=str(error) or type(error).__name__)
+    except Exception as error:  # a bug or an infrastructure fault: record it, keep going
+        logger.exception("job %s crashed", job.id)
+        job_finish(job=job, status=Job.Status.FAILED, error=f"internal error: {error!r}")
+    job.refresh_from_db()
+    return job
+
+
+def _store_output(job: Job, attempt: int, output: Path, stem: str, info: dict) -> None:
+    """Move the result into storage, record it and mark the job succeeded, all or none."""
+    extension = output.suffix[1:]
+    try:
+        probed = probe(output)  # our own file, but a broken result must not be recorded
+    except ProbeError as error:
+        raise FFmpegError(f"FFmpeg produced no usable video: {error}") from None
+    stored = video_files_store(
+        path=output, name=storage.new_name(storage.MODI, stem, extension), probed=probed
+    )
+    try:
+        with transaction.atomic():
+            current = Job.objects.select_for_update().get(pk=job.pk)
+            if current.status != Job.Status.RUNNING or current.attempts != attempt:
+                raise FFmpegError(f"job {job.id} was taken over while it ran")
+            video = video_create(stored=stored, kind=Video.Kind.RESULT, probed=probed,
+                                 original_name=f"{stem}.{extension}", **info)  # fmt: skip
+            job_finish(job=job, status=Job.Status.SUCCEEDED, output_video=video, progress=100)
+    except BaseException:
+        stored.delete()
+        raise
+
+
+def job_finish(*, job: Job, status: str, **fields) -> None:
+    """End a running attempt, unless another attempt has taken the job over."""
+    Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts).update(
+        status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
+    )
