@@ -83,14 +83,17 @@ def encoders() -> dict[str, Encoder]:
     return found
 
 
+def dependable(encoder: Encoder) -> bool:
+    """Whether to offer or pick an encoder unasked: software and not experimental."""
+    return not encoder.experimental and not any(
+        marker in encoder.name for marker in HARDWARE_MARKERS
+    )
+
+
 def encoder_for_codec(codec: str) -> str | None:
     """The software encoder this FFmpeg would use to write `codec`, if it has one."""
     for encoder in encoders().values():
-        if (
-            encoder.codec == codec
-            and not encoder.experimental
-            and not any(marker in encoder.name for marker in HARDWARE_MARKERS)
-        ):
+        if encoder.codec == codec and dependable(encoder):
             return encoder.name
     return None
 

@@ -28,9 +28,7 @@ def encoder_choices(kind: str) -> tuple[list[str], list[str]]:
     usable = sorted(
         encoder.name
         for encoder in pipelines.encoders().values()
-        if encoder.kind == kind
-        and not encoder.experimental
-        and not any(marker in encoder.name for marker in pipelines.HARDWARE_MARKERS)
+        if encoder.kind == kind and pipelines.dependable(encoder)
     )
     common = [name for name in COMMON_ENCODERS[kind] if name in usable]
     return common, [name for name in usable if name not in common]
