@@ -16,6 +16,7 @@ from rest_framework import status
 from videoproc.errors import ServiceError
 from videos.media import FFmpegError
 from videos.models import Video
+from videos.services import video_get
 
 from . import pipelines, tasks
 from .models import Job
@@ -23,13 +24,6 @@ from .runner import job_finish, job_run_attempt
 from .timecodes import format_ms
 
 AWAIT_INTERVAL = 0.5  # seconds between looks at jobs handed to workers
-
-
-def _video(video_id: int) -> Video:
-    video = Video.objects.filter(pk=video_id).first()
-    if video is None:
-        raise ServiceError(f"No video with id {video_id}", status.HTTP_404_NOT_FOUND)
-    return video
 
 
 def _job_create(*, request_code: str, kind: str, params: dict, inputs: list[Video]) -> Job:
@@ -48,7 +42,7 @@ def _plan_or_400(make_plan):
 
 def job_queue_trim(*, request_code: str, video_id: int, trim_start_ms: float,
                    trim_end_ms: float) -> Job:  # fmt: skip
-    video = _video(video_id)
+    video = video_get(video_id=video_id)
     if trim_end_ms <= trim_start_ms:
         raise ServiceError("trim_end must be after trim_start")
     duration_ms = video.duration * 1000
@@ -84,7 +78,7 @@ def job_queue_concat(*, request_code: str, video_ids: list[int]) -> Job:
 
 def job_queue_encode(*, request_code: str, video_id: int, video_codec: str, audio_codec: str,
                      resolution: str, frame_rate: float, container: str | None) -> Job:  # fmt: skip
-    video = _video(video_id)
+    video = video_get(video_id=video_id)
     encoders = pipelines.encoders()
     same_audio = video.audio_codec is None or encoders[audio_codec].codec == video.audio_codec
     if (
@@ -290,13 +284,20 @@ def _headline(error: str | None) -> str:
     return FFmpegError(error or "").reason
 
 
+def job_get(*, job_id: int, for_update: bool = False) -> Job:
+    """The job with that id (locked for the transaction, with for_update), else a 404."""
+    jobs = Job.objects.select_for_update() if for_update else Job.objects
+    job = jobs.filter(pk=job_id).first()
+    if job is None:
+        raise ServiceError(f"No job with id {job_id}", status.HTTP_404_NOT_FOUND)
+    return job
+
+
 def job_cancel(*, job_id: int) -> Job:
     """Cancel a pending job at once; ask a running one to stop (its FFmpeg is killed by
     the runner within a second or two and its partial output removed)."""
     with transaction.atomic():
-        job = Job.objects.select_for_update().filter(pk=job_id).first()
-        if job is None:
-            raise ServiceError(f"No job with id {job_id}", status.HTTP_404_NOT_FOUND)
+        job = job_get(job_id=job_id, for_update=True)
         # A job waiting in a worker queue has not started: its message will find it
         # cancelled and do nothing.
         if job.status == Job.Status.PENDING or (
@@ -319,9 +320,7 @@ def job_cancel(*, job_id: int) -> Job:
 def job_retry(*, job_id: int) -> Job:
     """Put a failed or cancelled job back in the queue, as if newly asked."""
     with transaction.atomic():
-        job = Job.objects.select_for_update().filter(pk=job_id).first()
-        if job is None:
-            raise ServiceError(f"No job with id {job_id}", status.HTTP_404_NOT_FOUND)
+        job = job_get(job_id=job_id, for_update=True)
         if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
             raise ServiceError(
                 f"Job {job.id} is {job.status}; only failed or cancelled jobs can be retried",

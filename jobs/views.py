@@ -2,8 +2,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.response import Response
 
-from videoproc.errors import ServiceError
-
 from . import services
 from .models import Job
 from .serializers import (
@@ -108,10 +106,7 @@ class JobViewSet(viewsets.ViewSet):
 
     @extend_schema(summary="One job", responses={200: JobSerializer})
     def retrieve(self, request, pk: int):
-        job = Job.objects.filter(pk=pk).first()
-        if job is None:
-            raise ServiceError(f"No job with id {pk}", status.HTTP_404_NOT_FOUND)
-        return Response(JobSerializer(job).data)
+        return Response(JobSerializer(services.job_get(job_id=int(pk))).data)
 
     @extend_schema(
         summary="Cancel a pending or running job", request=None, responses={200: JobSerializer}

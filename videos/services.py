@@ -28,6 +28,16 @@ def upload_extension(filename: str) -> str:
     return filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
 
 
+def video_get(*, video_id: int, processed: bool = False) -> Video:
+    """The video with that id (only a job's output, when processed), else a 404."""
+    videos = Video.objects.filter(kind=Video.Kind.RESULT) if processed else Video.objects
+    video = videos.filter(pk=video_id).first()
+    if video is None:
+        kind = "processed video" if processed else "video"
+        raise ServiceError(f"No {kind} with id {video_id}", status.HTTP_404_NOT_FOUND)
+    return video
+
+
 def video_check_file(*, path: str | Path, filename: str) -> ProbeResult:
     """Probe one candidate file; refuse (415, naming it) anything but a real video of its kind."""
     extension = upload_extension(filename)

@@ -24,14 +24,6 @@ def _video_id(request) -> int:
     return params.validated_data["video_id"]
 
 
-def _video_or_404(video_id: int, **filters) -> Video:
-    video = Video.objects.filter(pk=video_id, **filters).first()
-    if video is None:
-        kind = "processed video" if filters else "video"
-        raise ServiceError(f"No {kind} with id {video_id}", status.HTTP_404_NOT_FOUND)
-    return video
-
-
 class VideoViewSet(viewsets.ViewSet):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
@@ -75,7 +67,7 @@ class VideoViewSet(viewsets.ViewSet):
         responses={200: VideoInfoSerializer},
     )
     def info(self, request):
-        video = _video_or_404(_video_id(request))
+        video = services.video_get(video_id=_video_id(request))
         if not default_storage.exists(video.file.name):
             raise ServiceError(
                 f"The file of video {video.id} could not be read: it is missing from storage",
@@ -89,6 +81,6 @@ class VideoViewSet(viewsets.ViewSet):
         responses={200: DownloadLinkSerializer(many=True)},
     )
     def download(self, request):
-        video = _video_or_404(_video_id(request), kind=Video.Kind.RESULT)
+        video = services.video_get(video_id=_video_id(request), processed=True)
         link = request.build_absolute_uri(default_storage.url(video.file.name))
         return Response([{"download_link": link}])
