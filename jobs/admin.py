@@ -19,6 +19,7 @@ class JobAdmin(admin.ModelAdmin):
         "request_code",
         "progress_percent",
         "output",
+        "worker",
         "created_at",
         "finished_at",
     ]
@@ -40,7 +41,9 @@ class JobAdmin(admin.ModelAdmin):
         "created_at",
         "started_at",
         "finished_at",
+        "queued_at",
         "heartbeat_at",
+        "worker",
     ]
     readonly_fields = fields
 
@@ -100,7 +103,9 @@ class JobAdmin(admin.ModelAdmin):
     def retry_jobs(self, request, queryset):
         self._each(request, queryset, services.job_retry, "Queued again")
 
-    @admin.action(description="Cancel selected pending or running jobs", permissions=["change"])
+    @admin.action(
+        description="Cancel selected pending, queued or running jobs", permissions=["change"]
+    )
     def cancel_jobs(self, request, queryset):
         self._each(request, queryset, services.job_cancel, "Cancelled (or asked to stop)")
 
@@ -115,7 +120,7 @@ class JobAdmin(admin.ModelAdmin):
         for job in services.jobs_execute_selected(job_ids=pending):
             if job.status == Job.Status.SUCCEEDED:
                 self.message_user(request, f"Job {job.id} ({job.kind}) succeeded.")
-            elif job.status == Job.Status.RUNNING:
+            elif job.status == Job.Status.QUEUED:
                 self.message_user(request, f"Job {job.id} ({job.kind}) was sent to the workers.")
             else:
                 self.message_user(

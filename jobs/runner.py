@@ -19,6 +19,7 @@ from videos.services import video_create, video_files_store
 
 from . import pipelines
 from .models import Job
+from .transitions import job_finish
 
 logger = logging.getLogger(__name__)
 
@@ -239,10 +240,3 @@ def _store_output(job: Job, attempt: int, output: Path, stem: str, info: dict) -
     except BaseException:
         stored.delete()
         raise
-
-
-def job_finish(*, job: Job, status: str, **fields) -> None:
-    """End a running attempt, unless another attempt has taken the job over."""
-    Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts).update(
-        status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
-    )

@@ -107,10 +107,12 @@ class JobSerializer(serializers.ModelSerializer):
             "error",
             "output_video_id",
             "created_at",
+            "queued_at",
             "started_at",
             "finished_at",
             "heartbeat_at",
             "attempts",
+            "worker",
         ]
 
 

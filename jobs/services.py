@@ -2,13 +2,14 @@
 Every refusal happens here or in the serializers, before any work; running one claimed
 job is jobs/runner.py."""
 
+import os
+import socket
 import time
 import uuid
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 from rest_framework import status
@@ -18,9 +19,9 @@ from videos.media import FFmpegError
 from videos.models import Video
 from videos.services import video_get
 
-from . import pipelines, tasks
+from . import pipelines, tasks, transitions
 from .models import Job
-from .runner import job_finish, job_run_attempt
+from .runner import job_run_attempt
 from .timecodes import format_ms
 
 AWAIT_INTERVAL = 0.5  # seconds between looks at jobs handed to workers
@@ -111,42 +112,26 @@ def distributed() -> bool:
     return bool(settings.CELERY_BROKER_URL)
 
 
-def _take(job_ids, **fields) -> list[Job]:
-    """Move those of the given jobs that are still pending to running, in one transaction.
-
-    Rows another execute or worker holds are skipped rather than waited for (SKIP LOCKED
-    on PostgreSQL; SQLite takes its write lock up front), so a job is taken only once.
-    """
-    with transaction.atomic():
-        taken = list(
-            Job.objects.filter(pk__in=list(job_ids), status=Job.Status.PENDING)
-            .select_for_update(skip_locked=True)
-            .values_list("id", flat=True)
-        )
-        Job.objects.filter(pk__in=taken).update(
-            status=Job.Status.RUNNING,
-            finished_at=None,
-            progress=0,
-            error=None,
-            cancel_requested=False,
-            **fields,
-        )
-    return list(Job.objects.filter(pk__in=taken).order_by("id"))
-
-
 def _claim(job_ids) -> list[Job]:
     """Take pending jobs to run them here, now."""
-    now = timezone.now()
-    return _take(job_ids, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1)
+    return transitions.jobs_claim(job_ids, worker=this_process())
+
+
+def this_process() -> str:
+    """Which host and process ran a job, as the job's `worker` records it."""
+    return f"{socket.gethostname()} pid {os.getpid()}"
 
 
 def _dispatch(job_ids) -> list[Job]:
     """Take pending jobs and hand each to a worker queue once the claim is committed (a
-    worker must find the row it is sent). They stay running with no start time until a
-    worker starts them; the token makes older messages for them void."""
+    worker must find the row it is sent). They stay queued until a worker starts them.
+
+    Every path that hands jobs to workers comes here: execute, the admin's action and
+    recovery. Jobs are sent in id order; workers then run them in parallel where there
+    are several, each independently of the others."""
     token = uuid.uuid4()
     with transaction.atomic():
-        jobs = _take(job_ids, dispatch_token=token, started_at=None, heartbeat_at=None)
+        jobs = transitions.jobs_queue(job_ids, dispatch_token=token)
         transaction.on_commit(lambda: _send(jobs, token))
     return jobs
 
@@ -157,59 +142,25 @@ def _send(jobs: list[Job], token: uuid.UUID) -> None:
             tasks.run_job.apply_async((job.id, str(token)), queue=settings.JOB_QUEUES[job.kind])
         except OperationalError as error:  # no broker: nothing was sent, give them back
             unsent = [other.id for other in jobs[index:]]
-            Job.objects.filter(pk__in=unsent, dispatch_token=token, started_at=None).update(
-                status=Job.Status.PENDING, dispatch_token=None
-            )
+            transitions.jobs_unqueue(unsent, dispatch_token=token)
             raise ServiceError(
                 f"The job queue is unreachable ({error}); jobs {unsent} are pending again",
                 status.HTTP_503_SERVICE_UNAVAILABLE,
             ) from error
 
 
-def job_start(*, job_id: int, dispatch_token: str) -> Job | None:
-    """Start a dispatched job on this worker; None when the message is void.
-
-    The same message can arrive again only after the worker holding it died (the broker
-    requeues a lost worker's task, or redelivers after the visibility timeout, which is
-    longer than any job may run). Its attempt is then dead, so this one takes over,
-    unless the job has used up JOB_MAX_ATTEMPTS: a job that kills workers must not loop.
-    """
-    with transaction.atomic():
-        job = (
-            Job.objects.select_for_update()
-            .filter(pk=job_id, status=Job.Status.RUNNING, dispatch_token=dispatch_token)
-            .first()
-        )
-        if job is None:  # finished, cancelled, or dispatched again since
-            return None
-        if job.cancel_requested:
-            job_finish(job=job, status=Job.Status.CANCELLED, error="cancelled before it ran")
-            return None
-        if job.started_at is not None and job.attempts >= settings.JOB_MAX_ATTEMPTS:
-            job_finish(job=job, status=Job.Status.FAILED, error=_gave_up(job))
-            return None
-        job.attempts += 1
-        job.started_at = job.heartbeat_at = timezone.now()
-        job.progress = 0
-        job.save(update_fields=["attempts", "started_at", "heartbeat_at", "progress"])
-    return job
-
-
-def _gave_up(job: Job) -> str:
-    return f"gave up after {job.attempts} attempts: the worker running it was lost each time"
-
-
-def job_run_dispatched(*, job_id: int, dispatch_token: str) -> None:
+def job_run_dispatched(*, job_id: int, dispatch_token: str, worker: str) -> None:
     """What a worker does with a job it was sent: start it, unless the message is void."""
-    job = job_start(job_id=job_id, dispatch_token=dispatch_token)
+    job = transitions.job_start(job_id=job_id, dispatch_token=dispatch_token, worker=worker)
     if job is not None:
         job_run_attempt(job=job)
 
 
 def jobs_recover() -> list[Job]:
     """Give back jobs whose heartbeat stopped (their worker or server died): dispatched
-    again with a broker, pending for the next execute without; failed once they have
-    used up JOB_MAX_ATTEMPTS. Jobs waiting in a queue have no heartbeat yet: untouched."""
+    again with a broker, pending for the next execute without; cancelled if that was
+    asked meanwhile; failed once they have used up JOB_MAX_ATTEMPTS. Queued jobs have
+    no heartbeat yet: untouched."""
     cutoff = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT)
     with transaction.atomic():
         stale = list(
@@ -217,17 +168,10 @@ def jobs_recover() -> list[Job]:
             .select_for_update(skip_locked=True)
             .order_by("id")
         )
-        again = []
         for job in stale:
-            if job.attempts >= settings.JOB_MAX_ATTEMPTS:
-                job_finish(job=job, status=Job.Status.FAILED, error=_gave_up(job))
-            else:
-                again.append(job.id)
-        Job.objects.filter(pk__in=again).update(
-            status=Job.Status.PENDING, started_at=None, heartbeat_at=None, dispatch_token=None
-        )
+            transitions.job_release(job=job)
         if distributed():
-            _dispatch(again)
+            _dispatch([job.id for job in stale])
     for job in stale:
         job.refresh_from_db()
     return stale
@@ -236,7 +180,7 @@ def jobs_recover() -> list[Job]:
 def jobs_execute_selected(*, job_ids: list[int]) -> list[Job]:
     """Run the chosen jobs that are still pending, in id order, whoever asked for them
     (the admin's action); failures are recorded on their rows, as for an execute. With
-    a broker they are handed to the workers and returned at once, still running."""
+    a broker they are handed to the workers and returned at once, queued."""
     if distributed():
         return _dispatch(job_ids)
     return [job_run_attempt(job=job) for job in _claim(job_ids)]
@@ -245,7 +189,8 @@ def jobs_execute_selected(*, job_ids: list[int]) -> list[Job]:
 def jobs_execute(*, request_code: str, wait: bool = True) -> list[Job]:
     """Run the requester's pending jobs in id order; 500 naming the ones that failed.
 
-    With a broker they run on workers; with wait=False they are returned at once, still
+    With a broker they run on workers; with wait=False, or when they have not all
+    finished within EXECUTE_WAIT_LIMIT seconds, they are returned still queued or
     running, for the caller to watch. Without one they run here, whatever wait says.
     """
     pending = Job.objects.filter(request_code=request_code, status=Job.Status.PENDING)
@@ -259,6 +204,8 @@ def jobs_execute(*, request_code: str, wait: bool = True) -> list[Job]:
         finished = _await(jobs)
     else:
         return jobs
+    if any(job.status in transitions.HANDED_OUT for job in finished):
+        return finished  # the wait ran out: the caller answers as for wait=False
     failed = [job for job in finished if job.status != Job.Status.SUCCEEDED]
     if failed:
         raise ServiceError(
@@ -272,10 +219,16 @@ def jobs_execute(*, request_code: str, wait: bool = True) -> list[Job]:
 
 
 def _await(jobs: list[Job]) -> list[Job]:
-    """Wait for dispatched jobs by watching their rows, not task results: the row is the
-    truth, and a recovered job is finished by another message than the one first sent."""
+    """Wait for dispatched jobs by watching their rows, not task results (the row is the
+    truth, and a recovered job is finished by another message than the one first sent),
+    for at most EXECUTE_WAIT_LIMIT seconds: a request never holds a server thread for
+    jobs no worker takes."""
     job_ids = [job.id for job in jobs]
-    while Job.objects.filter(pk__in=job_ids, status=Job.Status.RUNNING).exists():
+    deadline = time.monotonic() + settings.EXECUTE_WAIT_LIMIT
+    while (
+        Job.objects.filter(pk__in=job_ids, status__in=transitions.HANDED_OUT).exists()
+        and time.monotonic() < deadline
+    ):
         time.sleep(AWAIT_INTERVAL)
     return list(Job.objects.filter(pk__in=job_ids).order_by("id"))
 
@@ -294,43 +247,16 @@ def job_get(*, job_id: int, for_update: bool = False) -> Job:
 
 
 def job_cancel(*, job_id: int) -> Job:
-    """Cancel a pending job at once; ask a running one to stop (its FFmpeg is killed by
-    the runner within a second or two and its partial output removed)."""
+    """Cancel a pending or queued job at once (a queued job's message will find it
+    cancelled and do nothing); ask a running one to stop (its FFmpeg is killed by the
+    runner within a second or two and its partial output removed)."""
     with transaction.atomic():
-        job = job_get(job_id=job_id, for_update=True)
-        # A job waiting in a worker queue has not started: its message will find it
-        # cancelled and do nothing.
-        if job.status == Job.Status.PENDING or (
-            job.status == Job.Status.RUNNING and job.started_at is None
-        ):
-            job.status = Job.Status.CANCELLED
-            job.finished_at = timezone.now()
-            job.error = "cancelled before it ran"
-        elif job.status == Job.Status.RUNNING:
-            job.cancel_requested = True
-        else:
-            raise ServiceError(
-                f"Job {job.id} is {job.status}; only pending or running jobs can be cancelled",
-                status.HTTP_409_CONFLICT,
-            )
-        job.save()
-    return job
+        transitions.job_cancel(job=job_get(job_id=job_id, for_update=True))
+    return job_get(job_id=job_id)
 
 
 def job_retry(*, job_id: int) -> Job:
     """Put a failed or cancelled job back in the queue, as if newly asked."""
     with transaction.atomic():
-        job = job_get(job_id=job_id, for_update=True)
-        if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
-            raise ServiceError(
-                f"Job {job.id} is {job.status}; only failed or cancelled jobs can be retried",
-                status.HTTP_409_CONFLICT,
-            )
-        job.status = Job.Status.PENDING
-        job.progress = 0
-        job.attempts = 0  # a fresh allowance of JOB_MAX_ATTEMPTS
-        job.error = None
-        job.cancel_requested = False
-        job.started_at = job.finished_at = job.heartbeat_at = None
-        job.save()
-    return job
+        transitions.job_retry(job=job_get(job_id=job_id, for_update=True))
+    return job_get(job_id=job_id)

@@ -1,15 +1,20 @@
 """Celery tasks: each loads its job by id and calls one service; the logic lives there."""
 
+import os
+
 from celery import shared_task
 
-from . import services
 
+@shared_task(bind=True)
+def run_job(task, job_id: int, dispatch_token: str) -> None:
+    from . import services  # services sends this task: import it when run, not at load
 
-@shared_task
-def run_job(job_id: int, dispatch_token: str) -> None:
-    services.job_run_dispatched(job_id=job_id, dispatch_token=dispatch_token)
+    services.job_run_dispatched(job_id=job_id, dispatch_token=dispatch_token,
+                                worker=f"{task.request.hostname} pid {os.getpid()}")  # fmt: skip
 
 
 @shared_task
 def recover_jobs() -> None:
+    from . import services
+
     services.jobs_recover()

@@ -15,6 +15,7 @@ from .serializers import (
     QueuedSerializer,
     TrimSerializer,
 )
+from .transitions import HANDED_OUT
 
 
 def _valid(serializer_class, data) -> dict:
@@ -74,7 +75,7 @@ class ProcessViewSet(viewsets.ViewSet):
         data = _valid(ExecuteSerializer, request.data)
         request_code = data["request_code"]
         jobs = services.jobs_execute(request_code=request_code, wait=data["wait"])
-        if any(job.status == Job.Status.RUNNING for job in jobs):  # on workers, not awaited
+        if any(job.status in HANDED_OUT for job in jobs):  # on workers, not awaited
             return Response(
                 {
                     "message": f"{len(jobs)} pending jobs for request_code {request_code} "
@@ -109,7 +110,9 @@ class JobViewSet(viewsets.ViewSet):
         return Response(JobSerializer(services.job_get(job_id=int(pk))).data)
 
     @extend_schema(
-        summary="Cancel a pending or running job", request=None, responses={200: JobSerializer}
+        summary="Cancel a pending, queued or running job",
+        request=None,
+        responses={200: JobSerializer},
     )
     def cancel(self, request, pk: int):
         return Response(JobSerializer(services.job_cancel(job_id=int(pk))).data)

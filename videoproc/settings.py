@@ -162,6 +162,9 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 # JOB_HEARTBEAT_TIMEOUT is presumed dead and recovered (`manage.py recover_jobs`).
 JOB_HEARTBEAT_INTERVAL = float(os.environ.get("JOB_HEARTBEAT_INTERVAL", 15))
 JOB_HEARTBEAT_TIMEOUT = float(os.environ.get("JOB_HEARTBEAT_TIMEOUT", 120))
+# An execute with "wait": true answers 202 with the job ids, as "wait": false does, when
+# its jobs have not all finished after this many seconds.
+EXECUTE_WAIT_LIMIT = float(os.environ.get("EXECUTE_WAIT_LIMIT", 600))
 # How many times a job may be started before a worker that keeps dying gives up on it.
 JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", 3))
 # The Celery queue each kind of job goes to, so encodes can go to bigger machines

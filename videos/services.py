@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from rest_framework import status
 
-from jobs.models import Job
+from jobs.transitions import UNFINISHED
 from videoproc.errors import ServiceError
 
 from . import storage, thumbnails
@@ -202,13 +202,9 @@ def video_refresh(*, video: Video) -> Video:
 
 def video_delete(*, video: Video) -> None:
     """Delete a video's row, then its files once that is committed; refused (409) while
-    a pending or running job needs it as an input."""
+    an unfinished (pending, queued or running) job needs it as an input."""
     with transaction.atomic():
-        busy = list(
-            video.input_of_jobs.filter(
-                status__in=[Job.Status.PENDING, Job.Status.RUNNING]
-            ).values_list("id", flat=True)
-        )
+        busy = list(video.input_of_jobs.filter(status__in=UNFINISHED).values_list("id", flat=True))
         if busy:
             raise ServiceError(
                 f"Video {video.id} cannot be deleted: pending or running job "

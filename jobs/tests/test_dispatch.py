@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from jobs import services, tasks
+from jobs import services, tasks, transitions
 from jobs.models import Job
 
 pytestmark = pytest.mark.django_db
@@ -20,10 +20,18 @@ def dispatched_job(**fields) -> Job:
         request_code="user",
         kind=Job.Kind.ENCODE,
         params={},
-        status=Job.Status.RUNNING,
         dispatch_token=uuid.uuid4(),
-        **fields,
+        **{"status": Job.Status.QUEUED, **fields},
     )
+
+
+def running_job(**fields) -> Job:
+    """A job a process started (and may since have died running)."""
+    return dispatched_job(status=Job.Status.RUNNING, **fields)
+
+
+def start(job: Job, token: str) -> Job | None:
+    return transitions.job_start(job_id=job.id, dispatch_token=token, worker="a@host pid 1")
 
 
 @pytest.fixture
@@ -58,7 +66,8 @@ def test_execute_hands_pending_jobs_to_their_queues_after_commit(
         (trim.id, str(trim.dispatch_token), "celery"),
         (encode.id, str(trim.dispatch_token), "big"),
     ]
-    assert trim.status == Job.Status.RUNNING and trim.started_at is None and trim.attempts == 0
+    assert trim.status == Job.Status.QUEUED and trim.queued_at is not None
+    assert trim.started_at is None and trim.attempts == 0
     assert Job.objects.get(pk=other.pk).status == Job.Status.PENDING
 
 
@@ -85,7 +94,7 @@ def test_an_unreachable_broker_gives_the_jobs_back(
 
 def test_a_void_message_does_nothing():
     job = dispatched_job()
-    assert services.job_start(job_id=job.id, dispatch_token=str(uuid.uuid4())) is None
+    assert start(job, str(uuid.uuid4())) is None
     job.refresh_from_db()
     assert job.attempts == 0 and job.started_at is None
 
@@ -95,10 +104,11 @@ def test_a_start_counts_an_attempt_and_a_redelivery_takes_over():
     job = dispatched_job()
     token = str(job.dispatch_token)
     # when
-    first = services.job_start(job_id=job.id, dispatch_token=token)
-    again = services.job_start(job_id=job.id, dispatch_token=token)  # its worker was lost
+    first = start(job, token)
+    again = start(job, token)  # its worker was lost
     # then
     assert first.attempts == 1 and first.started_at is not None
+    assert first.worker == "a@host pid 1"
     assert again.attempts == 2
     assert Job.objects.get(pk=job.pk).status == Job.Status.RUNNING
 
@@ -110,13 +120,13 @@ def test_a_job_that_keeps_losing_its_worker_ends_failed(settings):
     token = str(job.dispatch_token)
     # when
     for _ in range(2):
-        assert services.job_start(job_id=job.id, dispatch_token=token) is not None
-    third = services.job_start(job_id=job.id, dispatch_token=token)
+        assert start(job, token) is not None
+    third = start(job, token)
     # then
     assert third is None
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
-    assert job.error == "gave up after 2 attempts: the worker running it was lost each time"
+    assert job.error == "gave up after 2 attempts: the process running it was lost each time"
 
 
 def test_a_job_cancelled_while_queued_never_starts(api):
@@ -127,7 +137,7 @@ def test_a_job_cancelled_while_queued_never_starts(api):
     # then
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled"
-    assert services.job_start(job_id=job.id, dispatch_token=str(job.dispatch_token)) is None
+    assert start(job, str(job.dispatch_token)) is None
 
 
 def test_recover_gives_back_silent_jobs_and_fails_exhausted_ones(settings):
@@ -135,9 +145,9 @@ def test_recover_gives_back_silent_jobs_and_fails_exhausted_ones(settings):
     settings.CELERY_BROKER_URL = ""
     settings.JOB_MAX_ATTEMPTS = 2
     long_ago = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT + 1)
-    silent = dispatched_job(attempts=1, started_at=long_ago, heartbeat_at=long_ago)
-    exhausted = dispatched_job(attempts=2, started_at=long_ago, heartbeat_at=long_ago)
-    alive = dispatched_job(attempts=1, started_at=long_ago, heartbeat_at=timezone.now())
+    silent = running_job(attempts=1, started_at=long_ago, heartbeat_at=long_ago)
+    exhausted = running_job(attempts=2, started_at=long_ago, heartbeat_at=long_ago)
+    alive = running_job(attempts=1, started_at=long_ago, heartbeat_at=timezone.now())
     queued = dispatched_job()
     # when
     recovered = services.jobs_recover()
@@ -146,7 +156,49 @@ def test_recover_gives_back_silent_jobs_and_fails_exhausted_ones(settings):
     statuses = dict(Job.objects.values_list("id", "status"))
     assert statuses[silent.id] == Job.Status.PENDING  # no broker: for the next execute
     assert statuses[exhausted.id] == Job.Status.FAILED
-    assert statuses[alive.id] == statuses[queued.id] == Job.Status.RUNNING
+    assert statuses[alive.id] == Job.Status.RUNNING
+    assert statuses[queued.id] == Job.Status.QUEUED
+
+
+def test_recover_honours_a_cancel_asked_while_the_process_was_dead(settings):
+    # given a job whose process died after its cancel was asked
+    long_ago = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT + 1)
+    orphan = running_job(attempts=1, started_at=long_ago, heartbeat_at=long_ago,
+                         cancel_requested=True)  # fmt: skip
+    # when
+    services.jobs_recover()
+    # then
+    orphan.refresh_from_db()
+    assert orphan.status == Job.Status.CANCELLED and orphan.finished_at is not None
+
+
+def test_with_a_broker_recover_hands_a_silent_job_out_again(
+    sent, settings, django_capture_on_commit_callbacks
+):
+    # given
+    long_ago = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT + 1)
+    silent = running_job(attempts=1, started_at=long_ago, heartbeat_at=long_ago)
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        services.jobs_recover()
+    # then
+    silent.refresh_from_db()
+    assert silent.status == Job.Status.QUEUED and silent.attempts == 1
+    assert sent == [(silent.id, str(silent.dispatch_token), "celery")]
+
+
+@pytest.mark.parametrize(
+    "source, target",
+    [("succeeded", "pending"), ("pending", "succeeded"), ("queued", "failed"),
+     ("failed", "running")],
+)  # fmt: skip
+def test_the_table_refuses_a_change_it_does_not_list(source, target):
+    # given
+    job = Job.objects.create(request_code="user", kind=Job.Kind.TRIM, params={}, status=source)
+    # when / then
+    with pytest.raises(ValueError, match=f"from {source} to {target}"):
+        transitions._move(Job.objects.filter(pk=job.pk), sources=(source,), to=target)
+    assert Job.objects.get(pk=job.pk).status == source
 
 
 def test_without_a_broker_execute_runs_jobs_in_the_request_whatever_wait_says(
@@ -185,4 +237,4 @@ def test_executing_selected_jobs_with_a_broker_hands_them_to_the_workers(
     pending.refresh_from_db()
     assert [job.id for job in jobs] == [pending.id]
     assert sent == [(pending.id, str(pending.dispatch_token), "celery")]
-    assert pending.status == Job.Status.RUNNING and pending.attempts == 0
+    assert pending.status == Job.Status.QUEUED and pending.attempts == 0

@@ -12,6 +12,7 @@ from django.core.management import call_command
 from conftest import make_media, upload
 from jobs.models import Job
 from jobs.tests.integration import ffmpeg_processes, kill, parent_of, wait_for
+from jobs.transitions import UNFINISHED
 from videos import storage
 from videos.models import Video
 
@@ -53,7 +54,7 @@ def job_state(api, job_id: int) -> dict:
 
 def finished(api, job_id: int) -> dict:
     return wait_for(
-        lambda: (state := job_state(api, job_id))["status"] != "running" and state,
+        lambda: (state := job_state(api, job_id))["status"] not in UNFINISHED and state,
         timeout=JOB_DEADLINE,
         what=f"job {job_id} to finish",
         interval=0.2,
@@ -123,7 +124,7 @@ def test_execute_without_waiting_answers_202_and_progress_climbs_to_100(
     state = wait_for(
         lambda: (
             seen.append((state := job_state(api, job_id))["progress"])
-            or (state["status"] != "running" and state)
+            or (state["status"] not in UNFINISHED and state)
         ),
         timeout=JOB_DEADLINE,
         what="the encode to finish",
@@ -197,7 +198,7 @@ def test_a_dead_worker_s_job_is_recovered_and_finished_by_another(
     victim.kill()
     wait_for(lambda: parent_of(ffmpeg) is None, timeout=5, what="FFmpeg to die with its worker")
     wait_for(
-        lambda: f"job {job_id}: running" in recover_jobs(),
+        lambda: f"job {job_id}: queued" in recover_jobs(),
         timeout=30,
         what="recover_jobs to hand the job out again",
         interval=0.5,

@@ -5,6 +5,7 @@
 const CODE_KEY = "videoproc.requestCode";
 const POLL_BUSY_MS = 700; // while jobs run: progress bars should move
 const POLL_IDLE_MS = 5000; // otherwise: notice jobs queued from elsewhere
+const UNFINISHED = ["pending", "queued", "running"]; // a job that may still change
 
 const state = {
   code: localStorage.getItem(CODE_KEY) || "",
@@ -348,7 +349,7 @@ async function refreshJobs() {
       showStatus($("#execute-status"), `Could not load the queue: ${error.message}`, false);
     }
   }
-  const busy = state.executing || state.jobs.some((job) => job.status === "pending" || job.status === "running");
+  const busy = state.executing || state.jobs.some((job) => UNFINISHED.includes(job.status));
   pollTimer = setTimeout(refreshJobs, busy ? POLL_BUSY_MS : POLL_IDLE_MS);
 }
 
@@ -365,7 +366,7 @@ function renderJobs() {
       job.error ? el("p", { class: "job-error" }, job.error) : null,
       el("div", { class: "card-actions" },
         job.output_video_id ? el("button", { type: "button", class: "secondary", onclick: () => playById(job.output_video_id) }, `Play result #${job.output_video_id}`) : null,
-        job.status === "pending" || job.status === "running"
+        UNFINISHED.includes(job.status)
           ? el("button", { type: "button", class: "secondary", onclick: () => jobAction(job, "cancel") }, "Cancel") : null,
         job.status === "failed" || job.status === "cancelled"
           ? el("button", { type: "button", class: "secondary", onclick: () => jobAction(job, "retry") }, "Retry") : null))),
