@@ -1,5 +1,7 @@
 import re
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from videos.media import FORMATS
@@ -14,6 +16,7 @@ MIN_FRAME_RATE, MAX_FRAME_RATE = 1, 240
 RESOLUTION_RE = re.compile(r"^(\d+):(\d+)$")
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class TimeField(serializers.Field):
     """A trim time as the contract writes it, parsed into milliseconds."""
 

@@ -107,6 +107,9 @@ class ConcatCandidatesView(APIView):
     @extend_schema(
         summary="Why each video could not follow the given one in a concat (null: it can)",
         parameters=[VideoIdSerializer],
+        responses={
+            200: {"type": "object", "additionalProperties": {"type": "string", "nullable": True}}
+        },
     )
     def get(self, request):
         params = VideoIdSerializer(data=request.query_params)
