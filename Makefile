@@ -63,6 +63,7 @@ chromium:
 	fi
 
 test: setup chromium
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "not integration"
 	DATABASE_URL=$(TEST_DATABASE_URL)_$$$$ CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		$(BIN)/python -m pytest -m integration
