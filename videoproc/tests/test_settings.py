@@ -25,8 +25,9 @@ def run_python(code: str, env: dict[str, str]) -> subprocess.Popen:
 
 
 def fresh_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
-    return {**env, "DJANGO_SETTINGS_MODULE": "videoproc.settings", **extra}
+    """A process environment with nothing of this one's settings (nor what test plugins
+    set, such as DJANGO_ALLOW_ASYNC_UNSAFE), but `extra`."""
+    return {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "videoproc.settings", **extra}
 
 
 def secret_keys(env: dict[str, str], count: int) -> list[str]:
