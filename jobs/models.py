@@ -24,6 +24,11 @@ class Job(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     params = models.JSONField(help_text="what was asked, normalised")
     inputs = models.ManyToManyField(Video, related_name="input_of_jobs", blank=True)
+    # Jobs whose outputs this one takes as inputs ({"job_id": N} in its params). They
+    # existed when this one was queued and never change, so there can be no cycle.
+    depends_on = models.ManyToManyField(
+        "self", symmetrical=False, related_name="dependants", blank=True
+    )
     output_video = models.OneToOneField(
         Video, null=True, blank=True, on_delete=models.SET_NULL, related_name="produced_by"
     )

@@ -132,10 +132,11 @@ def pick_pix_fmt(encoder: str, wanted: str) -> str | None:
     return supported[0]
 
 
-def pick_sample_rate(encoder: str, wanted: int | None) -> int | None:
+def pick_sample_rate(encoder: str, wanted: int | str | None) -> int | None:
     """Keep the source's rate where the encoder takes it; else let FFmpeg choose."""
     supported = encoder_caps(encoder).sample_rates
-    return wanted if wanted and (not supported or wanted in supported) else None
+    known = isinstance(wanted, int)  # not a pending job's undecided rate
+    return wanted if known and (not supported or wanted in supported) else None
 
 
 @dataclass(frozen=True)
@@ -289,15 +290,21 @@ CONCAT_PROPERTIES = [
 ]
 
 
-def concat_incompatibility(videos: list[Video]) -> str | None:
-    """Why these videos cannot be joined by stream copy, or None if they can."""
+# A property a pending job's plan does not decide (jobs/dependencies.py): not compared
+# at queue time; the run-time check sees the real value.
+UNDECIDED = "unknown"
+
+
+def concat_incompatibility(videos: list) -> str | None:
+    """Why these videos (stored, or pending jobs' planned outputs) cannot be joined by
+    stream copy, or None if they can."""
     first = videos[0]
     for other in videos[1:]:
         for attribute, label in CONCAT_PROPERTIES:
             ours, theirs = getattr(first, attribute), getattr(other, attribute)
-            if ours != theirs:
+            if ours != theirs and UNDECIDED not in (ours, theirs):
                 return (
-                    f"video {other.id} differs from video {first.id} in {label}: "
+                    f"{other.label} differs from {first.label} in {label}: "
                     f"{theirs or 'none'} vs {ours or 'none'}"
                 )
     return None

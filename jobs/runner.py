@@ -17,7 +17,7 @@ from videos.media import FFmpegCancelled, FFmpegError, ProbeError, probe, run_ff
 from videos.models import Video
 from videos.services import video_create, video_files_store
 
-from . import pipelines
+from . import dependencies, pipelines
 from .models import Job
 from .transitions import job_finish
 
@@ -55,19 +55,12 @@ class _Monitor:
                    should_cancel=self.should_cancel)  # fmt: skip
 
 
-def _source(video_id: int) -> Video:
-    video = Video.objects.filter(pk=video_id).first()
-    if video is None:
-        raise FFmpegError(f"video {video_id} no longer exists")
-    return video
-
-
 def _output_stem(video: Video, operation: str) -> str:
     return f"{storage.safe_stem(video.original_name or video.file.name)}_{operation}"
 
 
 def _run_trim(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:
-    video = _source(job.params["video_id"])
+    video = dependencies.input_video(job.params["video_id"])
     start = job.params["trim_start_ms"] / 1000
     end = min(job.params["trim_end_ms"] / 1000, video.duration)
     plan = pipelines.trim_plan(video)
@@ -95,7 +88,7 @@ def _run_trim(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, di
 
 
 def _run_concat(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:
-    videos = [_source(video_id) for video_id in job.params["video_ids"]]
+    videos = [dependencies.input_video(video_id) for video_id in job.params["video_ids"]]
     if reason := pipelines.concat_incompatibility(videos):
         raise FFmpegError(f"the videos can no longer be concatenated: {reason}")
     first = videos[0]
@@ -129,7 +122,7 @@ def _run_concat(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, 
 
 
 def _run_encode(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:
-    video = _source(job.params["video_id"])
+    video = dependencies.input_video(job.params["video_id"])
     plan = pipelines.encode_plan(video=video, params=job.params)
     output = workdir / f"output.{plan.extension}"
     with storage.local_path(video.file.name) as source:

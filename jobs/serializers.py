@@ -30,25 +30,55 @@ class TimeField(serializers.Field):
         return value
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "description": "a video's id"},
+            {
+                "type": "object",
+                "properties": {"job_id": {"type": "integer", "minimum": 1}},
+                "required": ["job_id"],
+                "description": "the output of a pending job of the same request_code",
+            },
+        ]
+    }
+)
+class VideoRefField(serializers.Field):
+    """A video id, or {"job_id": N}: the output of a pending job of the same requester."""
+
+    default_error_messages = {"invalid": 'expected a video id or {{"job_id": <id>}}, got {value}'}
+    video_id = serializers.IntegerField(min_value=1)
+
+    def to_internal_value(self, data) -> int | dict:
+        if not isinstance(data, dict):
+            return self.video_id.run_validation(data)
+        if set(data) != {"job_id"}:
+            self.fail("invalid", value=data)
+        return {"job_id": self.video_id.run_validation(data["job_id"])}
+
+    def to_representation(self, value):
+        return value
+
+
 class RequestCodeSerializer(serializers.Serializer):
     request_code = serializers.CharField(max_length=100)
 
 
 class TrimSerializer(RequestCodeSerializer):
-    video_id = serializers.IntegerField(min_value=1)
+    video_id = VideoRefField()
     trim_start = TimeField(help_text="ms ('5000'), '5s', '5000ms', '5000000us' or 'HH:MM:SS.fff'")
     trim_end = TimeField(help_text="same forms as trim_start")
 
 
 class ConcatSerializer(RequestCodeSerializer):
     video_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), min_length=2, max_length=100,
+        child=VideoRefField(), min_length=2, max_length=100,
         error_messages={"min_length": "Give at least two video ids to concatenate."},
     )  # fmt: skip
 
 
 class EncodeSerializer(RequestCodeSerializer):
-    video_id = serializers.IntegerField(min_value=1)
+    video_id = VideoRefField()
     video_codec = serializers.CharField(default="libx264")
     audio_codec = serializers.CharField(default="aac")
     resolution = serializers.CharField(default="1920:1080")

@@ -17,9 +17,8 @@ from rest_framework import status
 from videoproc.errors import ServiceError
 from videos.media import FFmpegError
 from videos.models import Video
-from videos.services import video_get
 
-from . import pipelines, tasks, transitions
+from . import dependencies, pipelines, tasks, transitions
 from .models import Job
 from .runner import job_run_attempt
 from .timecodes import format_ms
@@ -27,11 +26,18 @@ from .timecodes import format_ms
 AWAIT_INTERVAL = 0.5  # seconds between looks at jobs handed to workers
 
 
-def _job_create(*, request_code: str, kind: str, params: dict, inputs: list[Video]) -> Job:
+def _job_create(*, request_code: str, kind: str, params: dict,
+                inputs: list[dependencies.Input]) -> Job:  # fmt: skip
     with transaction.atomic():
         job = Job.objects.create(request_code=request_code, kind=kind, params=params)
-        job.inputs.set(inputs)
+        job.inputs.set([video for video in inputs if isinstance(video, Video)])
+        job.depends_on.set(dependencies.job_refs(inputs))
     return job
+
+
+def _input(*, request_code: str, ref) -> dependencies.Input:
+    (video,) = dependencies.refs_resolve(request_code=request_code, refs=[ref])
+    return video
 
 
 def _plan_or_400(make_plan):
@@ -41,20 +47,21 @@ def _plan_or_400(make_plan):
         raise ServiceError(str(error)) from None
 
 
-def job_queue_trim(*, request_code: str, video_id: int, trim_start_ms: float,
+def job_queue_trim(*, request_code: str, video_id: int | dict, trim_start_ms: float,
                    trim_end_ms: float) -> Job:  # fmt: skip
-    video = video_get(video_id=video_id)
+    """`video_id` is a video's id or {"job_id": N}, a pending job's output."""
     if trim_end_ms <= trim_start_ms:
         raise ServiceError("trim_end must be after trim_start")
+    video = _input(request_code=request_code, ref=video_id)
     duration_ms = video.duration * 1000
     if trim_start_ms >= duration_ms:
         raise ServiceError(
-            f"trim_start ({format_ms(trim_start_ms)} ms) is at or past the end of video "
-            f"{video.id} ({duration_ms:.0f} ms)"
+            f"trim_start ({format_ms(trim_start_ms)} ms) is at or past the end of "
+            f"{video.label} ({duration_ms:.0f} ms)"
         )
     _plan_or_400(lambda: pipelines.trim_plan(video))
     params = {
-        "video_id": video.id,
+        "video_id": video_id,
         "trim_start_ms": format_ms(trim_start_ms),
         "trim_end_ms": format_ms(trim_end_ms),
     }
@@ -62,24 +69,18 @@ def job_queue_trim(*, request_code: str, video_id: int, trim_start_ms: float,
                        inputs=[video])  # fmt: skip
 
 
-def job_queue_concat(*, request_code: str, video_ids: list[int]) -> Job:
-    found = Video.objects.in_bulk(video_ids)
-    missing = [video_id for video_id in video_ids if video_id not in found]
-    if missing:
-        raise ServiceError(
-            f"No video with id {', '.join(map(str, dict.fromkeys(missing)))}",
-            status.HTTP_404_NOT_FOUND,
-        )
-    videos = [found[video_id] for video_id in video_ids]
+def job_queue_concat(*, request_code: str, video_ids: list[int | dict]) -> Job:
+    videos = dependencies.refs_resolve(request_code=request_code, refs=video_ids)
     if reason := pipelines.concat_incompatibility(videos):
         raise ServiceError(f"These videos cannot be concatenated: {reason}")
     return _job_create(request_code=request_code, kind=Job.Kind.CONCAT,
                        params={"video_ids": video_ids}, inputs=videos)  # fmt: skip
 
 
-def job_queue_encode(*, request_code: str, video_id: int, video_codec: str, audio_codec: str,
-                     resolution: str, frame_rate: float, container: str | None) -> Job:  # fmt: skip
-    video = video_get(video_id=video_id)
+def job_queue_encode(*, request_code: str, video_id: int | dict, video_codec: str,
+                     audio_codec: str, resolution: str, frame_rate: float,
+                     container: str | None) -> Job:  # fmt: skip
+    video = _input(request_code=request_code, ref=video_id)
     encoders = pipelines.encoders()
     same_audio = video.audio_codec is None or encoders[audio_codec].codec == video.audio_codec
     if (
@@ -89,12 +90,12 @@ def job_queue_encode(*, request_code: str, video_id: int, video_codec: str, audi
         and round(frame_rate) == round(video.fps)
     ):
         raise ServiceError(
-            f"Video {video.id} is already {video.video_codec}"
+            f"{video.label.capitalize()} is already {video.video_codec}"
             f"{'/' + video.audio_codec if video.audio_codec else ''} at {resolution}, "
             f"{round(frame_rate)} fps: the encode would not change it"
         )
     params = {
-        "video_id": video.id,
+        "video_id": video_id,
         "video_codec": video_codec,
         "audio_codec": audio_codec,
         "resolution": resolution,
@@ -127,8 +128,8 @@ def _dispatch(job_ids) -> list[Job]:
     worker must find the row it is sent). They stay queued until a worker starts them.
 
     Every path that hands jobs to workers comes here: execute, the admin's action and
-    recovery. Jobs are sent in id order; workers then run them in parallel where there
-    are several, each independently of the others."""
+    recovery. Jobs are sent in id order, those taking another job's output once that
+    job has finished; workers then run them in parallel where there are several."""
     token = uuid.uuid4()
     with transaction.atomic():
         jobs = transitions.jobs_queue(job_ids, dispatch_token=token)
@@ -137,11 +138,15 @@ def _dispatch(job_ids) -> list[Job]:
 
 
 def _send(jobs: list[Job], token: uuid.UUID) -> None:
-    for index, job in enumerate(jobs):
+    """Send each job whose inputs are ready; the others are sent as their inputs finish
+    (see _release_dependants)."""
+    waiting = [job.id for job in jobs if dependencies.waiting(job)]
+    ready = [job for job in jobs if job.id not in waiting]
+    for index, job in enumerate(ready):
         try:
             tasks.run_job.apply_async((job.id, str(token)), queue=settings.JOB_QUEUES[job.kind])
         except OperationalError as error:  # no broker: nothing was sent, give them back
-            unsent = [other.id for other in jobs[index:]]
+            unsent = sorted([other.id for other in ready[index:]] + waiting)
             transitions.jobs_unqueue(unsent, dispatch_token=token)
             raise ServiceError(
                 f"The job queue is unreachable ({error}); jobs {unsent} are pending again",
@@ -154,6 +159,24 @@ def job_run_dispatched(*, job_id: int, dispatch_token: str, worker: str) -> None
     job = transitions.job_start(job_id=job_id, dispatch_token=dispatch_token, worker=worker)
     if job is not None:
         job_run_attempt(job=job)
+    _release_dependants(job_id)  # also when it was cancelled before it could start
+
+
+def _release_dependants(job_id: int) -> None:
+    """Send the dispatched jobs that waited for this one, once all their inputs are done
+    (they fail there with the reason if one did not succeed). Two inputs finishing at
+    once may both find a dependant ready: a new token, set only while it is still
+    queued, voids any earlier message, so it runs once."""
+    dependants = Job.objects.filter(depends_on=job_id, status=Job.Status.QUEUED).order_by("id")
+    for dependant in dependants:
+        if dependencies.waiting(dependant):
+            continue
+        token = uuid.uuid4()
+        renewed = Job.objects.filter(
+            pk=dependant.pk, status=Job.Status.QUEUED, dispatch_token=dependant.dispatch_token
+        ).update(dispatch_token=token)
+        if renewed:
+            _send([dependant], token)
 
 
 def jobs_recover() -> list[Job]:
@@ -172,6 +195,9 @@ def jobs_recover() -> list[Job]:
             transitions.job_release(job=job)
         if distributed():
             _dispatch([job.id for job in stale])
+    if distributed():
+        for job in stale:
+            _release_dependants(job.id)  # of those that just failed or were cancelled
     for job in stale:
         job.refresh_from_db()
     return stale
@@ -252,6 +278,8 @@ def job_cancel(*, job_id: int) -> Job:
     runner within a second or two and its partial output removed)."""
     with transaction.atomic():
         transitions.job_cancel(job=job_get(job_id=job_id, for_update=True))
+    if distributed():
+        _release_dependants(job_id)  # a queued job waiting for its inputs has no message
     return job_get(job_id=job_id)
 
 

@@ -55,6 +55,11 @@ class Video(models.Model):
         return self.file.name.rsplit(".", 1)[-1].lower()
 
     @property
+    def label(self) -> str:
+        """How a message names it (a pending job's planned output names itself too)."""
+        return f"video {self.id}"
+
+    @property
     def resolution(self) -> str:
         return f"{self.width}:{self.height}"
 
