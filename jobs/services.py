@@ -2,6 +2,7 @@
 Every refusal happens here or in the serializers, before any work; running one claimed
 job is jobs/runner.py."""
 
+import logging
 import os
 import socket
 import time
@@ -22,6 +23,8 @@ from . import dependencies, pipelines, tasks, transitions
 from .models import Job
 from .runner import job_run_attempt
 from .timecodes import format_ms
+
+logger = logging.getLogger(__name__)
 
 AWAIT_INTERVAL = 0.5  # seconds between looks at jobs handed to workers
 
@@ -201,6 +204,27 @@ def jobs_recover() -> list[Job]:
     for job in stale:
         job.refresh_from_db()
     return stale
+
+
+def jobs_report_stuck() -> list[Job]:
+    """Say on queued jobs that no worker has started within JOB_QUEUED_LIMIT seconds
+    why they may wait (the error shows in the API and the admin; a worker that starts
+    one clears it), and log it once; they stay queued for a worker to come."""
+    cutoff = timezone.now() - timedelta(seconds=settings.JOB_QUEUED_LIMIT)
+    stuck = list(
+        Job.objects.filter(status=Job.Status.QUEUED, queued_at__lt=cutoff, error__isnull=True)
+    )
+    for job in stuck:
+        queue = settings.JOB_QUEUES[job.kind]
+        job.error = (
+            f"no worker has started it within {settings.JOB_QUEUED_LIMIT:g} s of being "
+            f"queued: is a worker serving queue '{queue}' running?"
+        )
+        Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED, error__isnull=True).update(
+            error=job.error
+        )
+        logger.warning("job %s (%s) %s", job.id, job.kind, job.error)
+    return stuck
 
 
 def jobs_execute_selected(*, job_ids: list[int]) -> list[Job]:

@@ -11,10 +11,3 @@ def run_job(task, job_id: int, dispatch_token: str) -> None:
 
     services.job_run_dispatched(job_id=job_id, dispatch_token=dispatch_token,
                                 worker=f"{task.request.hostname} pid {os.getpid()}")  # fmt: skip
-
-
-@shared_task
-def recover_jobs() -> None:
-    from . import services
-
-    services.jobs_recover()

@@ -110,7 +110,7 @@ def job_start(*, job_id: int, dispatch_token: str, worker: str) -> Job | None:
         now = timezone.now()
         _move(Job.objects.filter(pk=job.pk), sources=(job.status,), to=Status.RUNNING,
               attempts=F("attempts") + 1, started_at=now, heartbeat_at=now, progress=0,
-              worker=worker)  # fmt: skip
+              error=None, worker=worker)  # fmt: skip
     job.refresh_from_db()
     return job
 

@@ -4,3 +4,8 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "videoproc.settings")
 application = get_asgi_application()
+
+# Every web process recovers jobs whose process died (why here: jobs/recovery.py).
+from jobs import recovery  # noqa: E402  (needs the apps loaded above)
+
+recovery.start()

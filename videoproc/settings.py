@@ -194,12 +194,15 @@ JOB_TIME_LIMIT = int(os.environ.get("JOB_TIME_LIMIT", 6 * 3600))
 # one, jobs run inside the execute request.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 # A running job writes a heartbeat at least this often; one silent for
-# JOB_HEARTBEAT_TIMEOUT is presumed dead and recovered (`manage.py recover_jobs`).
+# JOB_HEARTBEAT_TIMEOUT is presumed dead and recovered by the web processes, which look
+# every JOB_HEARTBEAT_INTERVAL seconds (jobs/recovery.py).
 JOB_HEARTBEAT_INTERVAL = float(os.environ.get("JOB_HEARTBEAT_INTERVAL", 15))
 JOB_HEARTBEAT_TIMEOUT = float(os.environ.get("JOB_HEARTBEAT_TIMEOUT", 120))
 # An execute with "wait": true answers 202 with the job ids, as "wait": false does, when
 # its jobs have not all finished after this many seconds.
 EXECUTE_WAIT_LIMIT = float(os.environ.get("EXECUTE_WAIT_LIMIT", 600))
+# A job queued this many seconds with no worker starting it gets an error saying so.
+JOB_QUEUED_LIMIT = float(os.environ.get("JOB_QUEUED_LIMIT", 600))
 # How many times a job may be started before a worker that keeps dying gives up on it.
 JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", 3))
 # The Celery queue each kind of job goes to, so encodes can go to bigger machines
@@ -221,10 +224,6 @@ CELERY_TASK_TIME_LIMIT = JOB_TIME_LIMIT + 900
 # limit, so a long encode is never started twice while it still runs.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# `celery -A videoproc beat` recovers jobs whose worker vanished.
-CELERY_BEAT_SCHEDULE = {
-    "recover-jobs": {"task": "jobs.tasks.recover_jobs", "schedule": JOB_HEARTBEAT_TIMEOUT / 2}
-}
 
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "videoproc.errors.exception_handler",

@@ -4,3 +4,8 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "videoproc.settings")
 application = get_wsgi_application()
+
+# Every web process recovers jobs whose process died (why here: jobs/recovery.py).
+from jobs import recovery  # noqa: E402  (needs the apps loaded above)
+
+recovery.start()

@@ -6,12 +6,15 @@ PostgreSQL and CELERY_BROKER_URL at Redis, so the workers and the test share one
 database. Under CI=true a missing service fails the test; elsewhere it skips.
 """
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from conftest import make_media, upload
 from videoproc.settings import BASE_DIR, s3_storage
 
 CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
@@ -84,6 +88,20 @@ def kill(pid: int) -> None:
         pass
 
 
+# A job that runs long enough on this machine to be acted on mid-encode (~5-10 s).
+LONG_SOURCE = {"size": "640x360", "duration": 12}
+LONG_TARGET = "1280:720"
+
+
+@pytest.fixture
+def long_video(api, tmp_path) -> dict:
+    """An upload whose encode to LONG_TARGET runs for seconds: its video record."""
+    clip = make_media(tmp_path / "long.mp4", **LONG_SOURCE, extra=["-preset", "ultrafast"])
+    response = upload(api, clip)
+    assert response.status_code == 200, response.content
+    return response.json()[0]
+
+
 @pytest.fixture
 def services_up(django_db_setup) -> None:
     """PostgreSQL (the test database) and Redis, as the workers will use them."""
@@ -118,19 +136,36 @@ class Worker:
 
     def kill(self) -> None:
         """SIGKILL the whole worker, as a machine that dies would lose it."""
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait(timeout=10)
+        kill_group(self.process)
+
+
+def shared_env(**env: str) -> dict[str, str]:
+    """The environment of a process that shares this test's database, broker and media."""
+    database = settings.DATABASES["default"]
+    database_url = urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{database['NAME']}")
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url.geturl(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "SCRATCH_DIR": str(settings.SCRATCH_DIR),
+        **env,
+    }
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL a process started in a session of its own, and all it started."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
 
 
 @pytest.fixture
 def start_worker(services_up, media_root, tmp_path) -> Iterator[Callable[..., Worker]]:
     """Start `celery -A videoproc worker` processes sharing this test's database, broker
     and media root; every one (and any FFmpeg it left) is killed at the end."""
-    database = settings.DATABASES["default"]
-    database_url = urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{database['NAME']}")
     started: list[Worker] = []
 
     def start(name: str, queues: str = "celery", **env: str) -> Worker:
@@ -156,14 +191,7 @@ def start_worker(services_up, media_root, tmp_path) -> Iterator[Callable[..., Wo
                 "--without-heartbeat",
             ],  # fmt: skip
             cwd=BASE_DIR,
-            env={
-                **os.environ,
-                "DATABASE_URL": database_url.geturl(),
-                "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-                "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-                "SCRATCH_DIR": str(settings.SCRATCH_DIR),
-                **env,
-            },
+            env=shared_env(**env),
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, to kill it whole
@@ -189,6 +217,81 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@dataclass
+class Web:
+    process: subprocess.Popen
+    url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def request(self, method: str, path: str, body: dict | None = None,
+                timeout: float = 60) -> tuple[int, bytes]:  # fmt: skip
+        """(status, body) of a request to this server; a 4xx/5xx is an answer too."""
+        request = urllib.request.Request(
+            self.url + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+
+@pytest.fixture
+def start_web(services_up, media_root, tmp_path) -> Iterator[Callable[..., Web]]:
+    """Start gunicorn serving the app on a free port, sharing this test's database,
+    broker and media root, as `make run` does; killed whole at the end."""
+    started: list[Web] = []
+
+    def start(workers: int = 2, **env: str) -> Web:
+        port = free_port()
+        log = tmp_path / f"web-{port}.log"
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "videoproc.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "4",
+                "--timeout",
+                "0",
+            ],  # fmt: skip
+            cwd=BASE_DIR,
+            env=shared_env(**env),
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        web = Web(process, f"http://127.0.0.1:{port}", log)
+        started.append(web)
+
+        def answering() -> bool:
+            assert process.poll() is None, f"gunicorn exited:\n{web.output()[-3000:]}"
+            try:
+                return web.request("GET", "/video/process/jobs?limit=1", timeout=5)[0] == 200
+            except OSError:
+                return False
+
+        wait_for(answering, timeout=WORKER_START_TIMEOUT, what="gunicorn to answer")
+        return web
+
+    yield start
+    for web in started:
+        kill_group(web.process)
 
 
 @dataclass

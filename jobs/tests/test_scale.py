@@ -9,27 +9,16 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 
-from conftest import make_media, upload
+from conftest import upload
 from jobs.models import Job
-from jobs.tests.integration import ffmpeg_processes, kill, parent_of, wait_for
+from jobs.tests.integration import LONG_TARGET, ffmpeg_processes, kill, parent_of, wait_for
 from jobs.transitions import UNFINISHED
 from videos import storage
 from videos.models import Video
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-# A job that runs long enough on this machine to be acted on mid-encode (~5-10 s).
-LONG_SOURCE = {"size": "640x360", "duration": 12}
-LONG_TARGET = "1280:720"
 JOB_DEADLINE = 180  # seconds a job may take here, even on a busy machine
-
-
-@pytest.fixture
-def long_video(api, tmp_path) -> dict:
-    clip = make_media(tmp_path / "long.mp4", **LONG_SOURCE, extra=["-preset", "ultrafast"])
-    response = upload(api, clip)
-    assert response.status_code == 200, response.content
-    return response.json()[0]
 
 
 def queue_encode(api, video_id: int, resolution: str, request_code: str = "user") -> int:

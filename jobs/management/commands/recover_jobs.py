@@ -7,8 +7,9 @@ class Command(BaseCommand):
     help = (
         "Recover jobs left running by a worker or server that died (no heartbeat for "
         "JOB_HEARTBEAT_TIMEOUT seconds): hand them to workers again (with a broker) or "
-        "put them back to pending; fail those that used up JOB_MAX_ATTEMPTS. Celery beat "
-        "runs the same periodically."
+        "put them back to pending; cancel those whose cancel was asked meanwhile; fail "
+        "those that used up JOB_MAX_ATTEMPTS. Every web process runs the same at start-up "
+        "and every JOB_HEARTBEAT_INTERVAL seconds; this is for doing it by hand."
     )
 
     def handle(self, *args, **options):
