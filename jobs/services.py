@@ -177,7 +177,7 @@ def _release_dependants(job_id: int) -> None:
         token = uuid.uuid4()
         renewed = Job.objects.filter(
             pk=dependant.pk, status=Job.Status.QUEUED, dispatch_token=dependant.dispatch_token
-        ).update(dispatch_token=token)
+        ).update(dispatch_token=token, queued_at=timezone.now())  # in the queue from now
         if renewed:
             _send([dependant], token)
 
@@ -207,13 +207,14 @@ def jobs_recover() -> list[Job]:
 
 
 def jobs_report_stuck() -> list[Job]:
-    """Say on queued jobs that no worker has started within JOB_QUEUED_LIMIT seconds
-    why they may wait (the error shows in the API and the admin; a worker that starts
+    """Say on queued jobs that no worker has started within JOB_QUEUED_LIMIT seconds of
+    being sent why they may wait (the error shows in the API and the admin; a worker that starts
     one clears it), and log it once; they stay queued for a worker to come."""
     cutoff = timezone.now() - timedelta(seconds=settings.JOB_QUEUED_LIMIT)
     stuck = list(
         Job.objects.filter(status=Job.Status.QUEUED, queued_at__lt=cutoff, error__isnull=True)
     )
+    stuck = [job for job in stuck if not dependencies.waiting(job)]  # not sent yet
     for job in stuck:
         queue = settings.JOB_QUEUES[job.kind]
         job.error = (

@@ -80,9 +80,7 @@ def production_env() -> dict[str, str]:
     readme = (BASE_DIR / "README.md").read_text()
     blocks = re.findall(r"```sh\n(.*?)```", readme, re.S)
     [block] = [block for block in blocks if "BEHIND_TLS_PROXY=" in block]
-    return dict(
-        word.split("=", 1) for word in shlex.split(block, comments=True) if "=" in word
-    )
+    return dict(word.split("=", 1) for word in shlex.split(block, comments=True) if "=" in word)
 
 
 def test_check_deploy_passes_in_the_documented_production_environment(tmp_path):
