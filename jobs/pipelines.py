@@ -1,26 +1,23 @@
 """The FFmpeg pipelines for trim, concat and encode, built with ffmpeg-python.
 
 Builders are pure and return argument lists. What this FFmpeg can do (its encoders, and
-which container holds which codecs at which size) is asked of FFmpeg itself and cached
-per process, so the answers cannot drift from the binary that will do the work.
+which container holds which codecs) is jobs/capabilities.py.
 """
 
 import re
-import subprocess
-import tempfile
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from functools import lru_cache
 from pathlib import Path
 
 import ffmpeg
 from django.conf import settings
 
-from videos.media import FORMATS, FFmpegError, file_url, run_ffmpeg
+from videos.media import FORMATS, FFmpegError, file_url
 from videos.models import Video
 
-# Encoders that need hardware this server may not have; never chosen automatically.
-HARDWARE_MARKERS = ("_vaapi", "_qsv", "_nvenc", "_v4l2m2m", "_amf", "_omx", "_mf", "_vulkan")
+from . import capabilities
+from .capabilities import encoder_for_codec, encoders, pick_pix_fmt, pick_sample_rate
+
 MOV_FAMILY = {"mp4", "mov", "3gp"}
 MPEG_FAMILY_ENCODERS = {
     "mpeg4", "msmpeg4", "msmpeg4v2", "wmv1", "wmv2", "flv", "h263", "h263p",
@@ -49,94 +46,6 @@ X264_PROFILES = {"Constrained Baseline": "baseline", "Baseline": "baseline", "Ma
 # Others (MPEG-PS/TS, ASF, FLV) may land after it: seek this many seconds earlier.
 EXACT_SEEK_DEMUXERS = {"mov", "matroska", "avi"}
 SEEK_PRE_ROLL = 20.0
-ENCODER_LINE_RE = re.compile(r"^ ([VAS])([.F])([.S])([.X])([.B])([.D]) (\S+)\s+(.*)$")
-
-
-@dataclass(frozen=True)
-class Encoder:
-    name: str
-    kind: str  # "video" or "audio"
-    codec: str  # the codec it produces, as ffprobe names it
-    experimental: bool
-
-
-@lru_cache(maxsize=1)
-def encoders() -> dict[str, Encoder]:
-    """This FFmpeg's encoders, from `ffmpeg -encoders`, by name."""
-    listing = subprocess.run(
-        [settings.FFMPEG_BINARY, "-hide_banner", "-encoders"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    found = {}
-    for line in listing.splitlines():
-        match = ENCODER_LINE_RE.match(line)
-        if not match or match[1] == "S":
-            continue
-        name, description = match[7], match[8]
-        codec = re.search(r"\(codec (\w+)\)\s*$", description)
-        found[name] = Encoder(
-            name=name,
-            kind="video" if match[1] == "V" else "audio",
-            codec=codec[1] if codec else name,
-            experimental=match[4] == "X",
-        )
-    return found
-
-
-def dependable(encoder: Encoder) -> bool:
-    """Whether to offer or pick an encoder unasked: software and not experimental."""
-    return not encoder.experimental and not any(
-        marker in encoder.name for marker in HARDWARE_MARKERS
-    )
-
-
-def encoder_for_codec(codec: str) -> str | None:
-    """The software encoder this FFmpeg would use to write `codec`, if it has one."""
-    for encoder in encoders().values():
-        if encoder.codec == codec and dependable(encoder):
-            return encoder.name
-    return None
-
-
-@dataclass(frozen=True)
-class EncoderCaps:
-    pix_fmts: tuple[str, ...]  # empty: anything
-    sample_rates: tuple[int, ...]  # empty: anything
-
-
-@lru_cache(maxsize=128)
-def encoder_caps(name: str) -> EncoderCaps:
-    text = subprocess.run(
-        [settings.FFMPEG_BINARY, "-hide_banner", "-h", f"encoder={name}"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-
-    def listed(label: str) -> tuple[str, ...]:
-        match = re.search(rf"Supported {label}:\s*(.*)", text)
-        return tuple(match[1].split()) if match else ()
-
-    return EncoderCaps(
-        pix_fmts=listed("pixel formats"),
-        sample_rates=tuple(int(rate) for rate in listed("sample rates")),
-    )
-
-
-def pick_pix_fmt(encoder: str, wanted: str) -> str | None:
-    """`wanted` if the encoder takes it, else 4:2:0 (what players expect), else its own."""
-    supported = encoder_caps(encoder).pix_fmts
-    if not supported or wanted in supported:
-        return wanted or None
-    for candidate in ("yuv420p", "yuvj420p"):
-        if candidate in supported:
-            return candidate
-    return supported[0]
-
-
-def pick_sample_rate(encoder: str, wanted: int | str | None) -> int | None:
-    """Keep the source's rate where the encoder takes it; else let FFmpeg choose."""
-    supported = encoder_caps(encoder).sample_rates
-    known = isinstance(wanted, int)  # not a pending job's undecided rate
-    return wanted if known and (not supported or wanted in supported) else None
 
 
 @dataclass(frozen=True)
@@ -184,7 +93,7 @@ def _video_quality(encoder: str, high: bool) -> dict:
 
 
 def output_options(plan: OutputPlan) -> dict:
-    """The output options of a plan, shared by the real run and the trial mux."""
+    """The output options of a plan, shared by the real run and its trial mux."""
     options = {"c:v": plan.video_encoder, **_video_quality(plan.video_encoder, plan.high_quality)}
     if plan.pix_fmt:
         options["pix_fmt"] = plan.pix_fmt
@@ -206,28 +115,18 @@ def output_options(plan: OutputPlan) -> dict:
     return options
 
 
-@lru_cache(maxsize=512)
-def trial_mux(plan: OutputPlan) -> str | None:
-    """Write a tiny file exactly as planned; None if FFmpeg can, else its reason."""
-    video = ffmpeg.input(
-        f"color=c=gray:s={plan.width}x{plan.height}:r={plan.frame_rate}", f="lavfi", t=0.3
+def write_refusal(plan: OutputPlan) -> str | None:
+    """Why this FFmpeg cannot write the planned output, or None if it can."""
+    return capabilities.mux_refusal(
+        options=output_options(plan),
+        video_encoder=plan.video_encoder,
+        width=plan.width,
+        height=plan.height,
+        frame_rate=plan.frame_rate,
+        audio=plan.audio_encoder is not None,
+        sample_rate=plan.sample_rate,
+        channels=plan.channels,
     )
-    streams = [video]
-    if plan.audio_encoder:
-        layout = {1: "mono", 2: "stereo"}.get(plan.channels or 2, f"{plan.channels}c")
-        streams.append(
-            ffmpeg.input(f"anullsrc=r={plan.sample_rate or 48000}:cl={layout}", f="lavfi", t=0.3)
-        )
-    with tempfile.TemporaryDirectory(prefix="trial-") as directory:
-        target = Path(directory) / f"trial.{plan.extension}"
-        args = ffmpeg.output(*streams, str(target), **output_options(plan)).compile(
-            cmd=settings.FFMPEG_BINARY, overwrite_output=True
-        )
-        try:
-            run_ffmpeg(args, timeout=60)
-        except FFmpegError as error:
-            return error.reason
-    return None
 
 
 def fallback_extension(video_codec: str, audio_codec: str | None) -> str:
@@ -259,7 +158,7 @@ def trim_plan(video: Video) -> OutputPlan:
         high_quality=True,
         profile=X264_PROFILES.get(video.video_profile) if video_encoder == "libx264" else None,
     )
-    if trial_mux(plan) is None:
+    if write_refusal(plan) is None:
         return plan
     fallback = replace(
         plan,
@@ -269,7 +168,7 @@ def trim_plan(video: Video) -> OutputPlan:
         audio_encoder=default_audio if video.audio_codec else None,
         sample_rate=pick_sample_rate(default_audio, video.audio_sample_rate),
     )
-    reason = trial_mux(fallback)
+    reason = write_refusal(fallback)
     if reason:
         raise FFmpegError(f"this server cannot write a {video.extension} trim: {reason}")
     return fallback
@@ -329,7 +228,7 @@ def encode_plan(*, video: Video, params: dict) -> OutputPlan:
         channels=None,
         high_quality=False,
     )
-    reason = trial_mux(plan)
+    reason = write_refusal(plan)
     if reason is None:
         return plan
     if params.get("container"):
@@ -339,7 +238,7 @@ def encode_plan(*, video: Video, params: dict) -> OutputPlan:
             f"{params['frame_rate']} fps: {reason}"
         )
     fallback = replace(plan, extension=fallback_extension(plan.video_codec, plan.audio_codec))
-    if reason := trial_mux(fallback):
+    if reason := write_refusal(fallback):
         raise FFmpegError(
             f"this server cannot encode {params['video_codec']}"
             f"{' + ' + audio_encoder if audio_encoder else ''} at {params['resolution']}, "

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from videos.media import FORMATS
 from videos.serializers import PageSerializer
 
-from . import pipelines
+from . import capabilities
 from .models import Job
 from .timecodes import TimeFormatError, parse_time_ms
 
@@ -86,7 +86,7 @@ class EncodeSerializer(RequestCodeSerializer):
     container = serializers.ChoiceField(choices=list(FORMATS), required=False, allow_null=True)
 
     def _encoder(self, name: str, kind: str) -> str:
-        encoder = pipelines.encoders().get(name)
+        encoder = capabilities.encoders().get(name)
         if encoder is None or encoder.kind != kind:
             raise serializers.ValidationError(
                 f"'{name}' is not a {kind} encoder this server's FFmpeg has"

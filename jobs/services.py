@@ -16,10 +16,10 @@ from kombu.exceptions import OperationalError
 from rest_framework import status
 
 from videoproc.errors import ServiceError
-from videos.media import FFmpegError
+from videos.media import FFmpegError, FFmpegInterrupted
 from videos.models import Video
 
-from . import dependencies, pipelines, tasks, transitions
+from . import capabilities, dependencies, pipelines, tasks, transitions
 from .models import Job
 from .runner import job_run_attempt
 from .timecodes import format_ms
@@ -46,6 +46,10 @@ def _input(*, request_code: str, ref) -> dependencies.Input:
 def _plan_or_400(make_plan):
     try:
         return make_plan()
+    except FFmpegInterrupted as error:  # a busy machine, not an answer: ask again later
+        raise ServiceError(
+            f"Could not check the output format: {error}", status.HTTP_503_SERVICE_UNAVAILABLE
+        ) from None
     except FFmpegError as error:
         raise ServiceError(str(error)) from None
 
@@ -84,7 +88,7 @@ def job_queue_encode(*, request_code: str, video_id: int | dict, video_codec: st
                      audio_codec: str, resolution: str, frame_rate: float,
                      container: str | None) -> Job:  # fmt: skip
     video = _input(request_code=request_code, ref=video_id)
-    encoders = pipelines.encoders()
+    encoders = capabilities.encoders()
     same_audio = video.audio_codec is None or encoders[audio_codec].codec == video.audio_codec
     if (
         encoders[video_codec].codec == video.video_codec

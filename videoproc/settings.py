@@ -189,6 +189,9 @@ FFPROBE_BINARY = os.environ.get("FFPROBE_BINARY", "ffprobe")
 # Wall-clock limits: a probe of a hostile file and a job that never ends are both killed.
 FFPROBE_TIMEOUT = int(os.environ.get("FFPROBE_TIMEOUT", 60))
 JOB_TIME_LIMIT = int(os.environ.get("JOB_TIME_LIMIT", 6 * 3600))
+# The address space one FFmpeg may use, in MB (0: no limit): an overrun fails that job
+# with a clear error instead of swapping the machine.
+FFMPEG_MEMORY_LIMIT_MB = int(os.environ.get("FFMPEG_MEMORY_LIMIT_MB", 4096))
 
 # Distributed execution: with a broker, execute hands jobs to Celery workers; without
 # one, jobs run inside the execute request.

@@ -6,10 +6,12 @@ later calls name the demuxer that probe found.
 """
 
 import ctypes
+import errno
 import json
 import logging
 import os
 import re
+import resource
 import signal
 import subprocess
 import threading
@@ -50,6 +52,8 @@ MAX_DIMENSION = 8192
 MAX_STREAMS = 32
 MAX_DURATION = 24 * 3600  # seconds; a header claiming more is lying or out of our league
 STDERR_TAIL_LINES = 30
+# What FFmpeg and its libraries print when an allocation fails.
+OUT_OF_MEMORY_SIGNS = ("Cannot allocate memory", "Out of memory", "malloc of size")
 BORING_LINES = {"Conversion failed!", "Exiting normally, received signal 15."}
 ERROR_WORDS_RE = re.compile(
     r"error|invalid|not (compatible|supported|permitted|found)|unsupported|could not|"
@@ -79,6 +83,11 @@ class FFmpegError(Exception):
 
 class FFmpegCancelled(FFmpegError):
     """FFmpeg was stopped on request."""
+
+
+class FFmpegInterrupted(FFmpegError):
+    """FFmpeg did not end on its own (stopped at its time limit, or killed by a signal):
+    this says nothing about whether it could do the work."""
 
 
 @dataclass(frozen=True)
@@ -258,7 +267,7 @@ def run_ffmpeg(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=_before_exec,
         text=True,
         errors="replace",
     )
@@ -266,16 +275,18 @@ def run_ffmpeg(
     # Drain stderr concurrently: a full pipe would stall FFmpeg.
     reader = threading.Thread(target=stderr_tail.extend, args=(process.stderr,), daemon=True)
     reader.start()
-    stopped_because = None
-    timer = threading.Timer(timeout or settings.JOB_TIME_LIMIT, _stop, args=(process,))
+    time_limit = timeout or settings.JOB_TIME_LIMIT
+    timed_out = threading.Event()
+    timer = threading.Timer(time_limit, lambda: (timed_out.set(), _stop(process)))
     timer.start()
+    cancelled = False
     try:
         for line in process.stdout:
             key, _, value = line.strip().partition("=")
             if key == "out_time_us" and duration and on_progress and value.lstrip("-").isdigit():
                 on_progress(min(max(int(value) / 1e6 / duration, 0.0), 1.0))
             elif key == "progress" and should_cancel and should_cancel():
-                stopped_because = "cancelled"
+                cancelled = True
                 _stop(process)
                 break
         process.wait()
@@ -284,20 +295,43 @@ def run_ffmpeg(
         if process.poll() is None:
             _stop(process)
         reader.join(timeout=5)
-    if stopped_because == "cancelled":
+    if cancelled:
         raise FFmpegCancelled("cancelled")
     if process.returncode != 0:
-        if process.returncode in (-signal.SIGTERM, -signal.SIGKILL):
-            stderr_tail.append(f"ffmpeg was stopped after {timeout or settings.JOB_TIME_LIMIT}s")
-        raise FFmpegError(_summarise(stderr_tail) or f"ffmpeg exited with {process.returncode}")
+        _raise_failure(process.returncode, "".join(stderr_tail), timed_out.is_set(), time_limit)
     if on_progress:
         on_progress(1.0)
 
 
-def _die_with_parent() -> None:
+def _raise_failure(returncode: int, stderr: str, timed_out: bool, time_limit: float) -> None:
+    """The error for a failed run: out of disk, out of its memory, stopped, or refused."""
+    if "No space left on device" in stderr:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    memory_limit = settings.FFMPEG_MEMORY_LIMIT_MB
+    if memory_limit and any(sign in stderr for sign in OUT_OF_MEMORY_SIGNS):
+        raise FFmpegError(
+            f"FFmpeg ran out of memory: this server allows one FFmpeg {memory_limit} MB "
+            "(FFMPEG_MEMORY_LIMIT_MB)"
+        )
+    if timed_out:
+        raise FFmpegInterrupted(f"FFmpeg was stopped after {time_limit:g} s")
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        raise FFmpegInterrupted(
+            f"FFmpeg was killed by {name}"
+            + (f" (it may have outgrown its {memory_limit} MB of memory)" if memory_limit else "")
+        )
+    raise FFmpegError(stderr.strip()[-2000:] or f"FFmpeg exited with {returncode}")
+
+
+def _before_exec() -> None:
     """In the child before exec: if the process running the job is killed (a worker lost
-    with SIGKILL), the kernel kills FFmpeg too instead of leaving it encoding for no one."""
+    with SIGKILL), the kernel kills FFmpeg too instead of leaving it encoding for no one;
+    and its address space is capped, so an overrun fails this job, not the machine."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if settings.FFMPEG_MEMORY_LIMIT_MB:
+        limit = settings.FFMPEG_MEMORY_LIMIT_MB * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _stop(process: subprocess.Popen, grace: float = 2.0) -> None:
@@ -312,8 +346,3 @@ def _stop(process: subprocess.Popen, grace: float = 2.0) -> None:
             if process.poll() is not None:
                 return
             time.sleep(0.05)
-
-
-def _summarise(lines) -> str:
-    text = "".join(lines).strip()
-    return text[-2000:]

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jobs import pipelines
+from jobs import capabilities
 from jobs.pipelines import concat_incompatibility
 
 from .media import FORMATS
@@ -27,8 +27,8 @@ def encoder_choices(kind: str) -> tuple[list[str], list[str]]:
     """(common, other) software encoders of one kind that this FFmpeg has."""
     usable = sorted(
         encoder.name
-        for encoder in pipelines.encoders().values()
-        if encoder.kind == kind and pipelines.dependable(encoder)
+        for encoder in capabilities.encoders().values()
+        if encoder.kind == kind and capabilities.dependable(encoder)
     )
     common = [name for name in COMMON_ENCODERS[kind] if name in usable]
     return common, [name for name in usable if name not in common]

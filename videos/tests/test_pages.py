@@ -4,7 +4,7 @@ import pytest
 from django.core.files.storage import default_storage
 
 from conftest import make_media, upload
-from jobs import pipelines
+from jobs import capabilities
 from jobs.services import job_queue_trim, jobs_execute
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +17,7 @@ def test_page_offers_this_ffmpegs_encoders_and_the_upload_formats(client):
     assert response.status_code == 200
     assert "<option selected>libx264</option>" in page
     assert "<option selected>aac</option>" in page
-    assert all(name in pipelines.encoders() for name in ("libx264", "aac"))
+    assert all(name in capabilities.encoders() for name in ("libx264", "aac"))
     assert 'accept=".mp4,.mov,.3gp,.mkv,.webm,.avi,.wmv,.flv,.mpeg"' in page
     assert "/static/js/page.js" in page
 
