@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -137,9 +138,14 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Uploaded (origin/) and produced (modi/) videos. The API shows them as ./storage/<name>.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media")).resolve()
 MEDIA_URL = "/storage/"
-# Scratch space for uploads in flight and jobs at work; on the media filesystem so that
+# Scratch space for uploads in flight and jobs at work: beside the media folder, never in
+# it (/storage/ must not serve half-done files), on the same filesystem by default so that
 # storing a finished file is a rename, not a copy.
-SCRATCH_DIR = Path(os.environ.get("SCRATCH_DIR", MEDIA_ROOT / "tmp")).resolve()
+SCRATCH_DIR = Path(
+    os.environ.get("SCRATCH_DIR", MEDIA_ROOT.parent / f"{MEDIA_ROOT.name}-scratch")
+).resolve()
+if SCRATCH_DIR == MEDIA_ROOT or SCRATCH_DIR.is_relative_to(MEDIA_ROOT):
+    raise ImproperlyConfigured("SCRATCH_DIR must be outside MEDIA_ROOT, or /storage/ serves it")
 
 # Static files keep their plain names (no manifest), so {% static %} works whether or not
 # collectstatic has run; whitenoise serves the collected copies, else the app folders.

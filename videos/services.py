@@ -218,8 +218,8 @@ def video_delete(*, video: Video) -> None:
         transaction.on_commit(lambda: _files_delete(names))
 
 
-# The folders whose every file belongs to a row; the scratch folder (tmp/) holds uploads
-# and jobs in flight, and anything else in the media root is not ours to judge.
+# The folders whose every file belongs to a row; anything else in the media root is not
+# ours to judge.
 OWNED_FOLDERS = (storage.ORIGIN, storage.MODI, thumbnails.FOLDER)
 
 

@@ -8,6 +8,7 @@ import mimetypes
 import os
 import re
 
+from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import default_storage
 from django.http import (
@@ -19,7 +20,8 @@ from django.http import (
 )
 from django.views.decorators.http import require_safe
 
-RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# Longer numbers than any file size are not a range we can answer: the whole file is sent.
+RANGE_RE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
 CHUNK = 256 * 1024
 
 
@@ -52,6 +54,9 @@ def serve_stored(request, name: str):
         if not default_storage.exists(name):
             raise Http404("No such file") from None
         return HttpResponseRedirect(default_storage.url(name))
+    path = os.path.realpath(path)  # a symlink in the media folder must not lead out of it
+    if not path.startswith(os.path.join(os.path.realpath(settings.MEDIA_ROOT), "")):
+        raise Http404("No such file")
     if not os.path.isfile(path):
         raise Http404("No such file")
     size = os.path.getsize(path)

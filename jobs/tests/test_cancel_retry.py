@@ -4,6 +4,7 @@ import threading
 import time
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from conftest import make_media, upload
@@ -82,4 +83,4 @@ def test_cancel_stops_a_running_encode_and_leaves_nothing(api, tmp_path, media_r
     assert 0 < job.progress < 100
     assert Video.objects.filter(kind=Video.Kind.RESULT).count() == 0
     assert not (media_root / "modi").exists() or not any((media_root / "modi").iterdir())
-    assert list((media_root / "tmp").iterdir()) == []
+    assert list(settings.SCRATCH_DIR.iterdir()) == []

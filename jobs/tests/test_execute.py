@@ -5,6 +5,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from conftest import ffprobe, make_media, upload
@@ -289,7 +290,7 @@ def test_failed_job_is_recorded_and_the_others_still_run(api, clip, tmp_path, me
     assert jobs[1].error and jobs[1].output_video is None and jobs[1].finished_at
     assert Video.objects.filter(kind=Video.Kind.RESULT).count() == 2
     assert len(list((media_root / "modi").iterdir())) == 2
-    assert list((media_root / "tmp").iterdir()) == []
+    assert list(settings.SCRATCH_DIR.iterdir()) == []
 
 
 def test_execute_touches_only_its_request_code(api, uploaded):

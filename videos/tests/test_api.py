@@ -1,6 +1,9 @@
 """List, info, download and the /storage/ file server."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -109,11 +112,51 @@ def test_stored_file_is_served_whole_and_by_range(api, result, media_root):
     assert b"".join(open_ended.streaming_content) == content[-10:]
     beyond = api.get(path, HTTP_RANGE=f"bytes={len(content)}-")
     assert beyond.status_code == 416
+    huge = api.get(path, HTTP_RANGE=f"bytes={'9' * 30}-")
+    assert huge.status_code == 200  # not a range any file has: ignored, the whole file
+    huge_digits = api.get(path, HTTP_RANGE=f"bytes=1-{'9' * 5000}")
+    assert b"".join(huge_digits.streaming_content) == content
 
 
 def test_storage_never_serves_outside_the_media_root(api):
     assert api.get("/storage/../../etc/passwd").status_code == 404
     assert api.get("/storage/origin/missing.mp4").status_code == 404
+
+
+def test_storage_refuses_a_symlink_leading_out_of_the_media_folder(api, media_root, tmp_path):
+    # given a file outside the media folder, and a link to it inside
+    secret = tmp_path / "secret.mp4"
+    secret.write_bytes(b"not for the web")
+    (media_root / "origin").mkdir(parents=True, exist_ok=True)
+    (media_root / "origin" / "link.mp4").symlink_to(secret)
+    # then the link is not followed
+    response = api.get("/storage/origin/link.mp4")
+    assert response.status_code == 404 and b"not for the web" not in response.content
+
+
+def test_uploads_in_flight_and_jobs_at_work_are_never_under_storage(api, settings):
+    # given a file in scratch, where uploads and jobs write
+    scratch = settings.SCRATCH_DIR
+    assert not scratch.resolve().is_relative_to(settings.MEDIA_ROOT.resolve())
+    (scratch / "job1-x").mkdir()
+    (scratch / "job1-x" / "output.mp4").write_bytes(b"half done")
+    # then no /storage/ path reaches it
+    for path in ("/storage/tmp/job1-x/output.mp4", "/storage/../scratch/job1-x/output.mp4",
+                 "/storage/job1-x/output.mp4"):  # fmt: skip
+        assert api.get(path).status_code == 404
+
+
+def test_scratch_inside_the_media_folder_is_refused_at_startup(tmp_path):
+    # given settings that would put scratch under /storage/
+    env = {**os.environ, "MEDIA_ROOT": str(tmp_path / "m"), "SCRATCH_DIR": str(tmp_path / "m/tmp"),
+           "SECRET_KEY": "test", "DJANGO_SETTINGS_MODULE": "videoproc.settings"}  # fmt: skip
+    # when Django starts, it refuses
+    started = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert started.returncode != 0 and "SCRATCH_DIR must be outside MEDIA_ROOT" in started.stderr
 
 
 def test_paths_answer_with_and_without_trailing_slash(api, uploaded):

@@ -4,6 +4,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -93,7 +94,7 @@ def test_cleanup_media_dry_run_reports_and_keeps_everything(uploaded, media_root
     stray = default_storage.save("modi/stray.mp4", StringIO("x"))
     video = Video.objects.get(pk=uploaded["id"])
     default_storage.delete(video.file.name)
-    (media_root / "tmp" / "upload-in-flight").write_text("x")
+    (settings.SCRATCH_DIR / "upload-in-flight").write_text("x")
 
     output = run("cleanup_media")
 
@@ -102,7 +103,7 @@ def test_cleanup_media_dry_run_reports_and_keeps_everything(uploaded, media_root
     assert "dry run" in output
     assert default_storage.exists(stray)
     assert Video.objects.filter(pk=video.pk).exists()
-    assert "tmp/" not in output
+    assert "upload-in-flight" not in output
 
 
 def test_cleanup_media_delete_removes_strays_and_dead_rows(
@@ -112,7 +113,7 @@ def test_cleanup_media_delete_removes_strays_and_dead_rows(
     stray = default_storage.save("thumbs/stray.jpg", StringIO("x"))
     video = Video.objects.get(pk=uploaded["id"])
     default_storage.delete(video.file.name)
-    scratch = media_root / "tmp" / "upload-in-flight"
+    scratch = settings.SCRATCH_DIR / "upload-in-flight"
     scratch.write_text("x")
 
     # when cleaned up for real

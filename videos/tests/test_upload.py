@@ -5,6 +5,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from conftest import make_media, upload
 from videos.media import ProbeError, probe
@@ -33,7 +34,7 @@ def stored_files(media_root: Path) -> list[Path]:
 def assert_nothing_stored(media_root: Path):
     assert Video.objects.count() == 0
     assert stored_files(media_root) == []
-    assert list((media_root / "tmp").iterdir()) == []
+    assert list(settings.SCRATCH_DIR.iterdir()) == []
 
 
 def test_put_two_files_stores_both_with_probed_metadata(api, clip, tmp_path, media_root):

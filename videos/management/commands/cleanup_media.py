@@ -7,8 +7,7 @@ class Command(BaseCommand):
     help = (
         "Find stored files (in origin/, modi/ and thumbs/) that no video refers to, and "
         "videos whose file is gone. Only reports them unless --delete is given. The "
-        "scratch folder tmp/ is never touched; a video a pending or running job needs is "
-        "kept."
+        "scratch folder is never touched; a video a pending or running job needs is kept."
     )
 
     def add_arguments(self, parser):
