@@ -19,6 +19,7 @@ from videos.models import Video
 
 from . import pipelines, transitions
 from .models import Job
+from .normalize import target_plan
 
 UNKNOWN = pipelines.UNDECIDED  # e.g. the profile an encoder picks by itself
 # The profile x264 picks by itself for each pixel format an encode may ask for.
@@ -123,8 +124,12 @@ def _plan_trim(job: Job) -> PlannedVideo:
 
 def _plan_concat(job: Job) -> PlannedVideo:
     sources = _inputs_of(job, job.params["video_ids"])
-    return planned_from(sources[0], job_id=job.id,
-                        duration=sum(source.duration for source in sources))  # fmt: skip
+    duration = sum(source.duration for source in sources)
+    if job.params.get("normalize"):
+        plan = target_plan(sources, job.params["normalize"])
+        return planned_output_of_plan(plan, job_id=job.id, duration=duration,
+                                      audio_channels=plan.channels)  # fmt: skip
+    return planned_from(sources[0], job_id=job.id, duration=duration)
 
 
 def _plan_encode(job: Job) -> PlannedVideo:

@@ -92,27 +92,44 @@ def _video_quality(encoder: str, high: bool) -> dict:
     return {}
 
 
-def output_options(plan: OutputPlan) -> dict:
-    """The output options of a plan, shared by the real run and its trial mux."""
+def video_options(plan: OutputPlan) -> dict:
+    """How the plan encodes the picture."""
     options = {"c:v": plan.video_encoder, **_video_quality(plan.video_encoder, plan.high_quality)}
     if plan.pix_fmt:
         options["pix_fmt"] = plan.pix_fmt
     if plan.profile:
         options["profile:v"] = plan.profile
-    if plan.audio_encoder:
-        options["c:a"] = plan.audio_encoder
-        if plan.sample_rate:
-            options["ar"] = plan.sample_rate
-        if plan.channels:
-            options["ac"] = plan.channels
-        if plan.audio_encoder in LOSSY_AUDIO_ENCODERS:
-            options["b:a"] = "192k" if plan.high_quality else "128k"
+    return options
+
+
+def audio_options(plan: OutputPlan) -> dict:
+    """How the plan encodes the sound (nothing if it has none)."""
+    if not plan.audio_encoder:
+        return {}
+    options = {"c:a": plan.audio_encoder}
+    if plan.sample_rate:
+        options["ar"] = plan.sample_rate
+    if plan.channels:
+        options["ac"] = plan.channels
+    if plan.audio_encoder in LOSSY_AUDIO_ENCODERS:
+        options["b:a"] = "192k" if plan.high_quality else "128k"
+    return options
+
+
+def container_options(plan: OutputPlan) -> dict:
+    """How the plan writes its container, whether the streams are encoded or copied."""
+    options = {}
     if plan.extension in MOV_FAMILY:
         options["movflags"] = "+faststart"
         if plan.video_codec == "hevc":
             options["tag:v"] = "hvc1"  # Apple's players refuse HEVC tagged hev1
     options["f"] = FORMATS[plan.extension].muxer
     return options
+
+
+def output_options(plan: OutputPlan) -> dict:
+    """The output options of a plan, shared by the real run and its trial mux."""
+    return {**video_options(plan), **audio_options(plan), **container_options(plan)}
 
 
 def write_refusal(plan: OutputPlan) -> str | None:
@@ -307,9 +324,18 @@ def encode_args(*, source: Path, demuxer: str, plan: OutputPlan, output: Path) -
     """Scale into the requested frame keeping the picture's shape (padding the rest),
     then convert to a constant frame rate. Phone footage is turned upright first."""
     source_input = ffmpeg.input(file_url(source), f=demuxer, protocol_whitelist="file")
-    video = (
-        source_input["v:0"]
-        .filter(
+    streams = [fit_picture(source_input["v:0"], plan)]
+    streams += [source_input["a:0"]] if plan.audio_encoder else []
+    return ffmpeg.output(*streams, str(output), **output_options(plan)).compile(
+        cmd=settings.FFMPEG_BINARY, overwrite_output=True
+    )
+
+
+def fit_picture(video, plan: OutputPlan):
+    """The (autorotated) picture scaled into the plan's frame keeping its shape, with
+    bars on the sides it does not fill, square pixels, at the plan's constant rate."""
+    return (
+        video.filter(
             "scale",
             plan.width,
             plan.height,
@@ -319,10 +345,6 @@ def encode_args(*, source: Path, demuxer: str, plan: OutputPlan, output: Path) -
         .filter("pad", plan.width, plan.height, "(ow-iw)/2", "(oh-ih)/2")
         .filter("setsar", 1)
         .filter("fps", plan.frame_rate)
-    )
-    streams = [video] + ([source_input["a:0"]] if plan.audio_encoder else [])
-    return ffmpeg.output(*streams, str(output), **output_options(plan)).compile(
-        cmd=settings.FFMPEG_BINARY, overwrite_output=True
     )
 
 

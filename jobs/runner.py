@@ -13,11 +13,11 @@ from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from videos import storage
-from videos.media import FFmpegCancelled, FFmpegError, ProbeError, probe, run_ffmpeg
+from videos.media import FORMATS, FFmpegCancelled, FFmpegError, ProbeError, probe, run_ffmpeg
 from videos.models import Video
 from videos.services import video_create, video_files_store
 
-from . import dependencies, pipelines
+from . import dependencies, normalize, pipelines
 from .models import Job
 from .transitions import job_finish
 
@@ -50,8 +50,12 @@ class _Monitor:
         self.last_check = now
         return Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
 
-    def run(self, args: list[str], duration: float) -> None:
-        run_ffmpeg(args, duration=duration, on_progress=self.report,
+    def run(self, args: list[str], duration: float, span: tuple[float, float] = (0, 1)) -> None:
+        """Run one FFmpeg step; its progress fills `span` of the job's (for jobs of
+        several steps)."""
+        low, high = span
+        run_ffmpeg(args, duration=duration,
+                   on_progress=lambda fraction: self.report(low + fraction * (high - low)),
                    should_cancel=self.should_cancel)  # fmt: skip
 
 
@@ -89,6 +93,8 @@ def _run_trim(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, di
 
 def _run_concat(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:
     videos = [dependencies.input_video(video_id) for video_id in job.params["video_ids"]]
+    if job.params.get("normalize"):
+        return _run_normalized_concat(job, videos, workdir, monitor)
     if reason := pipelines.concat_incompatibility(videos):
         raise FFmpegError(f"the videos can no longer be concatenated: {reason}")
     first = videos[0]
@@ -119,6 +125,52 @@ def _run_concat(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, 
         _output_stem(first, "concat"),
         {"concat_info": {"video_ids": [v.id for v in videos]}},
     )
+
+
+def _run_normalized_concat(job: Job, videos: list[Video], workdir: Path,
+                           monitor: _Monitor) -> tuple[Path, str, dict]:  # fmt: skip
+    plan = normalize.target_plan(videos, job.params["normalize"])
+    parts = [
+        normalize.Part(video=video, name=f"part{index}.{plan.extension}")
+        for index, video in enumerate(videos)
+    ]
+    output = _join_parts(parts, plan, workdir, monitor)
+    info = {
+        "video_ids": [video.id for video in videos],
+        "normalized": {
+            "target": normalize.target_info(plan),
+            "reencoded": [part.video.id for part in parts if part.reencodes(plan)],
+        },
+    }
+    return output, _output_stem(videos[0], "concat"), {"concat_info": info}
+
+
+def _join_parts(parts: list["normalize.Part"], plan: pipelines.OutputPlan, workdir: Path,
+                monitor: _Monitor) -> Path:  # fmt: skip
+    """Make each part as the plan says (90% of the progress), then join them by copy."""
+    total = sum(part.duration for part in parts)
+    done = 0.0
+    for part in parts:
+        with storage.local_path(part.video.file.name) as source:
+            share = (done / total * 0.9, (done + part.duration) / total * 0.9)
+            monitor.run(part.args(source=source, plan=plan, output=workdir / part.name),
+                        part.duration, span=share)  # fmt: skip
+        done += part.duration
+    list_file = workdir / "parts.ffconcat"
+    list_file.write_text(pipelines.concat_list([part.name for part in parts]))
+    output = workdir / f"output.{plan.extension}"
+    monitor.run(
+        pipelines.concat_args(
+            list_file=list_file,
+            demuxers=set(FORMATS[plan.extension].demuxers),
+            extension=plan.extension,
+            has_audio=plan.audio_encoder is not None,
+            output=output,
+        ),  # fmt: skip
+        total,
+        span=(0.9, 1),
+    )
+    return output
 
 
 def _run_encode(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:

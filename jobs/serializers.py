@@ -70,19 +70,13 @@ class TrimSerializer(RequestCodeSerializer):
     trim_end = TimeField(help_text="same forms as trim_start")
 
 
-class ConcatSerializer(RequestCodeSerializer):
-    video_ids = serializers.ListField(
-        child=VideoRefField(), min_length=2, max_length=100,
-        error_messages={"min_length": "Give at least two video ids to concatenate."},
-    )  # fmt: skip
+class OutputTargetSerializer(serializers.Serializer):
+    """Codecs, size, rate and container of an output, checked against this FFmpeg."""
 
-
-class EncodeSerializer(RequestCodeSerializer):
-    video_id = VideoRefField()
-    video_codec = serializers.CharField(default="libx264")
-    audio_codec = serializers.CharField(default="aac")
-    resolution = serializers.CharField(default="1920:1080")
-    frame_rate = serializers.FloatField(default=30)
+    video_codec = serializers.CharField(required=False)
+    audio_codec = serializers.CharField(required=False)
+    resolution = serializers.CharField(required=False)
+    frame_rate = serializers.FloatField(required=False)
     container = serializers.ChoiceField(choices=list(FORMATS), required=False, allow_null=True)
 
     def _encoder(self, name: str, kind: str) -> str:
@@ -116,6 +110,50 @@ class EncodeSerializer(RequestCodeSerializer):
                 f"frame_rate must be between {MIN_FRAME_RATE} and {MAX_FRAME_RATE}"
             )
         return int(value) if float(value).is_integer() else float(value)
+
+
+class NormalizeField(serializers.Field):
+    """`true`: every input is made to match the first; an object: to match that target
+    (unnamed fields are the first input's); absent or `false`: no normalising."""
+
+    default_error_messages = {"invalid": "expected true, false or an object naming the target"}
+
+    def to_internal_value(self, data) -> bool | dict:
+        if isinstance(data, bool):
+            return data
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        target = OutputTargetSerializer(data=data)
+        target.is_valid(raise_exception=True)
+        unknown = sorted(set(data) - set(target.fields))
+        if unknown:
+            raise serializers.ValidationError(f"unknown target fields: {', '.join(unknown)}")
+        return {key: value for key, value in target.validated_data.items() if value is not None}
+
+    def to_representation(self, value):
+        return value
+
+
+NORMALIZE_HELP = (
+    "join unlike videos: true matches the first input; or an object with any of "
+    "resolution, frame_rate, video_codec, audio_codec, container"
+)
+
+
+class ConcatSerializer(RequestCodeSerializer):
+    video_ids = serializers.ListField(
+        child=VideoRefField(), min_length=2, max_length=100,
+        error_messages={"min_length": "Give at least two video ids to concatenate."},
+    )  # fmt: skip
+    normalize = NormalizeField(required=False, help_text=NORMALIZE_HELP)
+
+
+class EncodeSerializer(RequestCodeSerializer, OutputTargetSerializer):
+    video_id = VideoRefField()
+    video_codec = serializers.CharField(default="libx264")
+    audio_codec = serializers.CharField(default="aac")
+    resolution = serializers.CharField(default="1920:1080")
+    frame_rate = serializers.FloatField(default=30)
 
 
 class ExecuteSerializer(RequestCodeSerializer):

@@ -21,6 +21,7 @@ from videos.models import Video
 
 from . import capabilities, dependencies, pipelines, tasks, transitions
 from .models import Job
+from .normalize import target_plan
 from .runner import job_run_attempt
 from .timecodes import format_ms
 
@@ -76,12 +77,21 @@ def job_queue_trim(*, request_code: str, video_id: int | dict, trim_start_ms: fl
                        inputs=[video])  # fmt: skip
 
 
-def job_queue_concat(*, request_code: str, video_ids: list[int | dict]) -> Job:
+def job_queue_concat(*, request_code: str, video_ids: list[int | dict],
+                     normalize: bool | dict = False) -> Job:  # fmt: skip
+    """Unlike videos are refused unless `normalize` asks for them to be made alike."""
     videos = dependencies.refs_resolve(request_code=request_code, refs=video_ids)
-    if reason := pipelines.concat_incompatibility(videos):
-        raise ServiceError(f"These videos cannot be concatenated: {reason}")
-    return _job_create(request_code=request_code, kind=Job.Kind.CONCAT,
-                       params={"video_ids": video_ids}, inputs=videos)  # fmt: skip
+    params = {"video_ids": video_ids}
+    if normalize:
+        _plan_or_400(lambda: target_plan(videos, normalize))
+        params["normalize"] = normalize
+    elif reason := pipelines.concat_incompatibility(videos):
+        raise ServiceError(
+            f'These videos cannot be concatenated: {reason} ("normalize": true would '
+            "re-encode the ones that differ from the first)"
+        )
+    return _job_create(request_code=request_code, kind=Job.Kind.CONCAT, params=params,
+                       inputs=videos)  # fmt: skip
 
 
 def job_queue_encode(*, request_code: str, video_id: int | dict, video_codec: str,

@@ -46,7 +46,9 @@ class ProcessViewSet(viewsets.ViewSet):
     def concat(self, request):
         data = _valid(ConcatSerializer, request.data)
         job = services.job_queue_concat(
-            request_code=data["request_code"], video_ids=data["video_ids"]
+            request_code=data["request_code"],
+            video_ids=data["video_ids"],
+            normalize=data.get("normalize", False),
         )
         return Response({"message": "Concat job added to queue", "job_id": job.id})
 
