@@ -43,7 +43,9 @@ def target_plan(videos: list, normalize: bool | dict) -> OutputPlan:
     width, height = upright_size(first)
     default_video, default_audio = pipelines.DEFAULT_ENCODERS[first.extension]
     video_encoder = (
-        wanted.get("video_codec") or capabilities.encoder_for_codec(first.video_codec) or default_video
+        wanted.get("video_codec")
+        or capabilities.encoder_for_codec(first.video_codec)
+        or default_video
     )
     audio_encoder = wanted.get("audio_codec") or (
         first.audio_codec and capabilities.encoder_for_codec(first.audio_codec)
@@ -66,7 +68,9 @@ def target_plan(videos: list, normalize: bool | dict) -> OutputPlan:
         if video_encoder == "libx264"
         else None,
         audio_encoder=audio_encoder if has_audio else None,
-        sample_rate=capabilities.pick_sample_rate(audio_encoder, sample_rate) if has_audio else None,
+        sample_rate=capabilities.pick_sample_rate(audio_encoder, sample_rate)
+        if has_audio
+        else None,
         channels=(first.audio_channels or 2) if has_audio else None,
         high_quality=True,
     )
