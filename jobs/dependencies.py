@@ -124,7 +124,21 @@ def _plan_trim(job: Job) -> PlannedVideo:
 
 def _plan_concat(job: Job) -> PlannedVideo:
     sources = _inputs_of(job, job.params["video_ids"])
-    duration = sum(source.duration for source in sources)
+    return _planned_join(job, sources, sum(source.duration for source in sources))
+
+
+def _plan_edit(job: Job) -> PlannedVideo:
+    segments = job.params["segments"]
+    sources = _inputs_of(job, [segment["video_id"] for segment in segments])
+    duration_ms = sum(
+        min(segment["end_ms"], source.duration * 1000) - segment["start_ms"]
+        for segment, source in zip(segments, sources, strict=True)
+    )
+    return _planned_join(job, sources, duration_ms / 1000)
+
+
+def _planned_join(job: Job, sources: list[Input], duration: float) -> PlannedVideo:
+    """A join is like its first input, or like the target it was normalised to."""
     if job.params.get("normalize"):
         plan = target_plan(sources, job.params["normalize"])
         return planned_output_of_plan(plan, job_id=job.id, duration=duration,
@@ -164,7 +178,12 @@ def planned_output_of_plan(plan: pipelines.OutputPlan, *, job_id: int, duration:
     )
 
 
-PLANNERS = {Job.Kind.TRIM: _plan_trim, Job.Kind.CONCAT: _plan_concat, Job.Kind.ENCODE: _plan_encode}
+PLANNERS = {
+    Job.Kind.TRIM: _plan_trim,
+    Job.Kind.CONCAT: _plan_concat,
+    Job.Kind.ENCODE: _plan_encode,
+    Job.Kind.EDIT: _plan_edit,
+}
 
 
 def job_refs(inputs: list[Input]) -> list[int]:

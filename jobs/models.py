@@ -10,6 +10,7 @@ class Job(models.Model):
         TRIM = "trim", "Trim"
         CONCAT = "concat", "Concat"
         ENCODE = "encode", "Encode"
+        EDIT = "edit", "Edit"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

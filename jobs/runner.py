@@ -6,6 +6,7 @@ import shutil
 import threading
 import time
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 from django.conf import settings
@@ -17,7 +18,7 @@ from videos.media import FORMATS, FFmpegCancelled, FFmpegError, ProbeError, prob
 from videos.models import Video
 from videos.services import video_create, video_files_store
 
-from . import dependencies, normalize, pipelines
+from . import dependencies, edits, normalize, pipelines
 from .models import Job
 from .transitions import job_finish
 
@@ -173,6 +174,127 @@ def _join_parts(parts: list["normalize.Part"], plan: pipelines.OutputPlan, workd
     return output
 
 
+def _run_edit(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:
+    videos = [dependencies.input_video(segment["video_id"]) for segment in job.params["segments"]]
+    segments = edits.segments_of(job.params, videos)
+    normalizing = job.params.get("normalize")
+    if normalizing:
+        plan = normalize.target_plan(videos, normalizing)
+    elif reason := pipelines.concat_incompatibility(videos):
+        raise FFmpegError(f"the segments can no longer be joined: {reason}")
+    else:
+        plan = pipelines.trim_plan(videos[0])
+    total = sum(segment.end - segment.start for segment in segments)
+    with ExitStack() as stack:
+        sources = {
+            video.id: stack.enter_context(storage.local_path(video.file.name)) for video in videos
+        }
+        names, methods, lengths, done = [], [], [], 0.0
+        for index, segment in enumerate(segments):
+            names.append(f"segment{index}.{plan.extension}")
+            share = (0.9 * done / total, 0.9 * (done + segment.end - segment.start) / total)
+            methods.append(
+                _cut_picture(
+                    segment,
+                    sources[segment.video.id],
+                    plan,
+                    bool(normalizing),
+                    workdir / names[-1],
+                    _Share(monitor, share),
+                )
+            )
+            lengths.append(probe(workdir / names[-1]).duration)
+            done += segment.end - segment.start
+        list_file = workdir / "segments.ffconcat"
+        list_file.write_text(pipelines.concat_list(names))
+        output = workdir / f"output.{plan.extension}"
+        sounds = [
+            (sources[segment.video.id], segment, length)
+            for segment, length in zip(segments, lengths, strict=True)
+        ]
+        monitor.run(
+            edits.join_args(
+                list_file=list_file,
+                extension=plan.extension,
+                sounds=sounds,
+                plan=plan,
+                output=output,
+            ),  # fmt: skip
+            total,
+            span=(0.9, 1),
+        )
+    info = {
+        "video_ids": [video.id for video in videos],
+        "segments": [
+            {
+                "video_id": segment.video.id,
+                "start": round(spec["start_ms"]),
+                "end": round(spec["end_ms"]),
+                "method": method,
+            }  # fmt: skip
+            for segment, spec, method in zip(
+                segments, job.params["segments"], methods, strict=True
+            )  # fmt: skip
+        ],
+    }
+    if normalizing:
+        info["normalized"] = {"target": normalize.target_info(plan)}
+    return output, _output_stem(videos[0], "edit"), {"concat_info": info}
+
+
+class _Share:
+    """A monitor whose steps fill only a share of the job's progress."""
+
+    def __init__(self, monitor: _Monitor, span: tuple[float, float]):
+        self.monitor, self.span = monitor, span
+
+    def run(self, args: list[str], duration: float) -> None:
+        self.monitor.run(args, duration, span=self.span)
+
+    def should_cancel(self) -> bool:
+        return self.monitor.should_cancel()
+
+
+def _cut_picture(segment: edits.Segment, source: Path, plan: pipelines.OutputPlan,
+                 normalizing: bool, output: Path, monitor: _Share) -> str:  # fmt: skip
+    """Cut one segment's picture into a part of the join; which method ran."""
+    picture = edits.picture_plan(plan)
+    video = segment.video
+    if normalizing and normalize.video_differs(video, picture):
+        monitor.run(
+            normalize.part_args(
+                source=source,
+                video=video,
+                plan=picture,
+                output=output,
+                start=segment.start,
+                end=segment.end,
+            ),  # fmt: skip
+            segment.end - segment.start,
+        )
+        return "normalized"
+    own = replace(edits.picture_plan(pipelines.trim_plan(video)), extension=plan.extension)
+    cut = output.with_name(f"cut-{output.name}")
+    monitor.run(
+        pipelines.trim_args(
+            source=source,
+            demuxer=video.demuxer,
+            start=segment.start,
+            end=segment.end,
+            plan=own,
+            output=cut,
+        ),  # fmt: skip
+        segment.end - segment.start,
+    )
+    monitor.run(
+        edits.in_band_args(
+            source=cut, output=output, video_codec=own.video_codec, extension=plan.extension
+        ),  # fmt: skip
+        segment.end - segment.start,
+    )
+    return "reencode"
+
+
 def _run_encode(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:
     video = dependencies.input_video(job.params["video_id"])
     plan = pipelines.encode_plan(video=video, params=job.params)
@@ -194,7 +316,12 @@ def _run_encode(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, 
     return output, _output_stem(video, "encode"), info
 
 
-RUNNERS = {Job.Kind.TRIM: _run_trim, Job.Kind.CONCAT: _run_concat, Job.Kind.ENCODE: _run_encode}
+RUNNERS = {
+    Job.Kind.TRIM: _run_trim,
+    Job.Kind.CONCAT: _run_concat,
+    Job.Kind.ENCODE: _run_encode,
+    Job.Kind.EDIT: _run_edit,
+}
 
 
 def _scratch_prefix(job: Job) -> str:

@@ -148,6 +148,25 @@ class ConcatSerializer(RequestCodeSerializer):
     normalize = NormalizeField(required=False, help_text=NORMALIZE_HELP)
 
 
+class SegmentSerializer(serializers.Serializer):
+    video_id = VideoRefField()
+    start = TimeField(help_text="same forms as trim_start")
+    end = TimeField(help_text="same forms as trim_end")
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["end"] <= attrs["start"]:
+            raise serializers.ValidationError("a segment's end must be after its start")
+        return attrs
+
+
+class EditSerializer(RequestCodeSerializer):
+    segments = serializers.ListField(
+        child=SegmentSerializer(), min_length=1, max_length=100,
+        help_text="played in this order; the same video may appear several times",
+    )  # fmt: skip
+    normalize = NormalizeField(required=False, help_text=NORMALIZE_HELP)
+
+
 class EncodeSerializer(RequestCodeSerializer, OutputTargetSerializer):
     video_id = VideoRefField()
     video_codec = serializers.CharField(default="libx264")

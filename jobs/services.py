@@ -94,6 +94,42 @@ def job_queue_concat(*, request_code: str, video_ids: list[int | dict],
                        inputs=videos)  # fmt: skip
 
 
+def job_queue_edit(*, request_code: str, segments: list[dict],
+                   normalize: bool | dict = False) -> Job:  # fmt: skip
+    """Segments of videos (or of pending jobs' outputs), in order, as one video. Unlike
+    sources are refused unless `normalize` asks for them to be made alike."""
+    sources = dependencies.refs_resolve(
+        request_code=request_code, refs=[segment["video_id"] for segment in segments]
+    )
+    for number, (segment, source) in enumerate(zip(segments, sources, strict=True), 1):
+        if segment["start"] >= source.duration * 1000:
+            raise ServiceError(
+                f"segment {number} starts ({format_ms(segment['start'])} ms) at or past the "
+                f"end of {source.label} ({source.duration * 1000:.0f} ms)"
+            )
+        _plan_or_400(lambda source=source: pipelines.trim_plan(source))
+    params = {
+        "segments": [
+            {
+                "video_id": segment["video_id"],
+                "start_ms": format_ms(segment["start"]),
+                "end_ms": format_ms(segment["end"]),
+            }  # fmt: skip
+            for segment in segments
+        ]
+    }
+    if normalize:
+        _plan_or_400(lambda: target_plan(sources, normalize))
+        params["normalize"] = normalize
+    elif reason := pipelines.concat_incompatibility(sources):
+        raise ServiceError(
+            f'These segments cannot be joined: {reason} ("normalize": true would '
+            "re-encode the ones that differ from the first)"
+        )
+    return _job_create(request_code=request_code, kind=Job.Kind.EDIT, params=params,
+                       inputs=sources)  # fmt: skip
+
+
 def job_queue_encode(*, request_code: str, video_id: int | dict, video_codec: str,
                      audio_codec: str, resolution: str, frame_rate: float,
                      container: str | None) -> Job:  # fmt: skip

@@ -7,6 +7,7 @@ from .models import Job
 from .serializers import (
     ConcatSerializer,
     DispatchedSerializer,
+    EditSerializer,
     EncodeSerializer,
     ExecuteSerializer,
     JobListParamsSerializer,
@@ -51,6 +52,20 @@ class ProcessViewSet(viewsets.ViewSet):
             normalize=data.get("normalize", False),
         )
         return Response({"message": "Concat job added to queue", "job_id": job.id})
+
+    @extend_schema(
+        summary="Queue an edit: segments of one or more videos, in order, as one video",
+        request=EditSerializer,
+        responses={200: QueuedSerializer},
+    )
+    def edit(self, request):
+        data = _valid(EditSerializer, request.data)
+        job = services.job_queue_edit(
+            request_code=data["request_code"],
+            segments=data["segments"],
+            normalize=data.get("normalize", False),
+        )
+        return Response({"message": "Edit job added to queue", "job_id": job.id})
 
     @extend_schema(
         summary="Queue a re-encode", request=EncodeSerializer, responses={200: QueuedSerializer}

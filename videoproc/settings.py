@@ -218,7 +218,7 @@ JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", 3))
 # (`celery -A videoproc worker -Q encode` there), e.g. JOB_QUEUE_ENCODE=encode.
 JOB_QUEUES = {
     kind: os.environ.get(f"JOB_QUEUE_{kind.upper()}", "celery")
-    for kind in ("trim", "concat", "encode")
+    for kind in ("trim", "concat", "encode", "edit")
 }
 # Jobs are idempotent (the Job row decides who runs one), so a task is acknowledged only
 # when it ends and given back to the queue when its worker dies; one at a time each.

@@ -21,6 +21,7 @@ urlpatterns = [
     api("video/view/info", VideoViewSet.as_view({"get": "info"}), "video-info"),
     api("video/process/trim", ProcessViewSet.as_view({"post": "trim"}), "process-trim"),
     api("video/process/concat", ProcessViewSet.as_view({"post": "concat"}), "process-concat"),
+    api("video/process/edit", ProcessViewSet.as_view({"post": "edit"}), "process-edit"),
     api("video/process/encoding", ProcessViewSet.as_view({"post": "encoding"}), "process-encoding"),
     api("video/process/execute", ProcessViewSet.as_view({"post": "execute"}), "process-execute"),
     api("video/process/jobs", JobViewSet.as_view({"get": "list"}), "job-list"),

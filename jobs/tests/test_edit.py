@@ -1,0 +1,183 @@
+"""Edit jobs: segments of several videos as one, frame-exact at every seam, the sound in
+step with the picture, unlike sources only when normalised."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ffprobe, make_media, upload
+from jobs.models import Job
+from jobs.tests.test_execute import difference, execute, frame_count, gray_frame, output_path
+from jobs.tests.test_normalize import decode_errors, loudest_db, stored_path
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def edit(api, segments, code="x", **body):
+    return api.post(
+        "/video/process/edit", {"request_code": code, "segments": segments, **body},
+        format="json",
+    )  # fmt: skip
+
+
+def negated_silent_clip(path: Path, duration: float = 4) -> Path:
+    """Like make_media's clip (same codecs, size, rate), but another picture and no sound
+    to speak of: a silent AAC track."""
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=s=320x240:r=25:d={duration},negate",
+            "-f",
+            "lavfi",
+            "-i",
+            f"anullsrc=r=44100:cl=mono:d={duration}",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(path),
+        ],  # fmt: skip
+        check=True,
+    )
+    return path
+
+
+@pytest.fixture
+def two_sources(api, tmp_path) -> tuple[Path, Path, dict, dict]:
+    """4 s each at 25 fps, a keyframe every second: a tone, and a negated silent one."""
+    toned = make_media(tmp_path / "toned.mp4", duration=4, extra=["-g", "25"])
+    silent = negated_silent_clip(tmp_path / "silent.mp4")
+    first, second = upload(api, toned, silent).json()
+    return toned, silent, first, second
+
+
+def assert_is_frame(result: Path, index: int, source: Path, source_index: int) -> None:
+    """The result's frame `index` is the source's frame `source_index`, not a neighbour."""
+    frame = gray_frame(result, index)
+    here = difference(frame, gray_frame(source, source_index))
+    assert here < 3, f"frame {index} is not source frame {source_index} ({here:.1f})"
+    for neighbour in (source_index - 1, source_index + 1):
+        assert difference(frame, gray_frame(source, neighbour)) > here
+
+
+def test_three_segments_from_two_sources(api, two_sources, media_root):
+    toned, silent, first, second = two_sources
+    # when 0.52-1.6 s of the first, 1-2.2 s of the second and 2.4-3 s of the first are edited
+    response = edit(api, [
+        {"video_id": first["id"], "start": "520", "end": "1.6s"},
+        {"video_id": second["id"], "start": "00:01", "end": "2200"},
+        {"video_id": first["id"], "start": "2400ms", "end": "3000"},
+    ])  # fmt: skip
+    assert response.status_code == 200, response.json()
+    assert response.json()["message"] == "Edit job added to queue"
+    assert execute(api).status_code == 200
+
+    # then it holds frames 13-39 of the first, 25-54 of the second, 60-74 of the first
+    job = Job.objects.get(pk=response.json()["job_id"])
+    result = output_path(job.id, media_root)
+    assert frame_count(result) == 27 + 30 + 15
+    for index, source, source_index in [
+        (0, toned, 13), (26, toned, 39), (27, silent, 25), (56, silent, 54),
+        (57, toned, 60), (71, toned, 74),
+    ]:  # fmt: skip
+        assert_is_frame(result, index, source, source_index)
+    assert decode_errors(result) == ""
+    # and the sound follows the picture: the tone, silence from 1.08 s, the tone from 2.28 s
+    assert loudest_db(result, 0.05, 1.02) > -20
+    assert loudest_db(result, 1.14, 2.22) < -80
+    assert loudest_db(result, 2.34, 2.85) > -20
+    video, audio = ffprobe(result)["streams"]
+    assert float(audio["duration"]) == pytest.approx(float(video["duration"]), abs=0.03)
+    # and the record keeps the contract's shape, its segments in concat_info
+    record = api.get("/video/view/all").json()[-1]
+    assert record["trim_info"] is None and record["encode_info"] is None
+    assert record["concat_info"]["video_ids"] == [first["id"], second["id"], first["id"]]
+    assert [(s["video_id"], s["start"], s["end"]) for s in record["concat_info"]["segments"]] == [
+        (first["id"], 520, 1600), (second["id"], 1000, 2200), (first["id"], 2400, 3000),
+    ]  # fmt: skip
+
+
+def test_unlike_sources_are_joined_when_normalised(api, tmp_path, media_root):
+    # given a 320x240@25 clip and a 640x360@30 one
+    small = make_media(tmp_path / "small.mp4")
+    wide = make_media(tmp_path / "wide.mp4", size="640x360", rate="30", audio=None)
+    small_video, wide_video = upload(api, small, wide).json()
+    segments = [
+        {"video_id": small_video["id"], "start": "0", "end": "1000"},
+        {"video_id": wide_video["id"], "start": "500", "end": "1500"},
+    ]
+    assert "normalize" in edit(api, segments).json()["detail"]
+
+    # when they are edited with normalize
+    response = edit(api, segments, normalize=True)
+    assert response.status_code == 200, response.json()
+    assert execute(api).status_code == 200
+
+    # then the result is at the first's size and rate throughout, silent where the wide was
+    job = Job.objects.get(pk=response.json()["job_id"])
+    result = output_path(job.id, media_root)
+    video, audio = ffprobe(result)["streams"]
+    assert (video["width"], video["height"], video["r_frame_rate"]) == (320, 240, "25/1")
+    assert frame_count(result) == 50
+    assert loudest_db(result, 1.1, 1.9) < -80
+    assert decode_errors(result) == ""
+    methods = [s["method"] for s in job.output_video.concat_info["segments"]]
+    assert methods[1] == "normalized"
+
+
+@pytest.mark.parametrize(
+    "segment,status,reason",
+    [
+        ({"start": "1000", "end": "1000"}, 400, "end must be after its start"),
+        ({"start": "9s", "end": "10s"}, 400, "segment 2 starts (9000 ms) at or past the end"),
+        ({"start": "soon", "end": "10s"}, 400, "start"),
+        ({"video_id": 999, "start": "0", "end": "1"}, 404, "No video with id 999"),
+        ({"video_id": {"job_id": 999}, "start": "0", "end": "1"}, 400, "Job 999 is not"),
+    ],
+)
+def test_bad_segments_are_refused_and_nothing_is_stored(api, uploaded, segment, status, reason):
+    good = {"video_id": uploaded["id"], "start": "0", "end": "500"}
+    response = edit(api, [good, {"video_id": uploaded["id"], **segment}])
+    assert response.status_code == status
+    assert reason in response.json()["detail"]
+    assert not Job.objects.exists()
+
+
+def test_an_edit_needs_a_segment(api):
+    response = edit(api, [])
+    assert response.status_code == 400
+    assert "segments" in response.json()["detail"]
+
+
+def test_an_edit_may_take_a_pending_jobs_output(api, uploaded, media_root):
+    trim = api.post("/video/process/trim", {"request_code": "x", "video_id": uploaded["id"],
+                                            "trim_start": "0", "trim_end": "1000"},
+                    format="json").json()["job_id"]  # fmt: skip
+    response = edit(api, [
+        {"video_id": {"job_id": trim}, "start": "200", "end": "600"},
+        {"video_id": uploaded["id"], "start": "1000", "end": "1400"},
+    ])  # fmt: skip
+    assert response.status_code == 200, response.json()
+    assert (
+        "past the end of the output of job"
+        in edit(api, [{"video_id": {"job_id": trim}, "start": "1000", "end": "2000"}]).json()[
+            "detail"
+        ]
+    )
+
+    assert execute(api).status_code == 200
+    assert frame_count(output_path(response.json()["job_id"], media_root)) == 20
+    assert stored_path(uploaded, media_root).exists()
