@@ -112,6 +112,25 @@ class OutputTargetSerializer(serializers.Serializer):
         return int(value) if float(value).is_integer() else float(value)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "boolean", "description": "true: make every input match the first"},
+            {
+                "type": "object",
+                "description": "the target; unnamed fields are the first input's",
+                "properties": {
+                    "resolution": {"type": "string", "example": "1280:720"},
+                    "frame_rate": {"type": "number", "example": 30},
+                    "video_codec": {"type": "string", "example": "libx264"},
+                    "audio_codec": {"type": "string", "example": "aac"},
+                    "container": {"type": "string", "enum": list(FORMATS)},
+                },
+                "additionalProperties": False,
+            },
+        ]
+    }
+)
 class NormalizeField(serializers.Field):
     """`true`: every input is made to match the first; an object: to match that target
     (unnamed fields are the first input's); absent or `false`: no normalising."""
