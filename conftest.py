@@ -16,6 +16,7 @@ pytest_plugins = ["jobs.tests.integration"]
 def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.SCRATCH_DIR = tmp_path / "scratch"
+    settings.FFMPEG_SLOTS_DIR = tmp_path / "ffmpeg-slots"
     settings.FILE_UPLOAD_TEMP_DIR = str(settings.SCRATCH_DIR)
     settings.SCRATCH_DIR.mkdir(parents=True)
     return settings.MEDIA_ROOT

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
+from videoproc.errors import NO_SPACE_DETAIL, is_no_space
 from videos import storage
 from videos.media import FORMATS, FFmpegCancelled, FFmpegError, ProbeError, probe, run_ffmpeg
 from videos.models import Video
@@ -385,8 +386,11 @@ def job_run(*, job: Job) -> Job:
     except (FFmpegError, ProbeError) as error:
         job_finish(job=job, status=Job.Status.FAILED, error=str(error) or type(error).__name__)
     except Exception as error:  # a bug or an infrastructure fault: record it, keep going
-        logger.exception("job %s crashed", job.id)
-        job_finish(job=job, status=Job.Status.FAILED, error=f"internal error: {error!r}")
+        if is_no_space(error):  # its scratch directory is gone with what it wrote
+            job_finish(job=job, status=Job.Status.FAILED, error=NO_SPACE_DETAIL)
+        else:
+            logger.exception("job %s crashed", job.id)
+            job_finish(job=job, status=Job.Status.FAILED, error=f"internal error: {error!r}")
     job.refresh_from_db()
     return job
 

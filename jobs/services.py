@@ -15,9 +15,10 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 from rest_framework import status
 
-from videoproc.errors import ServiceError
-from videos.media import FFmpegError, FFmpegInterrupted
+from videoproc.errors import NO_SPACE_DETAIL, ServiceError
+from videos.media import FFmpegBusy, FFmpegError, FFmpegInterrupted, ffmpeg_slot
 from videos.models import Video
+from videos.services import budget_refusal
 
 from . import capabilities, dependencies, pipelines, tasks, transitions
 from .models import Job
@@ -28,6 +29,7 @@ from .timecodes import format_ms
 logger = logging.getLogger(__name__)
 
 AWAIT_INTERVAL = 0.5  # seconds between looks at jobs handed to workers
+BUSY_RETRY_AFTER = 30  # seconds; jobs take minutes, and a retry costs only a lock attempt
 
 
 def _job_create(*, request_code: str, kind: str, params: dict,
@@ -134,6 +136,10 @@ def job_queue_encode(*, request_code: str, video_id: int | dict, video_codec: st
                      audio_codec: str, resolution: str, frame_rate: float,
                      container: str | None) -> Job:  # fmt: skip
     video = _input(request_code=request_code, ref=video_id)
+    width, height = map(int, resolution.split(":"))
+    if reason := budget_refusal(width=width, height=height, frame_rate=frame_rate,
+                                duration=video.duration):  # fmt: skip
+        raise ServiceError(f"The encode is too costly: {reason}")
     encoders = capabilities.encoders()
     same_audio = video.audio_codec is None or encoders[audio_codec].codec == video.audio_codec
     if (
@@ -209,9 +215,10 @@ def _send(jobs: list[Job], token: uuid.UUID) -> None:
 
 def job_run_dispatched(*, job_id: int, dispatch_token: str, worker: str) -> None:
     """What a worker does with a job it was sent: start it, unless the message is void."""
-    job = transitions.job_start(job_id=job_id, dispatch_token=dispatch_token, worker=worker)
-    if job is not None:
-        job_run_attempt(job=job)
+    with ffmpeg_slot(wait=True):  # a worker has nothing else to do; the job stays queued
+        job = transitions.job_start(job_id=job_id, dispatch_token=dispatch_token, worker=worker)
+        if job is not None:
+            job_run_attempt(job=job)
     _release_dependants(job_id)  # also when it was cancelled before it could start
 
 
@@ -284,7 +291,26 @@ def jobs_execute_selected(*, job_ids: list[int]) -> list[Job]:
     a broker they are handed to the workers and returned at once, queued."""
     if distributed():
         return _dispatch(job_ids)
-    return [job_run_attempt(job=job) for job in _claim(job_ids)]
+    with ffmpeg_slot(wait=True):  # one operator's action: it may wait its turn
+        return [job_run_attempt(job=job) for job in _claim(job_ids)]
+
+
+def _run_here(job_ids) -> list[Job]:
+    """Claim and run jobs in this request, holding one of this machine's FFmpeg slots.
+    When none is free the answer is 503 with Retry-After and nothing is claimed: a
+    request waiting for another's FFmpeg would hold a server thread for as long."""
+    if not job_ids.exists():
+        return []
+    try:
+        with ffmpeg_slot(wait=False):
+            return [job_run_attempt(job=job) for job in _claim(job_ids)]
+    except FFmpegBusy:
+        raise ServiceError(
+            f"This server is running as many FFmpeg as it may ({settings.FFMPEG_MAX_RUNS}); "
+            "the jobs are still pending: execute again later",
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+        ) from None
 
 
 def jobs_execute(*, request_code: str, wait: bool = True) -> list[Job]:
@@ -296,11 +322,11 @@ def jobs_execute(*, request_code: str, wait: bool = True) -> list[Job]:
     """
     pending = Job.objects.filter(request_code=request_code, status=Job.Status.PENDING)
     job_ids = pending.values_list("id", flat=True)
-    jobs = _dispatch(job_ids) if distributed() else _claim(job_ids)
+    jobs = _dispatch(job_ids) if distributed() else _run_here(job_ids)
     if not jobs:
         raise ServiceError(f"No pending jobs for request_code {request_code}")
     if not distributed():
-        finished = [job_run_attempt(job=job) for job in jobs]
+        finished = jobs
     elif wait:
         finished = _await(jobs)
     else:
@@ -314,7 +340,9 @@ def jobs_execute(*, request_code: str, wait: bool = True) -> list[Job]:
             + "; ".join(
                 f"job {job.id} ({job.kind}) {job.status}: {_headline(job.error)}" for job in failed
             ),  # fmt: skip
-            status.HTTP_500_INTERNAL_SERVER_ERROR,
+            status.HTTP_507_INSUFFICIENT_STORAGE
+            if any(job.error == NO_SPACE_DETAIL for job in failed)
+            else status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
     return finished
 

@@ -1,5 +1,7 @@
 """One error type for the domain, one JSON shape for every error: {"detail": ...}."""
 
+import errno
+
 from django.http import JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -9,10 +11,21 @@ from rest_framework.views import exception_handler as drf_exception_handler
 class ServiceError(Exception):
     """A refusal or failure the user must see, with the HTTP status that fits it."""
 
-    def __init__(self, detail: str, status_code: int = status.HTTP_400_BAD_REQUEST):
+    def __init__(self, detail: str, status_code: int = status.HTTP_400_BAD_REQUEST,
+                 headers: dict[str, str] | None = None):  # fmt: skip
         super().__init__(detail)
         self.detail = detail
         self.status_code = status_code
+        self.headers = headers
+
+
+# Out of disk or out of quota: the server's state, not the request's fault (507).
+NO_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+NO_SPACE_DETAIL = "The server's disk is full: nothing was stored. Try again later."
+
+
+def is_no_space(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in NO_SPACE_ERRNOS
 
 
 def _first_message(errors) -> str:
@@ -27,7 +40,9 @@ def _first_message(errors) -> str:
 
 def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
-        return Response({"detail": exc.detail}, status=exc.status_code)
+        return Response({"detail": exc.detail}, status=exc.status_code, headers=exc.headers)
+    if is_no_space(exc):  # its message would show a server path
+        return Response({"detail": NO_SPACE_DETAIL}, status=status.HTTP_507_INSUFFICIENT_STORAGE)
     if isinstance(exc, exceptions.ValidationError):
         return Response(
             {"detail": _first_message(exc.detail), "errors": exc.detail},

@@ -184,7 +184,7 @@ if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
     STORAGES["default"] = s3_storage(os.environ)
 
 # Every uploaded part goes straight to a temporary file: nothing is held whole in memory.
-FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
+FILE_UPLOAD_HANDLERS = ["videos.uploads.ScratchUploadHandler"]
 FILE_UPLOAD_TEMP_DIR = str(SCRATCH_DIR)
 FILE_UPLOAD_PERMISSIONS = 0o644
 # The largest upload request accepted, in bytes (default 20 GiB).
@@ -198,6 +198,16 @@ JOB_TIME_LIMIT = int(os.environ.get("JOB_TIME_LIMIT", 6 * 3600))
 # The address space one FFmpeg may use, in MB (0: no limit): an overrun fails that job
 # with a clear error instead of swapping the machine.
 FFMPEG_MEMORY_LIMIT_MB = int(os.environ.get("FFMPEG_MEMORY_LIMIT_MB", 4096))
+# How many jobs' FFmpeg run at once on this machine, across all its processes (each
+# FFmpeg already uses every core). An execute finding none free answers 503.
+FFMPEG_MAX_RUNS = max(1, int(os.environ.get("FFMPEG_MAX_RUNS", (os.cpu_count() or 2) // 2)))
+# Their lock files: one folder per machine, shared by all its server and worker processes.
+FFMPEG_SLOTS_DIR = Path(os.environ.get("FFMPEG_SLOTS_DIR", SCRATCH_DIR / ".ffmpeg-slots"))
+# The work budget: the largest picture (width x height) and the most pixels a video may
+# make FFmpeg process (width x height x frame rate x seconds), for uploads (415) and for
+# encode targets (400). Defaults: DCI 4K, and 4K at 30 fps for about 3 hours.
+MAX_FRAME_PIXELS = int(os.environ.get("MAX_FRAME_PIXELS", 4096 * 2160))
+MAX_WORK_PIXELS = int(os.environ.get("MAX_WORK_PIXELS", 3 * 10**12))
 
 # Distributed execution: with a broker, execute hands jobs to Celery workers; without
 # one, jobs run inside the execute request.

@@ -7,6 +7,7 @@ later calls name the demuxer that probe found.
 
 import ctypes
 import errno
+import fcntl
 import json
 import logging
 import os
@@ -17,7 +18,8 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -48,12 +50,16 @@ FORMATS = {
 ALLOWED_DEMUXERS = ",".join(sorted(set().union(*(f.demuxers for f in FORMATS.values()))))
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+SLOT_POLL_INTERVAL = 0.5  # seconds between looks for a free slot
 MAX_DIMENSION = 8192
 MAX_STREAMS = 32
 MAX_DURATION = 24 * 3600  # seconds; a header claiming more is lying or out of our league
 STDERR_TAIL_LINES = 30
-# What FFmpeg and its libraries print when an allocation fails.
-OUT_OF_MEMORY_SIGNS = ("Cannot allocate memory", "Out of memory", "malloc of size")
+# What FFmpeg and its libraries print when an allocation fails (or, for a thread's stack,
+# pthread_create's EAGAIN).
+OUT_OF_MEMORY_SIGNS = (
+    "Cannot allocate memory", "Out of memory", "malloc of size", "Resource temporarily unavailable",
+)  # fmt: skip
 BORING_LINES = {"Conversion failed!", "Exiting normally, received signal 15."}
 ERROR_WORDS_RE = re.compile(
     r"error|invalid|not (compatible|supported|permitted|found)|unsupported|could not|"
@@ -83,6 +89,10 @@ class FFmpegError(Exception):
 
 class FFmpegCancelled(FFmpegError):
     """FFmpeg was stopped on request."""
+
+
+class FFmpegBusy(Exception):
+    """Every FFmpeg slot of this machine is taken."""
 
 
 class FFmpegInterrupted(FFmpegError):
@@ -134,7 +144,7 @@ def probe(path: str | os.PathLike, *, demuxer: str | None = None) -> ProbeResult
     except subprocess.TimeoutExpired:
         raise ProbeError("probing took too long") from None
     if completed.returncode != 0:
-        reason = completed.stderr.decode(errors="replace").strip().splitlines()
+        reason = hide_paths(completed.stderr.decode(errors="replace")).strip().splitlines()
         raise ProbeError(f"not a readable video ({reason[-1] if reason else 'ffprobe failed'})")
     return _parse_probe(
         json.loads(completed.stdout or b"{}"),
@@ -246,6 +256,34 @@ def _rotation(video: dict) -> int:
     return int(video.get("tags", {}).get("rotate", 0) or 0)
 
 
+@contextmanager
+def ffmpeg_slot(*, wait: bool) -> Iterator[None]:
+    """Hold one of this machine's FFMPEG_MAX_RUNS slots while running a job's FFmpeg.
+
+    A slot is a lock file in FFMPEG_SLOTS_DIR, so every process and thread here shares them, and
+    the kernel frees the slot of a holder that dies. Raises FFmpegBusy when all are
+    taken, unless `wait`: then waits for one to free.
+    """
+    folder = Path(settings.FFMPEG_SLOTS_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    while True:
+        for index in range(settings.FFMPEG_MAX_RUNS):
+            handle = open(folder / f"slot{index}", "a")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            try:
+                yield
+            finally:
+                handle.close()  # and with it the lock
+            return
+        if not wait:
+            raise FFmpegBusy(f"all {settings.FFMPEG_MAX_RUNS} FFmpeg slots are busy")
+        time.sleep(SLOT_POLL_INTERVAL)
+
+
 def run_ffmpeg(
     args: list[str],
     *,
@@ -321,7 +359,15 @@ def _raise_failure(returncode: int, stderr: str, timed_out: bool, time_limit: fl
             f"FFmpeg was killed by {name}"
             + (f" (it may have outgrown its {memory_limit} MB of memory)" if memory_limit else "")
         )
-    raise FFmpegError(stderr.strip()[-2000:] or f"FFmpeg exited with {returncode}")
+    raise FFmpegError(hide_paths(stderr).strip()[-2000:] or f"FFmpeg exited with {returncode}")
+
+
+def hide_paths(text: str) -> str:
+    """FFmpeg's words without this server's folders: a file in scratch or in the media
+    folder is named by its own name alone, as users may see these messages."""
+    for folder in (settings.SCRATCH_DIR, settings.MEDIA_ROOT):
+        text = re.sub(rf"(file:)?{re.escape(str(Path(folder).resolve()))}/(\S*/)?", "", text)
+    return text
 
 
 def _before_exec() -> None:

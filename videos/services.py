@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -60,7 +61,30 @@ def video_check_file(*, path: str | Path, filename: str) -> ProbeResult:
             f"'{filename}' is not a {extension} video (its content is {result.container})",
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         )
+    if reason := budget_refusal(width=result.width, height=result.height, frame_rate=result.fps,
+                                duration=result.duration):  # fmt: skip
+        raise ServiceError(f"'{filename}' is too costly: {reason}",
+                           status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)  # fmt: skip
     return result
+
+
+def budget_refusal(*, width: int, height: int, frame_rate: float, duration: float) -> str | None:
+    """Why FFmpeg working on such a video is beyond this server's work budget, or None:
+    the pixels of one frame, and of all frames (what an encode's time and memory grow with)."""
+    pixels = width * height
+    if pixels > settings.MAX_FRAME_PIXELS:
+        return (
+            f"frames of {width}x{height} are {pixels} pixels, more than this server's "
+            f"limit of {settings.MAX_FRAME_PIXELS} (MAX_FRAME_PIXELS)"
+        )
+    work = pixels * frame_rate * duration
+    if work > settings.MAX_WORK_PIXELS:
+        return (
+            f"{width}x{height} at {frame_rate:g} fps for {duration:g} s is {work:.3g} pixels "
+            f"to process, more than this server's limit of {settings.MAX_WORK_PIXELS:.3g} "
+            "(MAX_WORK_PIXELS)"
+        )
+    return None
 
 
 @dataclasses.dataclass(frozen=True)

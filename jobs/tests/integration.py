@@ -149,6 +149,7 @@ def shared_env(**env: str) -> dict[str, str]:
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "SCRATCH_DIR": str(settings.SCRATCH_DIR),
+        "FFMPEG_SLOTS_DIR": str(settings.FFMPEG_SLOTS_DIR),  # one machine: one set of slots
         **env,
     }
 
