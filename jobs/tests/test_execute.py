@@ -306,8 +306,10 @@ def test_execute_touches_only_its_request_code(api, uploaded):
     assert execute(api, "alice").status_code == 400  # nothing pending any more
 
 
-def test_two_executes_at_once_never_run_a_job_twice(api, uploaded):
-    # given several pending jobs of one requester
+def test_two_executes_at_once_never_run_a_job_twice(api, uploaded, settings):
+    # given several pending jobs of one requester, and room for two FFmpeg at once (with
+    # one, the second execute would be turned away before it could race for the jobs)
+    settings.FFMPEG_MAX_RUNS = 2
     job_ids = [
         queue(api, "trim", video_id=uploaded["id"], trim_start=str(start), trim_end="1500")
         for start in range(0, 1000, 200)
