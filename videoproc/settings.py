@@ -138,6 +138,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Uploaded (origin/) and produced (modi/) videos. The API shows them as ./storage/<name>.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media")).resolve()
 MEDIA_URL = "/storage/"
+# With a proxy in front that serves MEDIA_ROOT from an internal location under this prefix
+# (deploy/site.conf.in: /_protected/), /storage/ answers with X-Accel-Redirect and the
+# proxy sends the file; unset, Django sends it.
+STORAGE_ACCEL_REDIRECT = os.environ.get("STORAGE_ACCEL_REDIRECT", "")
 # Scratch space for uploads in flight and jobs at work: beside the media folder, never in
 # it (/storage/ must not serve half-done files), on the same filesystem by default so that
 # storing a finished file is a rename, not a copy.

@@ -7,6 +7,7 @@ stored file is behind a presigned URL, so we redirect there.
 import mimetypes
 import os
 import re
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
@@ -59,8 +60,14 @@ def serve_stored(request, name: str):
         raise Http404("No such file")
     if not os.path.isfile(path):
         raise Http404("No such file")
-    size = os.path.getsize(path)
     content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    if settings.STORAGE_ACCEL_REDIRECT:
+        # The proxy sends the file (with Range) from its internal location: this worker is
+        # free as soon as the headers are out, however slowly the client reads.
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = settings.STORAGE_ACCEL_REDIRECT + quote(name)
+        return response
+    size = os.path.getsize(path)
     match = RANGE_RE.match(request.headers.get("Range", "").strip())
     if not match or match.groups() == ("", ""):
         response = FileResponse(open(path, "rb"), content_type=content_type)
