@@ -3,12 +3,15 @@ VENV ?= .venv
 PYTHON ?= python3
 PORT ?= 8000
 WORKERS ?= 2
-THREADS ?= 8
+THREADS ?= 32
+PROXY_PORT ?= 8080
+NGINX ?= /usr/sbin/nginx
+NGINX_DIR ?= var/nginx
 BIN := $(VENV)/bin
 FFMPEG_BINARY ?= ffmpeg
 FFPROBE_BINARY ?= ffprobe
 
-.PHONY: run test setup ffmpeg chromium migrate bench
+.PHONY: run run-proxy test setup ffmpeg chromium nginx migrate bench
 
 setup: $(VENV)/.installed ffmpeg
 
@@ -40,12 +43,35 @@ migrate: setup
 	$(BIN)/python manage.py migrate --noinput
 
 # gthread workers keep answering their heartbeat while a long execute runs, and
-# --timeout 0 means no request is ever killed for taking long.
+# --timeout 0 means no request is ever killed for taking long. A client sending its
+# request slowly holds a thread until it is done; a worker takes no more connections
+# than it has threads, so when one is full of slow clients the other takes the next
+# requests instead of queueing them (README: Running it in production).
 run: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/gunicorn videoproc.wsgi:application \
 		--bind 127.0.0.1:$(PORT) --workers $(WORKERS) --worker-class gthread \
-		--threads $(THREADS) --timeout 0 --access-logfile -
+		--threads $(THREADS) --worker-connections $(THREADS) --timeout 0 --access-logfile -
+
+# Debian's nginx in front of gunicorn (deploy/), on 127.0.0.1:$(PROXY_PORT): slow clients
+# and big uploads and downloads cost an nginx connection, not a gunicorn thread. nginx
+# stops when gunicorn does (Ctrl-C).
+run-proxy: export STORAGE_ACCEL_REDIRECT ?= /_protected/
+run-proxy: migrate nginx
+	$(BIN)/python deploy/render_nginx.py --listen 127.0.0.1:$(PROXY_PORT) \
+		--upstream 127.0.0.1:$(PORT) --out $(NGINX_DIR)
+	$(NGINX) -p $(abspath $(NGINX_DIR)) -c nginx.conf -e error.log
+	trap 'exit' INT TERM; \
+	trap '$(NGINX) -p $(abspath $(NGINX_DIR)) -c nginx.conf -e error.log -s quit' EXIT; \
+		$(MAKE) --no-print-directory run
+
+nginx:
+	@if [ ! -x "$(NGINX)" ]; then \
+		echo "Installing nginx with apt-get..."; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx; \
+	fi
 
 # Integration tests run apart, against PostgreSQL and Redis, with Celery workers they
 # start and that share their test database: a database of their own for each run.
@@ -62,7 +88,7 @@ chromium:
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	fi
 
-test: setup chromium
+test: setup chromium nginx
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "not integration"
 	DATABASE_URL=$(TEST_DATABASE_URL)_$$$$ CELERY_BROKER_URL=$(TEST_BROKER_URL) \
