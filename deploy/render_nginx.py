@@ -60,9 +60,10 @@ def main() -> None:
         "UPSTREAM": args.upstream,
         "TLS": tls,
         "MAX_UPLOAD_SIZE": str(settings.MAX_UPLOAD_SIZE),
-        # Django answers an execute when its jobs have run; allow one job's limit and
-        # the time to store its result.
-        "READ_TIMEOUT": str(settings.JOB_TIME_LIMIT + 900),
+        # An execute answers once its jobs have run (in the request without a broker:
+        # one job's limit, and the time to store its result) or its wait ran out. Several
+        # long jobs in one embedded execute can outlast it: nginx answers 502, they go on.
+        "READ_TIMEOUT": str(int(max(settings.JOB_TIME_LIMIT, settings.EXECUTE_WAIT_LIMIT)) + 900),
         "ACCEL_PREFIX": settings.STORAGE_ACCEL_REDIRECT,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "RUN_DIR": str(run_dir),
