@@ -36,6 +36,7 @@ class Stack:
     nginx_port: int
     gunicorn_port: int
     media: Path
+    gunicorn_process: subprocess.Popen | None = None
 
     @property
     def nginx(self) -> str:
@@ -107,6 +108,7 @@ def start_stack(folder: Path, render_args: tuple[str, ...] = (), **env: str) -> 
         wait_for(lambda: listening(gunicorn_port, gunicorn, gunicorn_log), timeout=60,
                  what="gunicorn")  # fmt: skip
         wait_for(lambda: listening(nginx_port, nginx, nginx_log), timeout=30, what="nginx")
+        stack.gunicorn_process = gunicorn
         # the worker's first answer (Django loading) is not what the tests time
         requests.get(f"{stack.gunicorn}/video/view/all", allow_redirects=False, timeout=60)
         yield stack
@@ -271,3 +273,40 @@ def test_tls_at_the_proxy_is_what_django_sees(tmp_path):
                                  allow_redirects=False, timeout=30)  # fmt: skip
             assert plain.status_code == 301
             assert plain.headers["Location"].startswith("https://")
+
+
+@contextmanager
+def small_tmpfs(folder: Path, size: int) -> Iterator[Path]:
+    folder.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if mounted.returncode != 0:
+        unavailable(f"cannot mount a tmpfs here (root needed): {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "--lazy", str(folder)], check=True)
+
+
+def test_nginx_own_refusals_keep_the_api_shape(tmp_path, clip_file):
+    # given nginx whose folder for buffered bodies is a 1 MB disk
+    big = tmp_path / "big.mp4"
+    big.write_bytes(os.urandom(1_500_000))  # under MAX_UPLOAD_SIZE, over the disk
+    with (
+        small_tmpfs(tmp_path / "stack" / "nginx" / "client_body", 1024 * 1024) as body_disk,
+        start_stack(tmp_path / "stack") as stack,
+    ):
+        # when an upload does not fit: 507 {"detail"}, nothing left on that disk
+        response = put(stack.nginx, big)
+        assert response.status_code == 507, (response.headers, response.text)
+        assert "detail" in response.json()
+        assert [path for path in body_disk.rglob("*") if path.is_file()] == []
+        # and the next one that fits is stored as usual
+        assert put(stack.nginx, clip_file).status_code == 200
+        # when gunicorn is gone: 502 {"detail"}
+        stop(stack.gunicorn_process)
+        response = requests.get(f"{stack.nginx}/video/view/all", timeout=30)
+        assert response.status_code == 502
+        assert "detail" in response.json()
