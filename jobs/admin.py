@@ -8,6 +8,7 @@ from videoproc.errors import ServiceError
 
 from . import services
 from .models import Job
+from .summaries import input_name, job_summary
 
 
 @admin.register(Job)
@@ -15,6 +16,7 @@ class JobAdmin(admin.ModelAdmin):
     list_display = [
         "id",
         "kind",
+        "summary",
         "status",
         "request_code",
         "progress_percent",
@@ -31,8 +33,11 @@ class JobAdmin(admin.ModelAdmin):
         "kind",
         "status",
         "request_code",
+        "summary",
+        "segments_table",
         "params_pretty",
         "input_videos",
+        "input_jobs",
         "output",
         "progress_percent",
         "error_text",
@@ -50,6 +55,45 @@ class JobAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         # Jobs are queued through the API or the page, where every request is validated.
         return False
+
+    @admin.display(description="what")
+    def summary(self, job: Job) -> str:
+        return job_summary(job)
+
+    @admin.display(description="segments")
+    def segments_table(self, job: Job):
+        if job.kind != Job.Kind.EDIT:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (number, input_name(segment["video_id"]), segment["start_ms"], segment["end_ms"])
+                for number, segment in enumerate(job.params["segments"], 1)
+            ),
+        )
+        return format_html(
+            "<table><tr><th>#</th><th>input</th><th>from (ms)</th><th>to (ms)</th></tr>{}</table>",
+            rows,
+        )
+
+    @admin.display(description="input jobs")
+    def input_jobs(self, job: Job):
+        return (
+            format_html_join(
+                ", ",
+                '<a href="{}">job {}</a> ({})',
+                (
+                    (
+                        reverse("admin:jobs_job_change", args=[upstream.pk]),
+                        upstream.pk,
+                        upstream.status,
+                    )  # fmt: skip
+                    for upstream in job.depends_on.all()
+                ),
+            )
+            or "—"
+        )
 
     @admin.display(description="progress", ordering="progress")
     def progress_percent(self, job: Job) -> str:

@@ -2,9 +2,12 @@
 step with the picture, unlike sources only when normalised."""
 
 import subprocess
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
+from django.urls import reverse
 
 from conftest import ffprobe, make_media, upload
 from jobs.models import Job
@@ -181,3 +184,31 @@ def test_an_edit_may_take_a_pending_jobs_output(api, uploaded, media_root):
     assert execute(api).status_code == 200
     assert frame_count(output_path(response.json()["job_id"], media_root)) == 20
     assert stored_path(uploaded, media_root).exists()
+
+
+def test_admin_shows_an_edit_and_its_segments(admin_client, api, uploaded):
+    # given an edit taking a trim's output and a video
+    trim = api.post("/video/process/trim", {"request_code": "x", "video_id": uploaded["id"],
+                                            "trim_start": "0", "trim_end": "1000"},
+                    format="json").json()["job_id"]  # fmt: skip
+    job_id = edit(api, [
+        {"video_id": {"job_id": trim}, "start": "0", "end": "500"},
+        {"video_id": uploaded["id"], "start": "1000", "end": "1500"},
+    ]).json()["job_id"]  # fmt: skip
+
+    # then the list says what it does, and its page lists the segments and its input job
+    listing = admin_client.get(reverse("admin:jobs_job_changelist"), {"kind__exact": "edit"})
+    assert [job.pk for job in listing.context["cl"].result_list] == [job_id]
+    summary = f"output of job {trim} 0–500 ms + video {uploaded['id']} 1000–1500 ms"
+    assert summary in listing.content.decode()
+    page = admin_client.get(reverse("admin:jobs_job_change", args=[job_id])).content.decode()
+    assert f"<tr><td>2</td><td>video {uploaded['id']}</td><td>1000</td><td>1500</td></tr>" in page
+    assert f">job {trim}</a> (pending)" in page
+
+
+def test_execute_jobs_prints_an_edits_segments(api, uploaded):
+    job_id = edit(api, [{"video_id": uploaded["id"], "start": "0", "end": "400"}]).json()["job_id"]
+    out = StringIO()
+    call_command("execute_jobs", "--request-code", "x", stdout=out)
+    assert f"job {job_id} (edit) succeeded: video " in out.getvalue()
+    assert f"    video {uploaded['id']} 0–400 ms\n" in out.getvalue()

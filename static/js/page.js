@@ -1,5 +1,5 @@
-// The page: uploads, the library and player, the trim / encode / concat forms and the
-// requester's queue. It talks to the same API as any client, plus two page endpoints.
+// The page: uploads, the library and player, the trim / edit / encode / concat forms and
+// the requester's queue. It talks to the same API as any client, plus two page endpoints.
 "use strict";
 
 const CODE_KEY = "videoproc.requestCode";
@@ -13,6 +13,7 @@ const state = {
   current: null, // the video in the player
   concat: [], // video ids, in play order
   candidates: {}, // id -> why it cannot follow the first concat video (null: it can)
+  edit: { in: null, out: null, segments: [] }, // marks in seconds; {video_id, start, end}
   jobs: [],
   executing: false,
 };
@@ -88,6 +89,10 @@ function origin(video) {
     const { trim_start, trim_end, video_id } = video.trim_info;
     return `Trim of #${video_id}, ${clock(trim_start / 1000)}–${clock(trim_end / 1000)}${job}`;
   }
+  if (video.concat_info && video.concat_info.segments) {
+    const parts = video.concat_info.segments.map((s) => `#${s.video_id} ${clock(s.start / 1000)}–${clock(s.end / 1000)}`);
+    return `Edit of ${parts.join(" + ")}${job}`;
+  }
   if (video.concat_info) return `Concat of ${video.concat_info.video_ids.map((id) => `#${id}`).join(" + ")}${job}`;
   if (video.encode_info) {
     const info = video.encode_info;
@@ -96,10 +101,18 @@ function origin(video) {
   return `Result${job}`;
 }
 
+// A job's input: a video id, or {"job_id": N} for the output of a job not run yet.
+function inputName(input) {
+  return typeof input === "object" ? `output of job ${input.job_id}` : `#${input}`;
+}
+
 function jobSummary(job) {
   const p = job.params;
   if (job.kind === "trim") return `${videoName(p.video_id)}, ${clock(p.trim_start_ms / 1000)} → ${clock(p.trim_end_ms / 1000)}`;
-  if (job.kind === "concat") return p.video_ids.map((id) => `#${id}`).join(" + ");
+  if (job.kind === "concat") return p.video_ids.map(inputName).join(" + ");
+  if (job.kind === "edit") {
+    return p.segments.map((s) => `${inputName(s.video_id)} ${clock(s.start_ms / 1000)} → ${clock(s.end_ms / 1000)}`).join(" + ");
+  }
   return `${videoName(p.video_id)} → ${p.video_codec}/${p.audio_codec}, ${p.resolution}, ${p.frame_rate} fps, ${p.container}`;
 }
 
@@ -188,6 +201,7 @@ function renderLibrary() {
   $("#library").replaceChildren(
     ...state.videos.map((video) => {
       const reason = first !== undefined && video.id !== first ? state.candidates[video.id] : null;
+      const blocked = Boolean(reason) && !normalizingConcat();
       const poster = video.thumbnail_url
         ? el("img", { src: video.thumbnail_url, alt: "", loading: "lazy" })
         : el("span", { class: "no-poster" }, "no preview");
@@ -203,13 +217,13 @@ function renderLibrary() {
             el("dt", {}, "Codecs"), el("dd", {}, `${video.video_codec} / ${video.audio_codec || "no audio"}`),
             el("dt", {}, "Size"), el("dd", {}, `${video.resolution.replace(":", "×")} · ${video.fps} fps`),
             el("dt", {}, "File"), el("dd", {}, `${video.extension} · ${bytes(video.size)}`)),
-          reason ? el("p", { class: "incompatible" }, `Cannot join: ${reason}`) : null,
+          reason ? el("p", { class: "incompatible" }, `${blocked ? "Cannot join" : "Will be re-encoded"}: ${reason}`) : null,
           el("div", { class: "card-actions" },
             el("button", { type: "button", class: "secondary", onclick: () => play(video) }, "Play"),
             el("button", {
               type: "button",
               class: "secondary",
-              disabled: Boolean(reason) || state.concat.includes(video.id),
+              disabled: blocked || state.concat.includes(video.id),
               onclick: () => addToConcat(video.id),
             }, "Add to concat"),
             video.kind === "result"
@@ -231,6 +245,8 @@ function play(video) {
   $("#player-empty").hidden = true;
   $("#trim-start").value = "0";
   $("#trim-end").value = clock(video.duration);
+  state.edit.in = state.edit.out = null; // marks belong to the video they were made on
+  renderEdit();
   $("#encode-resolution").value = video.resolution;
   $("#encode-fps").value = Math.round(video.fps);
   for (const node of document.querySelectorAll("#tools .form-status")) node.textContent = "";
@@ -257,11 +273,18 @@ function setUpForms() {
     frame_rate: Number($("#encode-fps").value),
     container: $("#encode-container").value || null,
   }));
-  submitting($("#concat-form"), "/video/process/concat", () => ({ video_ids: state.concat }), () => {
+  submitting($("#concat-form"), "/video/process/concat", () => ({
+    video_ids: state.concat,
+    ...(normalizingConcat() ? { normalize: true } : {}),
+  }), () => {
     state.concat = [];
     renderConcat();
     renderLibrary();
   });
+}
+
+function normalizingConcat() {
+  return $("#concat-normalize").checked;
 }
 
 // Posts a form's fields with the requester code; shows the API's message or its reason.
@@ -319,7 +342,7 @@ function renderConcat() {
   $("#concat-list").replaceChildren(
     ...list.map((id, index) => {
       const reason = index > 0 ? state.candidates[id] : null;
-      if (reason) joinable = false;
+      if (reason && !normalizingConcat()) joinable = false;
       const name = videoName(id);
       return el("li", { class: reason ? "incompatible-item" : "" },
         el("span", { class: "concat-name" }, name),
@@ -331,6 +354,117 @@ function renderConcat() {
     }),
   );
   $("#concat-submit").disabled = !joinable;
+}
+
+// ---- edit: marks from the player, segments in order ----
+
+// The frame the player shows, by index, on the current video's frame grid.
+function frameIndex() {
+  return Math.floor($("#player").currentTime * state.current.fps + 1e-6);
+}
+
+function stepFrame(by) {
+  const player = $("#player");
+  player.pause();
+  const index = Math.max(0, frameIndex() + by);
+  // The middle of the frame, so that the player shows that frame and no neighbour.
+  player.currentTime = Math.min((index + 0.5) / state.current.fps, state.current.duration);
+}
+
+// In: where the shown frame starts. Out: where it ends, so the frame is kept.
+function mark(which) {
+  const index = frameIndex() + (which === "out" ? 1 : 0);
+  state.edit[which] = Math.min(index / state.current.fps, state.current.duration);
+  state.edit.video_id = state.current.id;
+  renderEdit();
+}
+
+function addSegment() {
+  const { in: start, out: end } = state.edit;
+  const status = $("#edit-form .form-status");
+  if (start === null || end === null || state.edit.video_id !== state.current.id) {
+    showStatus(status, "Mark in and out on this video first.", false);
+    return;
+  }
+  if (end <= start) {
+    showStatus(status, "The out mark must be after the in mark.", false);
+    return;
+  }
+  state.edit.segments.push({ video_id: state.current.id, start, end });
+  state.edit.in = state.edit.out = null;
+  showStatus(status, `Segment ${state.edit.segments.length} added.`, true);
+  renderEdit();
+}
+
+function moveSegment(index, by) {
+  const [segment] = state.edit.segments.splice(index, 1);
+  state.edit.segments.splice(index + by, 0, segment);
+  renderEdit();
+}
+
+function removeSegment(index) {
+  state.edit.segments.splice(index, 1);
+  renderEdit();
+}
+
+// Times go to the API floored to the millisecond: a frame's start then still names it.
+function apiTime(seconds) {
+  return clock(Math.floor(seconds * 1000 + 1e-6) / 1000);
+}
+
+function renderEdit() {
+  const { segments } = state.edit;
+  $("#edit-in").textContent = state.edit.in === null ? "—" : clock(state.edit.in);
+  $("#edit-out").textContent = state.edit.out === null ? "—" : clock(state.edit.out);
+  $("#edit-list").replaceChildren(
+    ...segments.map((segment, index) => {
+      const name = `segment ${index + 1}: ${videoName(segment.video_id)} ${clock(segment.start)} to ${clock(segment.end)}`;
+      return el("li", {},
+        el("span", { class: "concat-name" }, `${videoName(segment.video_id)}, ${clock(segment.start)} → ${clock(segment.end)}`),
+        el("span", { class: "concat-buttons" },
+          el("button", { type: "button", class: "icon", "aria-label": `Move ${name} up`, disabled: index === 0, onclick: () => moveSegment(index, -1) }, "↑"),
+          el("button", { type: "button", class: "icon", "aria-label": `Move ${name} down`, disabled: index === segments.length - 1, onclick: () => moveSegment(index, 1) }, "↓"),
+          el("button", { type: "button", class: "icon", "aria-label": `Remove ${name}`, onclick: () => removeSegment(index) }, "✕")));
+    }),
+  );
+  const total = segments.reduce((sum, segment) => sum + segment.end - segment.start, 0);
+  $("#edit-total").textContent = shortDuration(total);
+  $("#edit-submit").disabled = segments.length === 0;
+}
+
+const EDIT_KEYS = {
+  i: () => mark("in"),
+  o: () => mark("out"),
+  ",": () => stepFrame(-1),
+  ".": () => stepFrame(1),
+  a: addSegment,
+};
+
+function setUpEdit() {
+  $("#edit-mark-in").addEventListener("click", () => mark("in"));
+  $("#edit-mark-out").addEventListener("click", () => mark("out"));
+  $("#edit-frame-back").addEventListener("click", () => stepFrame(-1));
+  $("#edit-frame-forward").addEventListener("click", () => stepFrame(1));
+  $("#edit-add").addEventListener("click", addSegment);
+  $("#edit-clear").addEventListener("click", () => {
+    state.edit.segments = [];
+    renderEdit();
+  });
+  submitting($("#edit-form"), "/video/process/edit", () => ({
+    segments: state.edit.segments.map((s) => ({ video_id: s.video_id, start: apiTime(s.start), end: apiTime(s.end) })),
+    ...($("#edit-normalize").checked ? { normalize: true } : {}),
+  }), () => {
+    state.edit.segments = [];
+    renderEdit();
+  });
+  // The keys work wherever typing is not going on, once a video is in the player.
+  document.addEventListener("keydown", (event) => {
+    const action = EDIT_KEYS[event.key.toLowerCase()];
+    if (!action || !state.current || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target.closest("input, select, textarea, [contenteditable], dialog[open]")) return;
+    event.preventDefault();
+    action();
+  });
 }
 
 // ---- the queue ----
@@ -423,6 +557,11 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   setUpUploads();
   setUpForms();
+  setUpEdit();
+  $("#concat-normalize").addEventListener("change", () => {
+    renderConcat();
+    renderLibrary();
+  });
   refreshLibrary();
   if (state.code) setCode(state.code);
   else askCode();

@@ -200,3 +200,64 @@ def test_every_control_is_named_and_a_trim_can_be_queued_from_the_keyboard(
     expect(page.locator("#trim-form .form-status")).to_have_text(QUEUED_TRIM)
     trim = Job.objects.get(kind=Job.Kind.TRIM)
     assert (trim.params["trim_start_ms"], trim.params["trim_end_ms"]) == (500, 1500)
+
+
+def test_an_edit_is_made_with_the_keyboard_alone(page: Page, live_server, api, tmp_path):
+    # given two videos of one kind
+    first, second = upload(
+        api, make_media(tmp_path / "one.mp4", duration=2), make_media(tmp_path / "two.mp4")
+    ).json()
+    open_page(page, live_server)
+    expect(card(page, "two.mp4")).to_be_visible()
+
+    # when frames 5-15 of the first and 0-9 of the second are marked and added by keys
+    card(page, "one.mp4").get_by_role("button", name="Play one.mp4").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#player').readyState >= 1")
+    for key in ["."] * 5 + ["i"] + ["."] * 10 + ["o", "a"]:
+        page.keyboard.press(key)
+    expect(page.locator("#edit-list li")).to_have_count(1)
+    card(page, "two.mp4").get_by_role("button", name="Play two.mp4").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#player').readyState >= 1")
+    for key in ["i"] + ["."] * 9 + ["o", "a"]:
+        page.keyboard.press(key)
+    # the list shows both, their total, and can be reordered by keys
+    expect(page.locator("#edit-list li")).to_have_count(2)
+    expect(page.locator("#edit-total")).to_have_text("0.8 s")
+    page.get_by_role("button", name=re.compile(r"^Move segment 2: .* up$")).focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#edit-list li").first).to_contain_text(f"#{second['id']}")
+    page.get_by_role("button", name="Queue edit").focus()
+    page.keyboard.press("Enter")
+
+    # then the edit is queued with those frames' times, in the new order
+    expect(page.locator("#edit-form .form-status")).to_have_text(
+        re.compile(r"^Edit job added to queue \(job \d+\)$")
+    )
+    job = Job.objects.get(kind=Job.Kind.EDIT)
+    assert job.params["segments"] == [
+        {"video_id": second["id"], "start_ms": 0, "end_ms": 400},
+        {"video_id": first["id"], "start_ms": 200, "end_ms": 640},
+    ]
+
+
+def test_the_concat_builder_offers_normalize_where_it_blocks(page: Page, live_server, api,
+                                                             tmp_path):  # fmt: skip
+    small, wide = upload(
+        api, make_media(tmp_path / "small.mp4"), make_media(tmp_path / "wide.mp4", size="640x360")
+    ).json()
+    open_page(page, live_server)
+    card(page, "small.mp4").get_by_role("button", name="Add to concat").click()
+    add_wide = card(page, "wide.mp4").get_by_role("button", name="Add to concat")
+    expect(card(page, "wide.mp4")).to_contain_text("Cannot join: ")
+    expect(add_wide).to_be_disabled()
+
+    page.get_by_label("Normalize: re-encode the videos that differ from the first").check()
+    expect(card(page, "wide.mp4")).to_contain_text("Will be re-encoded: ")
+    add_wide.click()
+    page.get_by_role("button", name="Queue concat").click()
+
+    expect(page.locator("#concat-form .form-status")).to_have_text(QUEUED_CONCAT)
+    job = Job.objects.get(kind=Job.Kind.CONCAT)
+    assert job.params == {"video_ids": [small["id"], wide["id"]], "normalize": True}

@@ -3,6 +3,7 @@ from rest_framework import status
 
 from jobs import services
 from jobs.models import Job
+from jobs.summaries import job_summary
 from videoproc.errors import ServiceError
 
 
@@ -36,9 +37,14 @@ class Command(BaseCommand):
 
 
 def describe(job: Job, style) -> str:
+    """The job's outcome, then what it was asked to do."""
+    what = f"\n    {job_summary(job)}"
     if job.status == Job.Status.SUCCEEDED:
         video = job.output_video
-        return style.SUCCESS(
-            f"job {job.id} ({job.kind}) succeeded: video {video.id} at {video.api_path}"
+        return (
+            style.SUCCESS(
+                f"job {job.id} ({job.kind}) succeeded: video {video.id} at {video.api_path}"
+            )
+            + what
         )
-    return style.ERROR(f"job {job.id} ({job.kind}) {job.status}: {job.error}")
+    return style.ERROR(f"job {job.id} ({job.kind}) {job.status}: {job.error}") + what
