@@ -111,7 +111,18 @@ def plan_output(job: Job) -> PlannedVideo:
 
 
 def _inputs_of(job: Job, refs: list) -> list[Input]:
-    return refs_resolve(request_code=job.request_code, refs=refs)
+    """A pending job's inputs as they stand now: an input job may have run since."""
+    inputs = []
+    for ref in refs:
+        if not is_job_ref(ref):
+            video = Video.objects.filter(pk=ref).first()
+            if video is None:
+                raise ServiceError(f"Video {ref}, an input of job {job.id}, no longer exists")
+            inputs.append(video)
+            continue
+        upstream = Job.objects.select_related("output_video").get(pk=ref["job_id"])
+        inputs.append(upstream.output_video or plan_output(upstream))
+    return inputs
 
 
 def _plan_trim(job: Job) -> PlannedVideo:

@@ -171,3 +171,47 @@ def test_workers_get_a_dependant_only_once_its_inputs_finished(api, sources, mon
     assert [job_id for job_id, _ in sent] == [trim, encode, concat]
     services.job_run_dispatched(job_id=concat, dispatch_token=sent[-1][1], worker="w")
     assert set(Job.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
+@pytest.mark.integration
+def test_celery_workers_run_a_chain_in_dependency_order(api, sources, start_worker):
+    # given two workers, and a chain queued at once (the concat waits for the encode,
+    # which waits for the trim) beside a job that waits for nothing
+    big, small = sources
+    start_worker("a")
+    start_worker("b")
+    trim = queue(api, "trim", video_id=big["id"], trim_start="0", trim_end="1000")
+    encode = queue(api, "encoding", video_id={"job_id": trim}, resolution="160:120",
+                   frame_rate=25)  # fmt: skip
+    concat = queue(api, "concat", video_ids=[{"job_id": encode}, small["id"]])
+    alone = queue(api, "trim", video_id=small["id"], trim_start="0", trim_end="500")
+
+    # when they are executed on the workers
+    response = api.post("/video/process/execute", {"request_code": "x", "wait": True},
+                        format="json")  # fmt: skip
+
+    # then all succeeded, each link started only after the one before it had finished
+    assert response.status_code == 200, response.json()
+    jobs = {job.id: job for job in Job.objects.all()}
+    assert {job.status for job in jobs.values()} == {"succeeded"}
+    assert jobs[trim].finished_at <= jobs[encode].started_at
+    assert jobs[encode].finished_at <= jobs[concat].started_at
+    assert jobs[alone].attempts == 1 and jobs[concat].attempts == 1
+
+
+def test_a_chain_may_grow_on_a_job_whose_input_has_run(api, sources):
+    # given trim -> encode, and only the trim run since (the admin's execute of one job)
+    big, _ = sources
+    trim = queue(api, "trim", video_id=big["id"], trim_start="0", trim_end="1000")
+    encode = queue(api, "encoding", video_id={"job_id": trim}, resolution="160:120",
+                   frame_rate=25)  # fmt: skip
+    services.jobs_execute_selected(job_ids=[trim])
+
+    # when a trim of the encode's output is queued, it is checked against the real input
+    assert "past the end of the output of job" in refused(
+        api, "trim", video_id={"job_id": encode}, trim_start="1000", trim_end="2000"
+    )
+    queue(api, "trim", video_id={"job_id": encode}, trim_start="500", trim_end="900")
+
+    # then the rest of the chain runs
+    assert execute(api).status_code == 200
