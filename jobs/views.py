@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.response import Response
 
@@ -26,10 +26,33 @@ def _valid(serializer_class, data) -> dict:
 
 
 class ProcessViewSet(viewsets.ViewSet):
-    """Queue trim / concat / encode jobs under a request code, and run them."""
+    """Queue trim / concat / encode / edit jobs under a request code, and run them."""
 
     @extend_schema(
-        summary="Queue a trim", request=TrimSerializer, responses={200: QueuedSerializer}
+        summary="Queue a trim",
+        request=TrimSerializer,
+        responses={200: QueuedSerializer},
+        examples=[
+            OpenApiExample(
+                "A video",
+                value={
+                    "request_code": "alice",
+                    "video_id": 13,
+                    "trim_start": "5s",
+                    "trim_end": "00:00:15",
+                },
+            ),
+            OpenApiExample(
+                "The output of a pending job (chained)",
+                value={
+                    "request_code": "alice",
+                    "video_id": {"job_id": 12},
+                    "trim_start": "0",
+                    "trim_end": "2500",
+                },
+                description="Job 12, of the same request code, runs first in the execute.",
+            ),
+        ],  # fmt: skip
     )
     def trim(self, request):
         data = _valid(TrimSerializer, request.data)
@@ -42,7 +65,34 @@ class ProcessViewSet(viewsets.ViewSet):
         return Response({"message": "Trim job added to queue", "job_id": job.id})
 
     @extend_schema(
-        summary="Queue a concat", request=ConcatSerializer, responses={200: QueuedSerializer}
+        summary="Queue a concat",
+        description="Unlike videos are a 400 unless `normalize` asks to re-encode the ones "
+        "that differ from the first (or from the named target).",
+        request=ConcatSerializer,
+        responses={200: QueuedSerializer},
+        examples=[
+            OpenApiExample(
+                "Alike videos, by copy", value={"request_code": "alice", "video_ids": [13, 14]}
+            ),
+            OpenApiExample(
+                "Unlike videos, made to match the first",
+                value={"request_code": "alice", "video_ids": [13, 14, 15], "normalize": True},
+            ),
+            OpenApiExample(
+                "To a named target, with a pending job's output",
+                value={
+                    "request_code": "alice",
+                    "video_ids": [13, {"job_id": 12}],
+                    "normalize": {
+                        "resolution": "1280:720",
+                        "frame_rate": 30,
+                        "video_codec": "libx264",
+                        "audio_codec": "aac",
+                        "container": "mp4",
+                    },
+                },
+            ),
+        ],  # fmt: skip
     )
     def concat(self, request):
         data = _valid(ConcatSerializer, request.data)
@@ -55,8 +105,36 @@ class ProcessViewSet(viewsets.ViewSet):
 
     @extend_schema(
         summary="Queue an edit: segments of one or more videos, in order, as one video",
+        description="Each segment is cut frame-exact (copied between the cut points where "
+        "the source allows) and the parts join by copy; the sound is cut over the same "
+        "spans and encoded once. The result's `concat_info` holds `video_ids` (each "
+        "segment's source) and `segments` (`video_id`, `start`, `end` in ms, `method`).",
         request=EditSerializer,
         responses={200: QueuedSerializer},
+        examples=[
+            OpenApiExample(
+                "Three moments from two recordings",
+                value={
+                    "request_code": "alice",
+                    "segments": [
+                        {"video_id": 13, "start": "00:00:05.200", "end": "00:00:09"},
+                        {"video_id": 14, "start": "1500", "end": "4s"},
+                        {"video_id": 13, "start": "20s", "end": "22.5s"},
+                    ],
+                },
+            ),
+            OpenApiExample(
+                "A phone clip and a camera clip, normalised",
+                value={
+                    "request_code": "alice",
+                    "normalize": True,
+                    "segments": [
+                        {"video_id": 13, "start": "0", "end": "4s"},
+                        {"video_id": {"job_id": 12}, "start": "1s", "end": "3s"},
+                    ],
+                },
+            ),
+        ],  # fmt: skip
     )
     def edit(self, request):
         data = _valid(EditSerializer, request.data)
