@@ -89,6 +89,63 @@ def ours(long_clip: Path, short_clip: Path) -> dict[str, float]:
     }
 
 
+def edits(long_clip: Path, short_clip: Path) -> list[tuple[str, float, str]]:
+    """Edits and normalised joins through the service: (case, seconds, what ran). A
+    3-segment edit should cost about its cut points, whatever its length; a normalised
+    concat should re-encode only the inputs that differ from its target."""
+    from jobs import services
+    from videos.services import video_import
+
+    other = WORK / "other-720p25.mp4"
+    if not other.exists():
+        sh("ffmpeg", "-v", "error", "-y",
+           "-f", "lavfi", "-i", "testsrc2=s=1280x720:r=25:d=10",
+           "-f", "lavfi", "-i", "sine=f=660:r=44100:d=10",
+           "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+           "-c:a", "aac", str(other))  # fmt: skip
+    minute, second, odd = (video_import(path=path) for path in (long_clip, short_clip, other))
+
+    def edit(length: float) -> dict:
+        starts = [(minute, 10.5), (second, 2.3), (minute, 40.2)]
+        return {"segments": [
+            {"video_id": video.id, "start": start * 1000, "end": (start + length) * 1000}
+            for video, start in starts
+        ]}  # fmt: skip
+
+    cases = {
+        "edit, 3 segments of 2 s (6 s)": lambda: services.job_queue_edit(
+            request_code="bench", **edit(2)),
+        "edit, 3 segments of 15 s (45 s)": lambda: services.job_queue_edit(
+            request_code="bench", **edit(15)),
+        "normalised concat 20 s + 10 s (720p25) + 20 s, target the first": lambda: (
+            services.job_queue_concat(request_code="bench", normalize=True,
+                                      video_ids=[second.id, odd.id, second.id])),
+        "normalised concat 10 s (720p25) + 20 s + 20 s, target the first": lambda: (
+            services.job_queue_concat(request_code="bench", normalize=True,
+                                      video_ids=[odd.id, second.id, second.id])),
+    }  # fmt: skip
+    results = []
+    for name, queue in cases.items():
+        job = None
+
+        def run(queue=queue):
+            nonlocal job
+            job = queue()
+            services.jobs_execute(request_code="bench")
+
+        seconds = timed(run)
+        job.refresh_from_db()
+        info = job.output_video.concat_info
+        if "segments" in info:
+            ran = ", ".join(segment["method"] for segment in info["segments"])
+        else:
+            names = {second.id: "the 20 s", odd.id: "the 10 s"}
+            reencoded = [names[video_id] for video_id in info["normalized"]["reencoded"]]
+            ran = "re-encoded: " + (" and ".join(reencoded) or "none")
+        results.append((name, seconds, ran))
+    return results
+
+
 def plain(long_clip: Path, short_clip: Path) -> dict[str, float]:
     """What someone would type to get the same result with FFmpeg alone."""
     out = WORK / "plain"
@@ -210,6 +267,7 @@ def main() -> None:
         long_clip, short_clip = make_sources()
         setup_django(media_root)
         our_times = ours(long_clip, short_clip)
+        edit_times = edits(long_clip, short_clip)
         plain_times = plain(long_clip, short_clip)
         size, upload_seconds, peak_kib = peak_upload_memory(media_root)
     finally:
@@ -220,6 +278,10 @@ def main() -> None:
     for name, seconds in our_times.items():
         print(f"| {name} | {seconds:.2f} | {plain_times[name]:.2f} | "
               f"{seconds / plain_times[name]:.2f} |")  # fmt: skip
+    print("\n| edit or normalised join | videoproc (s) | what ran |")
+    print("| --- | ---: | --- |")
+    for name, seconds, ran in edit_times:
+        print(f"| {name} | {seconds:.2f} | {ran} |")
     print(f"\nUpload of {size / 1024**3:.2f} GiB in {upload_seconds:.1f} s: peak resident "
           f"memory of the server worker {peak_kib / 1024:.0f} MiB.")  # fmt: skip
 
