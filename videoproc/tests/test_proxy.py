@@ -167,6 +167,35 @@ def test_the_same_slow_clients_stall_gunicorn_alone(stack):
     assert max(probe("127.0.0.1", stack.gunicorn_port, seconds=1)) < 1
 
 
+def test_make_run_alone_holds_twenty_slow_clients(tmp_path):
+    """Plain `make run` (no proxy) as far as gunicorn allows: with its threads and one
+    connection per thread and worker, twenty slow clients leave room for others."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL")},
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "CELERY_BROKER_URL": "",
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "DATA_DIR": str(tmp_path / "data"),
+        "MAKEFLAGS": "",
+    }
+    log = tmp_path / "make-run.log"
+    server = subprocess.Popen(
+        ["make", "--no-print-directory", "run", f"PORT={port}", f"VENV={Path(sys.prefix)}"],
+        cwd=BASE_DIR, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: listening(port, server, log), timeout=120, what="make run")
+        requests.get(f"http://127.0.0.1:{port}/video/view/all", timeout=60)
+        with SlowClients("127.0.0.1", port, 20) as clients:
+            wait_for(lambda: clients.connections >= 20, timeout=10, what="slow clients")
+            took = probe("127.0.0.1", port, seconds=6)
+        assert max(took) < 1, took
+    finally:
+        stop(server)
+
+
 @pytest.mark.parametrize(
     "range_header",
     [None, "bytes=0-99", "bytes=100-", "bytes=-500", "bytes=1000-1999", "bytes=0-999999999",
