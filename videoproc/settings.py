@@ -42,7 +42,13 @@ DEBUG = env_bool("DEBUG")
 # Files this installation makes for itself and keeps (the generated SECRET_KEY): outside
 # the code and the media, never served.
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "var")).resolve()
-SECRET_KEY = os.environ.get("SECRET_KEY") or stored_secret_key(DATA_DIR / "secret_key")
+try:
+    SECRET_KEY = os.environ.get("SECRET_KEY") or stored_secret_key(DATA_DIR / "secret_key")
+except OSError as error:
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is unset and cannot be kept in DATA_DIR ({error.strerror}): "
+        "set SECRET_KEY, or DATA_DIR to a folder this user may write"
+    ) from error
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 # Behind a proxy that ends TLS and sets X-Forwarded-Proto, overwriting what the client

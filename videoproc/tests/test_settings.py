@@ -75,6 +75,15 @@ def test_secret_key_from_the_environment_wins(tmp_path):
     assert not data_dir.exists()
 
 
+def test_unwritable_data_folder_says_what_to_set(tmp_path):
+    # given a DATA_DIR below a file, where no folder can be made (whoever runs the tests)
+    (tmp_path / "file").write_text("")
+    process = run_python(PRINT_KEY, fresh_env(DATA_DIR=str(tmp_path / "file" / "data")))
+    _, err = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY is unset" in err and "DATA_DIR" in err
+
+
 def production_env() -> dict[str, str]:
     """The variables the README's "Running it in production" section lists."""
     readme = (BASE_DIR / "README.md").read_text()
