@@ -83,17 +83,26 @@ def job_queue_concat(*, request_code: str, video_ids: list[int | dict],
                      normalize: bool | dict = False) -> Job:  # fmt: skip
     """Unlike videos are refused unless `normalize` asks for them to be made alike."""
     videos = dependencies.refs_resolve(request_code=request_code, refs=video_ids)
-    params = {"video_ids": video_ids}
-    if normalize:
-        _plan_or_400(lambda: target_plan(videos, normalize))
-        params["normalize"] = normalize
-    elif reason := pipelines.concat_incompatibility(videos):
-        raise ServiceError(
-            f'These videos cannot be concatenated: {reason} ("normalize": true would '
-            "re-encode the ones that differ from the first)"
-        )
+    params = {
+        "video_ids": video_ids,
+        **_join_check(videos, normalize, "videos cannot be concatenated"),
+    }
     return _job_create(request_code=request_code, kind=Job.Kind.CONCAT, params=params,
                        inputs=videos)  # fmt: skip
+
+
+def _join_check(inputs: list[dependencies.Input], normalize: bool | dict, refusal: str) -> dict:
+    """Alike inputs join as they are; unlike ones only when normalising, to a target this
+    FFmpeg can write. What the job's params say about it."""
+    if normalize:
+        _plan_or_400(lambda: target_plan(inputs, normalize))
+        return {"normalize": normalize}
+    if reason := pipelines.concat_incompatibility(inputs):
+        raise ServiceError(
+            f'These {refusal}: {reason} ("normalize": true would re-encode the ones that '
+            "differ from the first)"
+        )
+    return {}
 
 
 def job_queue_edit(*, request_code: str, segments: list[dict],
@@ -118,16 +127,9 @@ def job_queue_edit(*, request_code: str, segments: list[dict],
                 "end_ms": format_ms(segment["end"]),
             }  # fmt: skip
             for segment in segments
-        ]
+        ],
+        **_join_check(sources, normalize, "segments cannot be joined"),
     }
-    if normalize:
-        _plan_or_400(lambda: target_plan(sources, normalize))
-        params["normalize"] = normalize
-    elif reason := pipelines.concat_incompatibility(sources):
-        raise ServiceError(
-            f'These segments cannot be joined: {reason} ("normalize": true would '
-            "re-encode the ones that differ from the first)"
-        )
     return _job_create(request_code=request_code, kind=Job.Kind.EDIT, params=params,
                        inputs=sources)  # fmt: skip
 
