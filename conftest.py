@@ -6,6 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 # Celery workers, the broker and S3 for the integration tests (run apart by `make test`).
@@ -76,3 +78,26 @@ def uploaded(api, clip):
     response = upload(api, clip)
     assert response.status_code == 200, response.content
     return response.json()[0]
+
+
+@pytest.fixture
+def accounts(settings):
+    """API_AUTH=required, with no throttle counts left over from earlier tests."""
+    settings.API_AUTH = "required"
+    cache.clear()
+
+
+@pytest.fixture
+def user_api(accounts, django_user_model):
+    """make(username): an API client with a token of a new user of that name (its
+    `.user` is the user; the password is "pw-<username>")."""
+
+    def make(username: str) -> APIClient:
+        user = django_user_model.objects.create_user(username, password=f"pw-{username}")
+        _, key = AuthToken.objects.create(user)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        client.user = user
+        return client
+
+    return make

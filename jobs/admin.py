@@ -18,6 +18,7 @@ class JobAdmin(admin.ModelAdmin):
         "kind",
         "summary",
         "status",
+        "owner",
         "request_code",
         "progress_percent",
         "output",
@@ -25,13 +26,15 @@ class JobAdmin(admin.ModelAdmin):
         "created_at",
         "finished_at",
     ]
-    list_filter = ["status", "kind", "request_code", "created_at"]
-    search_fields = ["request_code", "error", "=id"]
+    list_filter = ["owner", "status", "kind", "request_code", "created_at"]
+    search_fields = ["request_code", "owner__username", "error", "=id"]
+    list_select_related = ["owner"]
     date_hierarchy = "created_at"
     actions = ["retry_jobs", "cancel_jobs", "execute_jobs"]
     fields = [
         "kind",
         "status",
+        "owner",
         "request_code",
         "summary",
         "segments_table",

@@ -13,6 +13,7 @@ from fractions import Fraction
 
 from rest_framework import status
 
+from videoproc.access import scoped
 from videoproc.errors import ServiceError
 from videos.media import FFmpegError
 from videos.models import Video
@@ -76,12 +77,12 @@ def is_job_ref(ref) -> bool:
     return isinstance(ref, dict)
 
 
-def refs_resolve(*, request_code: str, refs: list) -> list[Input]:
+def refs_resolve(*, request_code: str, refs: list, owner=None) -> list[Input]:
     """The inputs named by video ids and job references, in order: stored videos (404
     listing the missing ids) and the planned outputs of this requester's pending jobs
-    (400 naming the job that cannot be used)."""
+    (400 naming the job that cannot be used); only the owner's, with an owner."""
     video_ids = [ref for ref in refs if not is_job_ref(ref)]
-    found = Video.objects.in_bulk(video_ids)
+    found = scoped(Video.objects.all(), owner).in_bulk(video_ids)
     missing = [video_id for video_id in video_ids if video_id not in found]
     if missing:
         raise ServiceError(
@@ -91,12 +92,12 @@ def refs_resolve(*, request_code: str, refs: list) -> list[Input]:
     planned = {}
     for ref in refs:
         if is_job_ref(ref) and ref["job_id"] not in planned:
-            planned[ref["job_id"]] = _planned_output(request_code, ref["job_id"])
+            planned[ref["job_id"]] = _planned_output(request_code, ref["job_id"], owner)
     return [planned[ref["job_id"]] if is_job_ref(ref) else found[ref] for ref in refs]
 
 
-def _planned_output(request_code: str, job_id: int) -> PlannedVideo:
-    job = Job.objects.filter(pk=job_id).first()
+def _planned_output(request_code: str, job_id: int, owner) -> PlannedVideo:
+    job = scoped(Job.objects.all(), owner).filter(pk=job_id).first()
     if job is None or job.request_code != request_code:
         raise ServiceError(f"Job {job_id} is not a job of request_code {request_code}")
     if job.status != Job.Status.PENDING:

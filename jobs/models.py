@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 from videos.models import Video
@@ -20,6 +21,15 @@ class Job(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    # Null when accounts are off; request codes are per owner. PROTECT, as for videos:
+    # a user with jobs (maybe running) is not deleted from under them.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="jobs",
+    )
     request_code = models.CharField(max_length=100)
     kind = models.CharField(max_length=10, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)

@@ -411,7 +411,8 @@ def _store_output(job: Job, attempt: int, output: Path, stem: str, info: dict) -
             if current.status != Job.Status.RUNNING or current.attempts != attempt:
                 raise FFmpegError(f"job {job.id} was taken over while it ran")
             video = video_create(stored=stored, kind=Video.Kind.RESULT, probed=probed,
-                                 original_name=f"{stem}.{extension}", **info)  # fmt: skip
+                                 original_name=f"{stem}.{extension}", owner_id=job.owner_id,
+                                 **info)  # fmt: skip
             job_finish(job=job, status=Job.Status.SUCCEEDED, output_video=video, progress=100)
     except BaseException:
         stored.delete()

@@ -15,6 +15,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 from rest_framework import status
 
+from videoproc.access import scoped
 from videoproc.errors import NO_SPACE_DETAIL, ServiceError
 from videos.media import FFmpegBusy, FFmpegError, FFmpegInterrupted, ffmpeg_slot
 from videos.models import Video
@@ -32,17 +33,33 @@ AWAIT_INTERVAL = 0.5  # seconds between looks at jobs handed to workers
 BUSY_RETRY_AFTER = 30  # seconds; jobs take minutes, and a retry costs only a lock attempt
 
 
+def _active_jobs_check(*, owner) -> None:
+    """Refuse (429) a job that would take an owner past USER_MAX_ACTIVE_JOBS unfinished
+    ones: one user must not fill the machine's queue for everybody."""
+    cap = settings.USER_MAX_ACTIVE_JOBS
+    if owner is None or not cap:
+        return
+    active = Job.objects.filter(owner=owner, status__in=transitions.UNFINISHED).count()
+    if active >= cap:
+        raise ServiceError(
+            f"You have {active} unfinished jobs, the most allowed at once ({cap}); "
+            "execute or cancel some first",
+            status.HTTP_429_TOO_MANY_REQUESTS,
+        )
+
+
 def _job_create(*, request_code: str, kind: str, params: dict,
-                inputs: list[dependencies.Input]) -> Job:  # fmt: skip
+                inputs: list[dependencies.Input], owner) -> Job:  # fmt: skip
+    _active_jobs_check(owner=owner)
     with transaction.atomic():
-        job = Job.objects.create(request_code=request_code, kind=kind, params=params)
+        job = Job.objects.create(request_code=request_code, kind=kind, params=params, owner=owner)
         job.inputs.set([video for video in inputs if isinstance(video, Video)])
         job.depends_on.set(dependencies.job_refs(inputs))
     return job
 
 
-def _input(*, request_code: str, ref) -> dependencies.Input:
-    (video,) = dependencies.refs_resolve(request_code=request_code, refs=[ref])
+def _input(*, request_code: str, ref, owner) -> dependencies.Input:
+    (video,) = dependencies.refs_resolve(request_code=request_code, refs=[ref], owner=owner)
     return video
 
 
@@ -58,11 +75,11 @@ def _plan_or_400(make_plan):
 
 
 def job_queue_trim(*, request_code: str, video_id: int | dict, trim_start_ms: float,
-                   trim_end_ms: float) -> Job:  # fmt: skip
+                   trim_end_ms: float, owner=None) -> Job:  # fmt: skip
     """`video_id` is a video's id or {"job_id": N}, a pending job's output."""
     if trim_end_ms <= trim_start_ms:
         raise ServiceError("trim_end must be after trim_start")
-    video = _input(request_code=request_code, ref=video_id)
+    video = _input(request_code=request_code, ref=video_id, owner=owner)
     duration_ms = video.duration * 1000
     if trim_start_ms >= duration_ms:
         raise ServiceError(
@@ -76,19 +93,19 @@ def job_queue_trim(*, request_code: str, video_id: int | dict, trim_start_ms: fl
         "trim_end_ms": format_ms(trim_end_ms),
     }
     return _job_create(request_code=request_code, kind=Job.Kind.TRIM, params=params,
-                       inputs=[video])  # fmt: skip
+                       inputs=[video], owner=owner)  # fmt: skip
 
 
 def job_queue_concat(*, request_code: str, video_ids: list[int | dict],
-                     normalize: bool | dict = False) -> Job:  # fmt: skip
+                     normalize: bool | dict = False, owner=None) -> Job:  # fmt: skip
     """Unlike videos are refused unless `normalize` asks for them to be made alike."""
-    videos = dependencies.refs_resolve(request_code=request_code, refs=video_ids)
+    videos = dependencies.refs_resolve(request_code=request_code, refs=video_ids, owner=owner)
     params = {
         "video_ids": video_ids,
         **_join_check(videos, normalize, "videos cannot be concatenated"),
     }
     return _job_create(request_code=request_code, kind=Job.Kind.CONCAT, params=params,
-                       inputs=videos)  # fmt: skip
+                       inputs=videos, owner=owner)  # fmt: skip
 
 
 def _join_check(inputs: list[dependencies.Input], normalize: bool | dict, refusal: str) -> dict:
@@ -106,11 +123,13 @@ def _join_check(inputs: list[dependencies.Input], normalize: bool | dict, refusa
 
 
 def job_queue_edit(*, request_code: str, segments: list[dict],
-                   normalize: bool | dict = False) -> Job:  # fmt: skip
+                   normalize: bool | dict = False, owner=None) -> Job:  # fmt: skip
     """Segments of videos (or of pending jobs' outputs), in order, as one video. Unlike
     sources are refused unless `normalize` asks for them to be made alike."""
     sources = dependencies.refs_resolve(
-        request_code=request_code, refs=[segment["video_id"] for segment in segments]
+        request_code=request_code,
+        refs=[segment["video_id"] for segment in segments],
+        owner=owner,
     )
     for number, (segment, source) in enumerate(zip(segments, sources, strict=True), 1):
         if segment["start"] >= source.duration * 1000:
@@ -131,13 +150,13 @@ def job_queue_edit(*, request_code: str, segments: list[dict],
         **_join_check(sources, normalize, "segments cannot be joined"),
     }
     return _job_create(request_code=request_code, kind=Job.Kind.EDIT, params=params,
-                       inputs=sources)  # fmt: skip
+                       inputs=sources, owner=owner)  # fmt: skip
 
 
 def job_queue_encode(*, request_code: str, video_id: int | dict, video_codec: str,
                      audio_codec: str, resolution: str, frame_rate: float,
-                     container: str | None) -> Job:  # fmt: skip
-    video = _input(request_code=request_code, ref=video_id)
+                     container: str | None, owner=None) -> Job:  # fmt: skip
+    video = _input(request_code=request_code, ref=video_id, owner=owner)
     width, height = map(int, resolution.split(":"))
     if reason := budget_refusal(width=width, height=height, frame_rate=frame_rate,
                                 duration=video.duration):  # fmt: skip
@@ -166,7 +185,7 @@ def job_queue_encode(*, request_code: str, video_id: int | dict, video_codec: st
     plan = _plan_or_400(lambda: pipelines.encode_plan(video=video, params=params))
     params["container"] = plan.extension
     return _job_create(request_code=request_code, kind=Job.Kind.ENCODE, params=params,
-                       inputs=[video])  # fmt: skip
+                       inputs=[video], owner=owner)  # fmt: skip
 
 
 def distributed() -> bool:
@@ -315,14 +334,17 @@ def _run_here(job_ids) -> list[Job]:
         ) from None
 
 
-def jobs_execute(*, request_code: str, wait: bool = True) -> list[Job]:
+def jobs_execute(*, request_code: str, wait: bool = True, owner=None) -> list[Job]:
     """Run the requester's pending jobs in id order; 500 naming the ones that failed.
+    Request codes are per owner: another user's jobs under the same code are not theirs.
 
     With a broker they run on workers; with wait=False, or when they have not all
     finished within EXECUTE_WAIT_LIMIT seconds, they are returned still queued or
     running, for the caller to watch. Without one they run here, whatever wait says.
     """
-    pending = Job.objects.filter(request_code=request_code, status=Job.Status.PENDING)
+    pending = scoped(Job.objects.all(), owner).filter(
+        request_code=request_code, status=Job.Status.PENDING
+    )
     job_ids = pending.values_list("id", flat=True)
     jobs = _dispatch(job_ids) if distributed() else _run_here(job_ids)
     if not jobs:
@@ -368,28 +390,33 @@ def _headline(error: str | None) -> str:
     return FFmpegError(error or "").reason
 
 
-def job_get(*, job_id: int, for_update: bool = False) -> Job:
-    """The job with that id (locked for the transaction, with for_update), else a 404."""
-    jobs = Job.objects.select_for_update() if for_update else Job.objects
+def job_get(*, job_id: int, for_update: bool = False, owner=None) -> Job:
+    """The job with that id (locked for the transaction, with for_update; only the
+    owner's, with an owner), else a 404."""
+    jobs = scoped(Job.objects.all(), owner)
+    if for_update:
+        jobs = jobs.select_for_update()
     job = jobs.filter(pk=job_id).first()
     if job is None:
         raise ServiceError(f"No job with id {job_id}", status.HTTP_404_NOT_FOUND)
     return job
 
 
-def job_cancel(*, job_id: int) -> Job:
+def job_cancel(*, job_id: int, owner=None) -> Job:
     """Cancel a pending or queued job at once (a queued job's message will find it
     cancelled and do nothing); ask a running one to stop (its FFmpeg is killed by the
     runner within a second or two and its partial output removed)."""
     with transaction.atomic():
-        transitions.job_cancel(job=job_get(job_id=job_id, for_update=True))
+        transitions.job_cancel(job=job_get(job_id=job_id, for_update=True, owner=owner))
     if distributed():
         _release_dependants(job_id)  # a queued job waiting for its inputs has no message
     return job_get(job_id=job_id)
 
 
-def job_retry(*, job_id: int) -> Job:
+def job_retry(*, job_id: int, owner=None) -> Job:
     """Put a failed or cancelled job back in the queue, as if newly asked."""
     with transaction.atomic():
-        transitions.job_retry(job=job_get(job_id=job_id, for_update=True))
+        job = job_get(job_id=job_id, for_update=True, owner=owner)
+        _active_jobs_check(owner=owner)
+        transitions.job_retry(job=job)
     return job_get(job_id=job_id)

@@ -2,6 +2,8 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.response import Response
 
+from videoproc.access import request_owner, scoped
+
 from . import services
 from .models import Job
 from .serializers import (
@@ -61,6 +63,7 @@ class ProcessViewSet(viewsets.ViewSet):
             video_id=data["video_id"],
             trim_start_ms=data["trim_start"],
             trim_end_ms=data["trim_end"],
+            owner=request_owner(request),
         )
         return Response({"message": "Trim job added to queue", "job_id": job.id})
 
@@ -100,6 +103,7 @@ class ProcessViewSet(viewsets.ViewSet):
             request_code=data["request_code"],
             video_ids=data["video_ids"],
             normalize=data.get("normalize", False),
+            owner=request_owner(request),
         )
         return Response({"message": "Concat job added to queue", "job_id": job.id})
 
@@ -142,6 +146,7 @@ class ProcessViewSet(viewsets.ViewSet):
             request_code=data["request_code"],
             segments=data["segments"],
             normalize=data.get("normalize", False),
+            owner=request_owner(request),
         )
         return Response({"message": "Edit job added to queue", "job_id": job.id})
 
@@ -158,6 +163,7 @@ class ProcessViewSet(viewsets.ViewSet):
             resolution=data["resolution"],
             frame_rate=data["frame_rate"],
             container=data.get("container"),
+            owner=request_owner(request),
         )
         return Response({"message": "Encode job added to queue", "job_id": job.id})
 
@@ -169,7 +175,9 @@ class ProcessViewSet(viewsets.ViewSet):
     def execute(self, request):
         data = _valid(ExecuteSerializer, request.data)
         request_code = data["request_code"]
-        jobs = services.jobs_execute(request_code=request_code, wait=data["wait"])
+        jobs = services.jobs_execute(
+            request_code=request_code, wait=data["wait"], owner=request_owner(request)
+        )
         if any(job.status in HANDED_OUT for job in jobs):  # on workers, not awaited
             return Response(
                 {
@@ -194,7 +202,7 @@ class JobViewSet(viewsets.ViewSet):
     )
     def list(self, request):
         params = _valid(JobListParamsSerializer, request.query_params)
-        jobs = Job.objects.order_by("id")
+        jobs = scoped(Job.objects.order_by("id"), request_owner(request))
         if "request_code" in params:
             jobs = jobs.filter(request_code=params["request_code"])
         jobs = jobs[params["skip"] : params["skip"] + params["limit"]]
@@ -202,7 +210,8 @@ class JobViewSet(viewsets.ViewSet):
 
     @extend_schema(summary="One job", responses={200: JobSerializer})
     def retrieve(self, request, pk: int):
-        return Response(JobSerializer(services.job_get(job_id=int(pk))).data)
+        job = services.job_get(job_id=int(pk), owner=request_owner(request))
+        return Response(JobSerializer(job).data)
 
     @extend_schema(
         summary="Cancel a pending, queued or running job",
@@ -210,7 +219,8 @@ class JobViewSet(viewsets.ViewSet):
         responses={200: JobSerializer},
     )
     def cancel(self, request, pk: int):
-        return Response(JobSerializer(services.job_cancel(job_id=int(pk))).data)
+        job = services.job_cancel(job_id=int(pk), owner=request_owner(request))
+        return Response(JobSerializer(job).data)
 
     @extend_schema(
         summary="Put a failed or cancelled job back to pending",
@@ -218,4 +228,5 @@ class JobViewSet(viewsets.ViewSet):
         responses={200: JobSerializer},
     )
     def retry(self, request, pk: int):
-        return Response(JobSerializer(services.job_retry(job_id=int(pk))).data)
+        job = services.job_retry(job_id=int(pk), owner=request_owner(request))
+        return Response(JobSerializer(job).data)

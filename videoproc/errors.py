@@ -4,6 +4,7 @@ import errno
 
 from django.http import JsonResponse
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -39,6 +40,9 @@ def _first_message(errors) -> str:
 
 
 def exception_handler(exc, context):
+    # Errors are JSON whatever the view renders otherwise (the schema's YAML, say).
+    request = context["request"]
+    request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
     if isinstance(exc, ServiceError):
         return Response({"detail": exc.detail}, status=exc.status_code, headers=exc.headers)
     if is_no_space(exc):  # its message would show a server path

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "knox",
     "videos",
     "jobs",
 ]
@@ -254,12 +255,53 @@ CELERY_TASK_TIME_LIMIT = JOB_TIME_LIMIT + 900
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# Users and access (README "Users and access", videoproc/access.py). "off": the open
+# contract, for a server on loopback (videoproc/gunicorn.conf.py refuses to bind wider
+# unless API_AUTH=off is said explicitly). "required": a session or a token on every
+# request, and every video and job scoped to its owner.
+API_AUTH = os.environ.get("API_AUTH", "off").strip().lower()
+if API_AUTH not in {"off", "required"}:
+    raise ImproperlyConfigured(f"API_AUTH must be 'off' or 'required', not {API_AUTH!r}")
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "page"
+LOGOUT_REDIRECT_URL = "login"
+# How long a signed link to a stored file (required mode, local storage) works, in seconds.
+STORAGE_LINK_TTL = int(os.environ.get("STORAGE_LINK_TTL", 6 * 3600))
+# Per user, in required mode; 0 means no limit. The quota counts the bytes of a user's
+# uploads and results; the cap counts jobs not yet finished (pending, queued, running).
+USER_STORAGE_QUOTA = int(os.environ.get("USER_STORAGE_QUOTA", 50 * 1024**3))
+USER_MAX_ACTIVE_JOBS = int(os.environ.get("USER_MAX_ACTIVE_JOBS", 50))
+# DRF rates ("600/minute"); empty: not throttled. "user" counts per user, "anon" per
+# client address for calls without a user (all of them when accounts are off).
+API_THROTTLE_RATES = {
+    "user": os.environ.get("API_THROTTLE_USER", "600/minute") or None,
+    "anon": os.environ.get("API_THROTTLE_ANON", "") or None,
+}
+# Throttle counts live in the cache: give several server processes or machines one
+# shared cache (redis://...), else each process counts on its own.
+if os.environ.get("CACHE_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["CACHE_URL"],
+        }
+    }
+REST_KNOX = {
+    # A token lives until revoked unless its creator gives it an expiry: deploy scripts
+    # must not lose theirs overnight (knox's own default is 10 hours).
+    "TOKEN_TTL": None,
+}
+
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "videoproc.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "UNAUTHENTICATED_USER": None,
+    # Token first: its WWW-Authenticate header makes an anonymous call a 401, not a 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "videoproc.access.TokenAuthentication",
+        "videoproc.access.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["videoproc.access.IsAuthenticatedWhenRequired"],
+    "DEFAULT_THROTTLE_CLASSES": ["videoproc.access.AnonThrottle", "videoproc.access.UserThrottle"],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -268,6 +310,8 @@ SPECTACULAR_SETTINGS = {
     "run them and download the results.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and docs need a user like every endpoint, in required mode.
+    "SERVE_PERMISSIONS": ["videoproc.access.IsAuthenticatedWhenRequired"],
     # The docs page's own assets, served by whitenoise: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -1,6 +1,7 @@
 """Every API path answers with and without a trailing slash, without redirecting."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -39,6 +40,8 @@ urlpatterns = [
     path("", pages.index, name="page"),
     api("page/library", pages.LibraryView.as_view(), "page-library"),
     api("page/concat-candidates", pages.ConcatCandidatesView.as_view(), "page-concat-candidates"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     re_path(r"^storage/(?P<name>.+)$", serve_stored, name="storage"),
 ]

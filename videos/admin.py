@@ -1,6 +1,5 @@
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
-from django.core.files.storage import default_storage
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
@@ -9,6 +8,7 @@ from videoproc.errors import ServiceError
 
 from . import services
 from .models import Video
+from .serving import stored_url
 
 PROBED_FIELDS = [
     "container",
@@ -38,6 +38,7 @@ class VideoAdmin(admin.ModelAdmin):
         "id",
         "poster",
         "original_name",
+        "owner",
         "kind",
         "duration_seconds",
         "video_codec",
@@ -48,13 +49,15 @@ class VideoAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_display_links = ["id", "original_name"]
-    list_filter = ["kind", "video_codec", "audio_codec", "container", "created_at"]
-    search_fields = ["original_name", "file"]
+    list_filter = ["owner", "kind", "video_codec", "audio_codec", "container", "created_at"]
+    search_fields = ["original_name", "file", "owner__username"]
+    list_select_related = ["owner"]
     date_hierarchy = "created_at"
     actions = ["delete_selected"]
     readonly_fields = [
         "player",
         "poster",
+        "owner",
         "kind",
         "file",
         "thumbnail",
@@ -66,7 +69,20 @@ class VideoAdmin(admin.ModelAdmin):
         *PROBED_FIELDS,
     ]
     fieldsets = [
-        (None, {"fields": ["player", "original_name", "kind", "file", "thumbnail", "created_at"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "player",
+                    "original_name",
+                    "owner",
+                    "kind",
+                    "file",
+                    "thumbnail",
+                    "created_at",
+                ]
+            },
+        ),  # fmt: skip
         ("Produced by", {"fields": ["produced_by", "trim_info", "concat_info", "encode_info"]}),
         ("Probed by ffprobe", {"fields": PROBED_FIELDS}),
     ]
@@ -81,7 +97,7 @@ class VideoAdmin(admin.ModelAdmin):
             return "—"
         return format_html(
             '<img src="{}" alt="" width="96" style="border-radius:4px">',
-            default_storage.url(video.thumbnail.name),
+            stored_url(video.thumbnail.name),
         )
 
     @admin.display(description="player")
@@ -89,8 +105,8 @@ class VideoAdmin(admin.ModelAdmin):
         return format_html(
             '<video src="{}" poster="{}" controls preload="metadata" '
             'style="max-width:480px;width:100%"></video>',
-            default_storage.url(video.file.name),
-            default_storage.url(video.thumbnail.name) if video.thumbnail else "",
+            stored_url(video.file.name),
+            stored_url(video.thumbnail.name) if video.thumbnail else "",
         )
 
     @admin.display(description="duration", ordering="duration")

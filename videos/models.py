@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 
@@ -12,6 +13,15 @@ class Video(models.Model):
         RESULT = "result", "Result"
 
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.UPLOAD)
+    # Null when accounts are off. PROTECT: deleting a user must go through deleting
+    # their videos (video_delete removes the files), never orphan files on disk.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="videos",
+    )
     file = models.FileField(max_length=500)
     original_name = models.CharField(max_length=255, blank=True)
     thumbnail = models.FileField(max_length=500, blank=True)

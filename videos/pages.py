@@ -2,8 +2,8 @@
 contract's responses stay as they are): the library with what the page shows of each
 video, and which videos can be joined to a chosen first one."""
 
-from django.core.files.storage import default_storage
-from django.shortcuts import get_object_or_404, render
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import render
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -11,10 +11,13 @@ from rest_framework.views import APIView
 
 from jobs import capabilities
 from jobs.pipelines import concat_incompatibility
+from videoproc.access import accounts_required, request_owner, scoped
 
+from . import services
 from .media import FORMATS
 from .models import Video
 from .serializers import VideoIdSerializer
+from .serving import stored_url
 
 # Offered first in the encode form, when this FFmpeg has them; its other encoders follow.
 COMMON_ENCODERS = {
@@ -35,6 +38,8 @@ def encoder_choices(kind: str) -> tuple[list[str], list[str]]:
 
 
 def index(request):
+    if accounts_required() and not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
     return render(
         request,
         "videos/index.html",
@@ -83,10 +88,10 @@ class LibraryVideoSerializer(serializers.ModelSerializer):
         return video.original_name or video.file.name.rsplit("/", 1)[-1]
 
     def get_url(self, video: Video) -> str:
-        return default_storage.url(video.file.name)
+        return stored_url(video.file.name)
 
     def get_thumbnail_url(self, video: Video) -> str | None:
-        return default_storage.url(video.thumbnail.name) if video.thumbnail else None
+        return stored_url(video.thumbnail.name) if video.thumbnail else None
 
     def get_fps(self, video: Video) -> float:
         return round(video.fps, 3)
@@ -99,7 +104,8 @@ class LibraryVideoSerializer(serializers.ModelSerializer):
 class LibraryView(APIView):
     @extend_schema(summary="Videos as the page shows them", responses=LibraryVideoSerializer)
     def get(self, request):
-        videos = Video.objects.select_related("produced_by").order_by("id")
+        videos = scoped(Video.objects.select_related("produced_by"), request_owner(request))
+        videos = videos.order_by("id")
         return Response(LibraryVideoSerializer(videos, many=True).data)
 
 
@@ -114,10 +120,11 @@ class ConcatCandidatesView(APIView):
     def get(self, request):
         params = VideoIdSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        first = get_object_or_404(Video, pk=params.validated_data["video_id"])
+        owner = request_owner(request)
+        first = services.video_get(video_id=params.validated_data["video_id"], owner=owner)
         return Response(
             {
                 str(video.id): concat_incompatibility([first, video])
-                for video in Video.objects.order_by("id")
+                for video in scoped(Video.objects.order_by("id"), owner)
             }
         )

@@ -11,9 +11,11 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Sum
 from rest_framework import status
 
 from jobs.transitions import UNFINISHED
+from videoproc.access import scoped
 from videoproc.errors import ServiceError
 
 from . import storage, thumbnails
@@ -29,9 +31,12 @@ def upload_extension(filename: str) -> str:
     return filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
 
 
-def video_get(*, video_id: int, processed: bool = False) -> Video:
-    """The video with that id (only a job's output, when processed), else a 404."""
-    videos = Video.objects.filter(kind=Video.Kind.RESULT) if processed else Video.objects
+def video_get(*, video_id: int, processed: bool = False, owner=None) -> Video:
+    """The video with that id (only a job's output, when processed; only the owner's,
+    with an owner), else a 404: another user's video does not exist for them."""
+    videos = scoped(Video.objects.all(), owner)
+    if processed:
+        videos = videos.filter(kind=Video.Kind.RESULT)
     video = videos.filter(pk=video_id).first()
     if video is None:
         kind = "processed video" if processed else "video"
@@ -155,10 +160,26 @@ def _origin_name(filename: str) -> str:
     return storage.new_name(storage.ORIGIN, storage.safe_stem(filename), upload_extension(filename))
 
 
-def video_upload(*, files: list[UploadedFile]) -> list[Video]:
+def video_quota_check(*, owner, incoming: int) -> None:
+    """Refuse (413) what would take an owner past USER_STORAGE_QUOTA. 413, not 507: it
+    is this request that is too large for this user; 507 means the server's disk is full."""
+    quota = settings.USER_STORAGE_QUOTA
+    if owner is None or not quota:
+        return
+    used = Video.objects.filter(owner=owner).aggregate(used=Sum("size"))["used"] or 0
+    if used + incoming > quota:
+        raise ServiceError(
+            f"Storage quota exceeded: you use {used} of {quota} bytes and this needs "
+            f"{incoming} more; delete videos or ask for a larger quota",
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+
+
+def video_upload(*, files: list[UploadedFile], owner=None) -> list[Video]:
     """Store every file, or none: one refused file refuses the whole request."""
     if not files:
         raise ServiceError("No files were uploaded; send them in the multipart field 'files'")
+    video_quota_check(owner=owner, incoming=sum(upload.size for upload in files))
     checked = [
         (upload, video_check_file(path=upload.temporary_file_path(), filename=upload.name))
         for upload in files
@@ -178,6 +199,7 @@ def video_upload(*, files: list[UploadedFile]) -> list[Video]:
                     kind=Video.Kind.UPLOAD,
                     probed=probed,
                     original_name=upload.name[:255],
+                    owner=owner,
                 )  # fmt: skip
                 for video_files, (upload, probed) in zip(stored, checked, strict=True)
             ]
@@ -187,17 +209,18 @@ def video_upload(*, files: list[UploadedFile]) -> list[Video]:
         raise
 
 
-def video_import(*, path: Path) -> Video:
+def video_import(*, path: Path, owner=None) -> Video:
     """Add a local file as an upload, after the same checks; the file is copied, never
     moved, so the operator's own copy stays where it was."""
     probed = video_check_file(path=path, filename=path.name)
+    video_quota_check(owner=owner, incoming=path.stat().st_size)
     with storage.scratch_dir("import-") as directory:
         copy = Path(directory) / "video"
         shutil.copyfile(path, copy)
         stored = video_files_store(path=copy, name=_origin_name(path.name), probed=probed)
     try:
         return video_create(stored=stored, kind=Video.Kind.UPLOAD, probed=probed,
-                            original_name=path.name[:255])  # fmt: skip
+                            original_name=path.name[:255], owner=owner)  # fmt: skip
     except Exception:
         stored.delete()
         raise

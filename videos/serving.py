@@ -2,24 +2,35 @@
 
 Django's FileResponse ignores Range, and whitenoise only sees static files. On S3 the
 stored file is behind a presigned URL, so we redirect there.
+
+When accounts are required, a file is served only to its owner's session or through a
+signed, expiring link (`?sig=`), so that a download link still works in a plain
+`<video>` tag or curl, with no headers.
 """
 
 import mimetypes
 import os
 import re
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import default_storage
+from django.db.models import Q
 from django.http import (
     FileResponse,
     Http404,
     HttpResponse,
     HttpResponseRedirect,
+    JsonResponse,
     StreamingHttpResponse,
 )
 from django.views.decorators.http import require_safe
+
+from videoproc.access import accounts_required
+
+from .models import Video
 
 # Longer numbers than any file size are not a range we can answer: the whole file is sent.
 RANGE_RE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
@@ -45,8 +56,47 @@ class _RangeReader:
         self.handle.close()
 
 
+_signer = signing.TimestampSigner(salt="videos.serving.stored")
+
+
+def stored_url(name: str) -> str:
+    """The URL of a stored file: the storage's own (presigned on S3); in required mode,
+    a local file's carries a signature that expires after STORAGE_LINK_TTL."""
+    url = default_storage.url(name)
+    if not accounts_required() or not _is_local():
+        return url
+    signature = _signer.sign(name)[len(name) + 1 :]  # "<timestamp>:<mac>"
+    return f"{url}?{urlencode({'sig': signature})}"
+
+
+def _is_local() -> bool:
+    try:
+        default_storage.path("")
+    except NotImplementedError:
+        return False
+    return True
+
+
+def _refusal(request, name: str) -> JsonResponse | None:
+    """Why this request may not have this file (required mode), or None if it may."""
+    if "sig" in request.GET:
+        try:
+            _signer.unsign(f"{name}:{request.GET['sig']}", max_age=settings.STORAGE_LINK_TTL)
+        except signing.SignatureExpired:
+            return JsonResponse({"detail": "This link has expired; ask for a new one"}, status=403)
+        except signing.BadSignature:
+            return JsonResponse({"detail": "This link is not valid"}, status=403)
+        return None
+    if not request.user.is_authenticated:
+        return JsonResponse({"detail": "Authentication credentials were not provided."}, status=401)
+    owns = Video.objects.filter(Q(file=name) | Q(thumbnail=name), owner=request.user).exists()
+    return None if owns else JsonResponse({"detail": "Not found"}, status=404)
+
+
 @require_safe
 def serve_stored(request, name: str):
+    if accounts_required() and (refusal := _refusal(request, name)):
+        return refusal
     try:
         path = default_storage.path(name)
     except SuspiciousFileOperation:  # a path escaping the media root

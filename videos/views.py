@@ -5,6 +5,7 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from videoproc.access import request_owner, scoped
 from videoproc.errors import ServiceError
 
 from . import services
@@ -16,6 +17,7 @@ from .serializers import (
     VideoInfoSerializer,
     VideoSerializer,
 )
+from .serving import stored_url
 
 
 def _video_id(request) -> int:
@@ -46,7 +48,9 @@ class VideoViewSet(viewsets.ViewSet):
                 f"The upload is larger than the limit of {settings.MAX_UPLOAD_SIZE} bytes",
                 status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
-        videos = services.video_upload(files=request.FILES.getlist("files"))
+        videos = services.video_upload(
+            files=request.FILES.getlist("files"), owner=request_owner(request)
+        )
         return Response(VideoSerializer(videos, many=True).data)
 
     @extend_schema(
@@ -58,7 +62,7 @@ class VideoViewSet(viewsets.ViewSet):
         page = PageSerializer(data=request.query_params)
         page.is_valid(raise_exception=True)
         skip, limit = page.validated_data["skip"], page.validated_data["limit"]
-        videos = Video.objects.order_by("id")[skip : skip + limit]
+        videos = scoped(Video.objects.order_by("id"), request_owner(request))[skip : skip + limit]
         return Response(VideoSerializer(videos, many=True).data)
 
     @extend_schema(
@@ -67,7 +71,7 @@ class VideoViewSet(viewsets.ViewSet):
         responses={200: VideoInfoSerializer},
     )
     def info(self, request):
-        video = services.video_get(video_id=_video_id(request))
+        video = services.video_get(video_id=_video_id(request), owner=request_owner(request))
         if not default_storage.exists(video.file.name):
             raise ServiceError(
                 f"The file of video {video.id} could not be read: it is missing from storage",
@@ -81,6 +85,8 @@ class VideoViewSet(viewsets.ViewSet):
         responses={200: DownloadLinkSerializer(many=True)},
     )
     def download(self, request):
-        video = services.video_get(video_id=_video_id(request), processed=True)
-        link = request.build_absolute_uri(default_storage.url(video.file.name))
+        video = services.video_get(
+            video_id=_video_id(request), processed=True, owner=request_owner(request)
+        )
+        link = request.build_absolute_uri(stored_url(video.file.name))
         return Response([{"download_link": link}])

@@ -4,28 +4,33 @@ from rest_framework import status
 from jobs import services
 from jobs.models import Job
 from jobs.summaries import job_summary
+from videoproc.access import command_owner, scoped
 from videoproc.errors import ServiceError
 
 
 class Command(BaseCommand):
     help = (
-        "Run the pending jobs of one request code in id order, exactly as "
+        "Run the pending jobs of one request code (of one --user) in id order, exactly as "
         "POST /video/process/execute does, and print each job's outcome. Exits non-zero "
         "if there was nothing to run or any job failed."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--request-code", required=True, help="whose pending jobs to run")
+        parser.add_argument(
+            "--user", help="the request code's owner (required with API_AUTH=required)"
+        )
 
-    def handle(self, *args, request_code: str, **options):
+    def handle(self, *args, request_code: str, user: str | None, **options):
+        owner = command_owner(user)
         queued = list(
-            Job.objects.filter(request_code=request_code, status=Job.Status.PENDING).values_list(
-                "id", flat=True
-            )
+            scoped(Job.objects.all(), owner)
+            .filter(request_code=request_code, status=Job.Status.PENDING)
+            .values_list("id", flat=True)
         )
         failure = None
         try:
-            services.jobs_execute(request_code=request_code)
+            services.jobs_execute(request_code=request_code, owner=owner)
         except ServiceError as error:
             if error.status_code < status.HTTP_500_INTERNAL_SERVER_ERROR:
                 raise CommandError(error.detail) from None

@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from videoproc.access import command_owner
 from videoproc.errors import ServiceError
 from videos import services
 
@@ -20,13 +21,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "paths", nargs="+", type=Path, metavar="PATH", help="a video file or a folder"
         )
+        parser.add_argument(
+            "--user", help="the owner of the imported videos (required with API_AUTH=required)"
+        )
 
-    def handle(self, *args, paths: list[Path], **options):
+    def handle(self, *args, paths: list[Path], user: str | None, **options):
+        owner = command_owner(user)
         files = candidate_files(paths)
         imported, refused = [], []
         for done, path in enumerate(files, 1):
             try:
-                video = services.video_import(path=path)
+                video = services.video_import(path=path, owner=owner)
             except (ServiceError, OSError) as error:
                 reason = getattr(error, "detail", None) or str(error)
                 refused.append((path, reason))

@@ -1,0 +1,128 @@
+"""Who may do what (README "Users and access"). API_AUTH is read on every request, not
+at import, so one code path serves both modes: "off" is the open contract (no owner,
+everything visible), "required" needs a session or a token and scopes all to its owner.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import CommandError
+from django.db.models import QuerySet
+from drf_spectacular.authentication import SessionScheme as SpectacularSessionScheme
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
+from knox.auth import TokenAuthentication as KnoxTokenAuthentication
+from knox.models import AuthToken
+from rest_framework import authentication, exceptions, permissions, throttling
+
+OFF, REQUIRED = "off", "required"
+TOKEN_SCHEMES = (b"token", b"bearer")
+
+
+def accounts_required() -> bool:
+    return settings.API_AUTH == REQUIRED
+
+
+def request_owner(request):
+    """The user a request acts for: its user in required mode, None (nobody: every row,
+    as before accounts existed) when accounts are off."""
+    return request.user if accounts_required() else None
+
+
+def scoped(queryset: QuerySet, owner) -> QuerySet:
+    """The rows an owner may see: their own; all of them when accounts are off."""
+    return queryset if owner is None else queryset.filter(owner=owner)
+
+
+class TokenAuthentication(KnoxTokenAuthentication):
+    """knox's hashed, revocable, optionally expiring tokens, sent as `Token <key>` (DRF's
+    habit) or `Bearer <key>` (OAuth's); listed first, so anonymous calls answer 401."""
+
+    def authenticate(self, request):
+        if not accounts_required():
+            return None
+        scheme, _, key = authentication.get_authorization_header(request).partition(b" ")
+        if scheme.lower() not in TOKEN_SCHEMES:
+            return None  # no header, or one for another scheme
+        key = key.strip()
+        if not key.isalnum():  # empty, spaces, or bytes no key of ours has
+            raise exceptions.AuthenticationFailed("Invalid token header: give one key after it.")
+        return self.authenticate_credentials(key)
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """The page's and the admin's login session; DRF enforces CSRF on its unsafe calls."""
+
+    def authenticate(self, request):
+        return super().authenticate(request) if accounts_required() else None
+
+
+# How the OpenAPI schema (and so /api/docs) describes the two.
+class TokenScheme(KnoxTokenScheme):
+    target_class = "videoproc.access.TokenAuthentication"
+    name = "tokenAuth"
+
+
+class SessionScheme(SpectacularSessionScheme):
+    target_class = "videoproc.access.SessionAuthentication"
+
+
+class IsAuthenticatedWhenRequired(permissions.BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return not accounts_required() or bool(request.user and request.user.is_authenticated)
+
+
+class _RateFromSettings:
+    """Rates read from settings per request (DRF reads them once, at import); a scope
+    without a rate is not throttled."""
+
+    def get_rate(self):
+        return settings.API_THROTTLE_RATES.get(self.scope)
+
+
+class AnonThrottle(_RateFromSettings, throttling.AnonRateThrottle):
+    """Per client address, for calls without a user (every call when accounts are off)."""
+
+
+class UserThrottle(_RateFromSettings, throttling.UserRateThrottle):
+    """Per user, for authenticated calls only (anonymous ones have AnonThrottle)."""
+
+    def get_cache_key(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return None
+        return super().get_cache_key(request, view)
+
+
+def command_owner(username: str | None):
+    """The owner a management command acts for, from its --user option: none when
+    accounts are off and no user is named; required when accounts are required."""
+    if username is None:
+        if accounts_required():
+            raise CommandError("API_AUTH=required: name whose this is with --user USERNAME")
+        return None
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise CommandError(f"No user named {username!r} (manage.py create_token makes one)")
+    return user
+
+
+def token_create(*, user, expires_in: timedelta | None = None) -> tuple[AuthToken, str]:
+    """A new API token of a user, and its key: shown this once, stored only hashed."""
+    return AuthToken.objects.create(user, expiry=expires_in)
+
+
+def user_get_or_create(*, username: str):
+    """The user of that name, made (with no usable password) if missing; and whether it
+    was made. Refuses (CommandError) a name Django's own forms would refuse."""
+    User = get_user_model()
+    try:
+        User.username_validator(username)
+        User._meta.get_field("username").run_validators(username)
+    except ValidationError as error:
+        raise CommandError(f"{username!r} is not a valid user name: {error.messages[0]}") from None
+    user, created = User.objects.get_or_create(username=username)
+    if created:
+        user.set_unusable_password()  # `manage.py changepassword` lets them sign in
+        user.save(update_fields=["password"])
+    return user, created
