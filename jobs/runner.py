@@ -1,6 +1,7 @@
 """Running one claimed job: its FFmpeg pipeline under a monitor (progress, heartbeat,
 cancel), then its result stored with its Video row, or its failure recorded."""
 
+import contextvars
 import logging
 import shutil
 import threading
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
+from videoproc import metrics
 from videoproc.errors import NO_SPACE_DETAIL, is_no_space
 from videos import storage
 from videos.media import FORMATS, FFmpegCancelled, FFmpegError, ProbeError, probe, run_ffmpeg
@@ -20,6 +22,7 @@ from videos.models import Video
 from videos.services import video_create, video_files_store
 
 from . import dependencies, edits, normalize, pipelines
+from .logcontext import job_context
 from .models import Job
 from .transitions import job_finish
 
@@ -332,10 +335,31 @@ def _scratch_prefix(job: Job) -> str:
 def job_run_attempt(*, job: Job) -> Job:
     """Run a job just claimed, with a heartbeat, after removing what its earlier, dead
     attempts left in scratch on this machine (the claim shut them out for good)."""
-    for leftover in Path(settings.SCRATCH_DIR).glob(f"{_scratch_prefix(job)}*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-    with _Heartbeat(job):
-        return job_run(job=job)
+    with job_context(job):
+        logger.info("started on %s", job.worker)
+        if job.queued_at is not None:  # it waited in a worker queue
+            metrics.JOB_QUEUED_SECONDS.labels(job.kind).observe(
+                (job.started_at - job.queued_at).total_seconds()
+            )
+        started = time.monotonic()
+        for leftover in Path(settings.SCRATCH_DIR).glob(f"{_scratch_prefix(job)}*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        with _Heartbeat(job):
+            job = job_run(job=job)
+        seconds = time.monotonic() - started
+        metrics.JOB_DURATION_SECONDS.labels(job.kind, job.status).observe(seconds)
+        _log_outcome(job, seconds)
+    return job
+
+
+def _log_outcome(job: Job, seconds: float) -> None:
+    if job.status == Job.Status.SUCCEEDED:
+        logger.info("succeeded in %.1f s: video %s", seconds, job.output_video_id)
+    elif job.status == Job.Status.RUNNING:  # another attempt took it over meanwhile
+        logger.warning("taken over by another attempt after %.1f s", seconds)
+    else:
+        logger.warning("%s after %.1f s: %s", job.status, seconds,
+                       FFmpegError(job.error or "").reason)  # fmt: skip
 
 
 class _Heartbeat(threading.Thread):
@@ -346,8 +370,12 @@ class _Heartbeat(threading.Thread):
         super().__init__(name=f"heartbeat-job{job.id}", daemon=True)
         self.job = job
         self.stopped = threading.Event()
+        self.context = contextvars.copy_context()  # its lines name the job too
 
     def run(self) -> None:
+        self.context.run(self._beat)
+
+    def _beat(self) -> None:
         try:
             while not self.stopped.wait(settings.JOB_HEARTBEAT_INTERVAL):
                 try:
@@ -355,7 +383,7 @@ class _Heartbeat(threading.Thread):
                         pk=self.job.pk, status=Job.Status.RUNNING, attempts=self.job.attempts
                     ).update(heartbeat_at=timezone.now())
                 except DatabaseError:  # a passing outage; the next beat may get through
-                    logger.warning("heartbeat of job %s not saved", self.job.id, exc_info=True)
+                    logger.warning("heartbeat not saved", exc_info=True)
         finally:
             connections.close_all()  # this thread's own connection
 
@@ -384,12 +412,13 @@ def job_run(*, job: Job) -> Job:
     except FFmpegCancelled:
         job_finish(job=job, status=Job.Status.CANCELLED, error="cancelled while running")
     except (FFmpegError, ProbeError) as error:
+        metrics.FFMPEG_FAILURES.labels(job.kind).inc()
         job_finish(job=job, status=Job.Status.FAILED, error=str(error) or type(error).__name__)
     except Exception as error:  # a bug or an infrastructure fault: record it, keep going
         if is_no_space(error):  # its scratch directory is gone with what it wrote
             job_finish(job=job, status=Job.Status.FAILED, error=NO_SPACE_DETAIL)
         else:
-            logger.exception("job %s crashed", job.id)
+            logger.exception("crashed")
             job_finish(job=job, status=Job.Status.FAILED, error=f"internal error: {error!r}")
     job.refresh_from_db()
     return job

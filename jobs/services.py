@@ -22,6 +22,7 @@ from videos.models import Video
 from videos.services import budget_refusal
 
 from . import capabilities, dependencies, pipelines, tasks, transitions
+from .logcontext import job_context
 from .models import Job
 from .normalize import target_plan
 from .runner import job_run_attempt
@@ -238,7 +239,9 @@ def job_run_dispatched(*, job_id: int, dispatch_token: str, worker: str) -> None
     """What a worker does with a job it was sent: start it, unless the message is void."""
     with ffmpeg_slot(wait=True):  # a worker has nothing else to do; the job stays queued
         job = transitions.job_start(job_id=job_id, dispatch_token=dispatch_token, worker=worker)
-        if job is not None:
+        if job is None:
+            logger.info("job %s: nothing to do (finished, cancelled or sent again since)", job_id)
+        else:
             job_run_attempt(job=job)
     _release_dependants(job_id)  # also when it was cancelled before it could start
 
@@ -280,7 +283,9 @@ def jobs_recover() -> list[Job]:
         for job in stale:
             _release_dependants(job.id)  # of those that just failed or were cancelled
     for job in stale:
-        job.refresh_from_db()
+        with job_context(job):
+            job.refresh_from_db()
+            logger.warning("its process stopped beating: %s now", job.status)
     return stale
 
 
@@ -302,7 +307,8 @@ def jobs_report_stuck() -> list[Job]:
         Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED, error__isnull=True).update(
             error=job.error
         )
-        logger.warning("job %s (%s) %s", job.id, job.kind, job.error)
+        with job_context(job):
+            logger.warning("%s", job.error)
     return stuck
 
 

@@ -6,6 +6,8 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from jobs.views import JobViewSet, ProcessViewSet
+from videoproc.health import HealthView
+from videoproc.metrics import metrics_view
 from videos import pages
 from videos.serving import serve_stored
 from videos.views import VideoViewSet
@@ -42,6 +44,8 @@ urlpatterns = [
     api("page/concat-candidates", pages.ConcatCandidatesView.as_view(), "page-concat-candidates"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    api("health", HealthView.as_view(), "health"),
+    api("metrics", metrics_view, "metrics"),
     path("admin/", admin.site.urls),
     re_path(r"^storage/(?P<name>.+)$", serve_stored, name="storage"),
 ]

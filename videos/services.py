@@ -15,6 +15,7 @@ from django.db.models import Sum
 from rest_framework import status
 
 from jobs.transitions import UNFINISHED
+from videoproc import metrics
 from videoproc.access import scoped
 from videoproc.errors import ServiceError
 
@@ -193,7 +194,7 @@ def video_upload(*, files: list[UploadedFile], owner=None) -> list[Video]:
                 )
             )
         with transaction.atomic():
-            return [
+            videos = [
                 video_create(
                     stored=video_files,
                     kind=Video.Kind.UPLOAD,
@@ -207,6 +208,8 @@ def video_upload(*, files: list[UploadedFile], owner=None) -> list[Video]:
         for video_files in stored:
             video_files.delete()
         raise
+    metrics.UPLOAD_BYTES.inc(sum(upload.size for upload in files))
+    return videos
 
 
 def video_import(*, path: Path, owner=None) -> Video:

@@ -185,8 +185,6 @@ def start_worker(services_up, media_root, tmp_path) -> Iterator[Callable[..., Wo
                 "1",
                 "--queues",
                 queues,
-                "--loglevel",
-                "INFO",
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",

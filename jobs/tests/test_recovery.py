@@ -68,6 +68,9 @@ def test_a_killed_web_process_s_job_is_pending_again_within_the_timeout(api, lon
     job = Job.objects.get(pk=job_id)
     assert job.status == Job.Status.SUCCEEDED and job.attempts == 2
     assert job.worker.startswith(f"{socket.gethostname()} pid ")
+    tag = f"[job {job_id} encode request='user' attempt="
+    assert f"{tag}1] its process stopped beating: pending now" in web.output()
+    assert f"{tag}2] succeeded in " in web.output()
     assert Video.objects.filter(kind=Video.Kind.RESULT).count() == 1
 
 
@@ -96,7 +99,7 @@ def test_a_killed_worker_s_job_is_sent_again_while_another_worker_is_busy(
     job_id = queue_encode(api, long_video["id"], LONG_TARGET)
     assert execute(api, wait=False).status_code == 202
     running_ffmpeg(api, job_id)
-    start_worker("b", JOB_HEARTBEAT_INTERVAL="1")
+    survivor = start_worker("b", JOB_HEARTBEAT_INTERVAL="1")
     busy = [queue_encode(api, long_video["id"], LONG_TARGET, "busy") for _ in range(3)]
     assert execute(api, wait=False, request_code="busy").status_code == 202
     wait_for(lambda: status_of(busy[0]) == Job.Status.RUNNING, timeout=JOB_DEADLINE,
@@ -110,6 +113,11 @@ def test_a_killed_worker_s_job_is_sent_again_while_another_worker_is_busy(
     state = finished(api, job_id)
     assert state["status"] == "succeeded" and state["attempts"] == 2, state
     assert state["worker"].startswith("b@"), state
+    # and each worker, at its default log level, named the job on its lines
+    tag = f"[job {job_id} encode request='user' attempt="
+    assert f"{tag}1] started on a@" in victim.output()
+    assert f"{tag}2] started on b@" in survivor.output()
+    assert f"{tag}2] succeeded in " in survivor.output()
 
 
 def test_an_execute_that_waits_answers_202_at_its_limit_when_no_worker_serves_the_queue(
