@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 FFMPEG_BINARY ?= ffmpeg
 FFPROBE_BINARY ?= ffprobe
 
-.PHONY: run run-proxy test setup ffmpeg chromium nginx migrate bench
+.PHONY: run serve release run-proxy test setup ffmpeg chromium nginx migrate bench
 
 setup: $(VENV)/.installed ffmpeg
 
@@ -42,16 +42,26 @@ ffmpeg:
 migrate: setup
 	$(BIN)/python manage.py migrate --noinput
 
+# The release step of a deployment: run it once per release (from one machine) before
+# the web processes start with `make serve`; `make run` does both on one machine.
+release: migrate
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+
 # gthread workers keep answering their heartbeat while a long execute runs, and
 # --timeout 0 means no request is ever killed for taking long. A client sending its
 # request slowly holds a thread until it is done; a worker takes no more connections
 # than it has threads, so when one is full of slow clients the other takes the next
-# requests instead of queueing them (README: Running it in production).
-run: migrate
-	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/gunicorn videoproc.wsgi:application \
+# requests instead of queueing them (README: Running it in production). The gunicorn
+# workers' Prometheus counts meet in METRICS_DIR, emptied at each start.
+METRICS_DIR ?= $(CURDIR)/var/metrics
+serve: setup
+	rm -rf "$(METRICS_DIR)" && mkdir -p "$(METRICS_DIR)"
+	PROMETHEUS_MULTIPROC_DIR="$(METRICS_DIR)" $(BIN)/gunicorn videoproc.wsgi:application \
 		--bind 127.0.0.1:$(PORT) --workers $(WORKERS) --worker-class gthread \
 		--threads $(THREADS) --worker-connections $(THREADS) --timeout 0 --access-logfile -
+
+run: release
+	@$(MAKE) --no-print-directory serve
 
 # Debian's nginx in front of gunicorn (deploy/), on 127.0.0.1:$(PROXY_PORT): slow clients
 # and big uploads and downloads cost an nginx connection, not a gunicorn thread. nginx

@@ -1,4 +1,4 @@
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.response import Response
 
@@ -169,8 +169,23 @@ class ProcessViewSet(viewsets.ViewSet):
 
     @extend_schema(
         summary="Run the requester's pending jobs",
+        description=(
+            "Without a broker the jobs run in this request, one after another in id order. "
+            "With Celery workers they are queued and sent in id order, then run in parallel "
+            "on the free workers (a job taking another job's output is sent once that job "
+            "has finished). `wait: true` answers 200 or 500 when all have finished, or 202 "
+            "with the job ids once EXECUTE_WAIT_LIMIT seconds (600) have passed; "
+            "`wait: false` answers 202 at once. 503: the job queue (broker) is unreachable; "
+            "the jobs are pending again and the execute may be repeated."
+        ),
         request=ExecuteSerializer,
-        responses={200: MessageSerializer, 202: DispatchedSerializer},
+        responses={
+            200: MessageSerializer,
+            202: DispatchedSerializer,
+            400: OpenApiResponse(description="no pending jobs for that request_code"),
+            500: OpenApiResponse(description="one or more jobs failed; the detail names them"),
+            503: OpenApiResponse(description="the broker is unreachable; jobs pending again"),
+        },
     )
     def execute(self, request):
         data = _valid(ExecuteSerializer, request.data)
