@@ -2,6 +2,7 @@
 
 import base64
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -261,3 +262,73 @@ def test_the_concat_builder_offers_normalize_where_it_blocks(page: Page, live_se
     expect(page.locator("#concat-form .form-status")).to_have_text(QUEUED_CONCAT)
     job = Job.objects.get(kind=Job.Kind.CONCAT)
     assert job.params == {"video_ids": [small["id"], wide["id"]], "normalize": True}
+
+
+CANVAS_FRAME = """async ([url, time]) => {
+    const video = document.createElement("video");
+    video.muted = true;
+    video.src = url;
+    await new Promise((loaded, failed) => {
+        video.onloadeddata = loaded;
+        video.onerror = () => failed(new Error(video.error && video.error.message));
+    });
+    video.currentTime = time;
+    await new Promise((seeked) => { video.onseeked = seeked; });
+    const canvas = document.createElement("canvas");
+    canvas.width = 64;
+    canvas.height = 48;
+    const context = canvas.getContext("2d");
+    context.drawImage(video, 0, 0, 64, 48);
+    const rgba = context.getImageData(0, 0, 64, 48).data;
+    const luma = [];
+    for (let i = 0; i < rgba.length; i += 4) {
+        luma.push(0.299 * rgba[i] + 0.587 * rgba[i + 1] + 0.114 * rgba[i + 2]);
+    }
+    return luma;
+}"""
+
+
+def ffmpeg_luma(path: Path, index: int) -> list[float]:
+    rgb = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-vf",
+         f"select=eq(n\\,{index}),scale=64:48,format=rgb24", "-frames:v", "1", "-f", "rawvideo",
+         "-"],  # fmt: skip
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    return [0.299 * r + 0.587 * g + 0.114 * b for r, g, b in zip(*[iter(rgb)] * 3, strict=True)]
+
+
+def test_chromium_plays_every_part_of_a_normalised_join(page: Page, live_server, api, tmp_path):
+    # given a join of a copied clip and two re-encoded ones (their own parameter sets)
+    clips = upload(
+        api,
+        make_media(tmp_path / "first.mp4", size="640x360"),
+        make_media(
+            tmp_path / "wide.mp4", size="1280x720", rate="30", audio=None, extra=["-vf", "negate"]
+        ),  # fmt: skip
+        make_media(tmp_path / "small.mp4", size="320x240", extra=["-profile:v", "baseline"]),
+    ).json()
+    queued = api.post("/video/process/concat", {"request_code": "alice", "normalize": True,
+                                                "video_ids": [clip["id"] for clip in clips]},
+                      format="json")  # fmt: skip
+    assert queued.status_code == 200, queued.json()
+    assert api.post("/video/process/execute", {"request_code": "alice"},
+                    format="json").status_code == 200  # fmt: skip
+    result = Video.objects.get(produced_by=queued.json()["job_id"])
+    page.goto(live_server.url + "/api/docs")
+
+    # then Chromium decodes a frame of each part as FFmpeg does
+    url = live_server.url + "/" + result.api_path[2:]
+    stored = Path(settings.MEDIA_ROOT) / result.file.name
+
+    def difference(a, b) -> float:
+        return sum(abs(x - y) for x, y in zip(a, b, strict=True)) / len(a)
+
+    frames = {index: ffmpeg_luma(stored, index) for index in (25, 75, 125)}
+    for index, expected in frames.items():
+        shown = page.evaluate(CANVAS_FRAME, [url, (index + 0.5) / 25])
+        here = difference(shown, expected)
+        assert here < 12
+        # (and a frame of another part would not pass for it)
+        others = [difference(shown, other) for other in frames.values() if other is not expected]
+        assert min(others) > 3 * here
