@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from videos.media import FORMATS
-from videos.serializers import PageSerializer
+from videos.serializers import MAX_ID, PageSerializer
 
 from . import capabilities
 from .models import Job
@@ -13,7 +13,8 @@ from .timecodes import TimeFormatError, parse_time_ms
 
 MAX_WIDTH, MAX_HEIGHT = 7680, 4320
 MIN_FRAME_RATE, MAX_FRAME_RATE = 1, 240
-RESOLUTION_RE = re.compile(r"^(\d+):(\d+)$")
+RESOLUTION_RE = re.compile(r"^(\d{1,5}):(\d{1,5})$")
+MAX_NAME_LENGTH = 64  # an encoder's name
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -47,7 +48,7 @@ class VideoRefField(serializers.Field):
     """A video id, or {"job_id": N}: the output of a pending job of the same requester."""
 
     default_error_messages = {"invalid": 'expected a video id or {{"job_id": <id>}}, got {value}'}
-    video_id = serializers.IntegerField(min_value=1)
+    video_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
     def to_internal_value(self, data) -> int | dict:
         if not isinstance(data, dict):
@@ -188,9 +189,9 @@ class EditSerializer(RequestCodeSerializer):
 
 class EncodeSerializer(RequestCodeSerializer, OutputTargetSerializer):
     video_id = VideoRefField()
-    video_codec = serializers.CharField(default="libx264")
-    audio_codec = serializers.CharField(default="aac")
-    resolution = serializers.CharField(default="1920:1080")
+    video_codec = serializers.CharField(default="libx264", max_length=MAX_NAME_LENGTH)
+    audio_codec = serializers.CharField(default="aac", max_length=MAX_NAME_LENGTH)
+    resolution = serializers.CharField(default="1920:1080", max_length=20)
     frame_rate = serializers.FloatField(default=30)
 
 

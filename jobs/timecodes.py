@@ -5,13 +5,18 @@ with a unit ("5s", "5000ms", "5000000us"), or a clock ("MM:SS", "HH:MM:SS", with
 optional fractional seconds: "00:01:02.250").
 """
 
+import math
 import re
+
+from videos.media import MAX_DURATION
 
 NUMBER = r"\d+(?:\.\d+)?"
 PLAIN_RE = re.compile(rf"^({NUMBER})$")
 UNIT_RE = re.compile(rf"^({NUMBER})\s*(us|ms|s)$")
 CLOCK_RE = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
 MS_PER_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+MAX_TIME_LENGTH = 40  # characters; "HH:MM:SS.ffffff" and "86400000000us" need far fewer
+MAX_TIME_MS = MAX_DURATION * 1000  # no video we accept lasts longer
 
 
 class TimeFormatError(ValueError):
@@ -20,14 +25,23 @@ class TimeFormatError(ValueError):
 
 def parse_time_ms(value) -> float:
     """Milliseconds from a time as the contract writes it; TimeFormatError otherwise."""
+    ms = _parse_ms(value)
+    if not math.isfinite(ms) or ms > MAX_TIME_MS:
+        raise TimeFormatError(f"a time is at most {MAX_DURATION // 3600} h")
+    return ms
+
+
+def _parse_ms(value) -> float:
     if isinstance(value, bool):
         raise TimeFormatError(f"{value!r} is not a time")
     if isinstance(value, int | float):
         if value < 0:
             raise TimeFormatError(f"{value} is negative")
-        return float(value)
+        return float(value) if value <= MAX_TIME_MS else math.inf  # float() may overflow
     if not isinstance(value, str):
         raise TimeFormatError(f"{value!r} is not a time")
+    if len(value) > MAX_TIME_LENGTH:
+        raise TimeFormatError(f"a time is at most {MAX_TIME_LENGTH} characters")
     text = value.strip().lower()
     if text.startswith("-"):
         raise TimeFormatError(f"'{value}' is negative")

@@ -1,8 +1,9 @@
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.response import Response
 
 from videoproc.access import request_owner, scoped
+from videoproc.schema import errors
 
 from . import services
 from .models import Job
@@ -33,7 +34,7 @@ class ProcessViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Queue a trim",
         request=TrimSerializer,
-        responses={200: QueuedSerializer},
+        responses={200: QueuedSerializer, **errors(400, 404, 503)},
         examples=[
             OpenApiExample(
                 "A video",
@@ -72,7 +73,7 @@ class ProcessViewSet(viewsets.ViewSet):
         description="Unlike videos are a 400 unless `normalize` asks to re-encode the ones "
         "that differ from the first (or from the named target).",
         request=ConcatSerializer,
-        responses={200: QueuedSerializer},
+        responses={200: QueuedSerializer, **errors(400, 404, 503)},
         examples=[
             OpenApiExample(
                 "Alike videos, by copy", value={"request_code": "alice", "video_ids": [13, 14]}
@@ -114,7 +115,7 @@ class ProcessViewSet(viewsets.ViewSet):
         "spans and encoded once. The result's `concat_info` holds `video_ids` (each "
         "segment's source) and `segments` (`video_id`, `start`, `end` in ms, `method`).",
         request=EditSerializer,
-        responses={200: QueuedSerializer},
+        responses={200: QueuedSerializer, **errors(400, 404, 503)},
         examples=[
             OpenApiExample(
                 "Three moments from two recordings",
@@ -151,7 +152,9 @@ class ProcessViewSet(viewsets.ViewSet):
         return Response({"message": "Edit job added to queue", "job_id": job.id})
 
     @extend_schema(
-        summary="Queue a re-encode", request=EncodeSerializer, responses={200: QueuedSerializer}
+        summary="Queue a re-encode",
+        request=EncodeSerializer,
+        responses={200: QueuedSerializer, **errors(400, 404, 503)},
     )
     def encoding(self, request):
         data = _valid(EncodeSerializer, request.data)
@@ -182,9 +185,7 @@ class ProcessViewSet(viewsets.ViewSet):
         responses={
             200: MessageSerializer,
             202: DispatchedSerializer,
-            400: OpenApiResponse(description="no pending jobs for that request_code"),
-            500: OpenApiResponse(description="one or more jobs failed; the detail names them"),
-            503: OpenApiResponse(description="the broker is unreachable; jobs pending again"),
+            **errors(400, 500, 503, 507),
         },
     )
     def execute(self, request):
@@ -213,7 +214,7 @@ class JobViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="List jobs",
         parameters=[JobListParamsSerializer],
-        responses={200: JobSerializer(many=True)},
+        responses={200: JobSerializer(many=True), **errors(400)},
     )
     def list(self, request):
         params = _valid(JobListParamsSerializer, request.query_params)
@@ -223,7 +224,7 @@ class JobViewSet(viewsets.ViewSet):
         jobs = jobs[params["skip"] : params["skip"] + params["limit"]]
         return Response(JobSerializer(jobs, many=True).data)
 
-    @extend_schema(summary="One job", responses={200: JobSerializer})
+    @extend_schema(summary="One job", responses={200: JobSerializer, **errors(404)})
     def retrieve(self, request, pk: int):
         job = services.job_get(job_id=int(pk), owner=request_owner(request))
         return Response(JobSerializer(job).data)
@@ -231,7 +232,7 @@ class JobViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Cancel a pending, queued or running job",
         request=None,
-        responses={200: JobSerializer},
+        responses={200: JobSerializer, **errors(404, 409)},
     )
     def cancel(self, request, pk: int):
         job = services.job_cancel(job_id=int(pk), owner=request_owner(request))
@@ -240,7 +241,7 @@ class JobViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Put a failed or cancelled job back to pending",
         request=None,
-        responses={200: JobSerializer},
+        responses={200: JobSerializer, **errors(404, 409)},
     )
     def retry(self, request, pk: int):
         job = services.job_retry(job_id=int(pk), owner=request_owner(request))

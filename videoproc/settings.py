@@ -295,6 +295,11 @@ REST_KNOX = {
 
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "videoproc.errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "videoproc.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Token first: its WWW-Authenticate header makes an anonymous call a 401, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -317,6 +322,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "videoproc.schema.both_slash_forms",
+    ],
 }
 
 # One format for web processes and workers alike (videoproc/celery.py hands the workers'

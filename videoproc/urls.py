@@ -28,14 +28,20 @@ urlpatterns = [
     api("video/process/encoding", ProcessViewSet.as_view({"post": "encoding"}), "process-encoding"),
     api("video/process/execute", ProcessViewSet.as_view({"post": "execute"}), "process-execute"),
     api("video/process/jobs", JobViewSet.as_view({"get": "list"}), "job-list"),
-    api(r"video/process/jobs/(?P<pk>\d+)", JobViewSet.as_view({"get": "retrieve"}), "job-detail"),
     api(
-        r"video/process/jobs/(?P<pk>\d+)/cancel",
+        r"video/process/jobs/(?P<pk>\d{1,18})",
+        JobViewSet.as_view({"get": "retrieve"}),
+        "job-detail",
+    ),
+    api(
+        r"video/process/jobs/(?P<pk>\d{1,18})/cancel",
         JobViewSet.as_view({"post": "cancel"}),
         "job-cancel",
     ),
     api(
-        r"video/process/jobs/(?P<pk>\d+)/retry", JobViewSet.as_view({"post": "retry"}), "job-retry"
+        r"video/process/jobs/(?P<pk>\d{1,18})/retry",
+        JobViewSet.as_view({"post": "retry"}),
+        "job-retry",
     ),
     api("api/schema", SpectacularAPIView.as_view(), "schema"),
     api("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), "docs"),

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from jobs import capabilities
 from jobs.pipelines import concat_incompatibility
 from videoproc.access import accounts_required, request_owner, scoped
+from videoproc.schema import errors
 
 from . import services
 from .media import FORMATS
@@ -102,7 +103,9 @@ class LibraryVideoSerializer(serializers.ModelSerializer):
 
 
 class LibraryView(APIView):
-    @extend_schema(summary="Videos as the page shows them", responses=LibraryVideoSerializer)
+    @extend_schema(
+        summary="Videos as the page shows them", responses=LibraryVideoSerializer(many=True)
+    )
     def get(self, request):
         videos = scoped(Video.objects.select_related("produced_by"), request_owner(request))
         videos = videos.order_by("id")
@@ -114,7 +117,8 @@ class ConcatCandidatesView(APIView):
         summary="Why each video could not follow the given one in a concat (null: it can)",
         parameters=[VideoIdSerializer],
         responses={
-            200: {"type": "object", "additionalProperties": {"type": "string", "nullable": True}}
+            200: {"type": "object", "additionalProperties": {"type": "string", "nullable": True}},
+            **errors(400, 404),
         },
     )
     def get(self, request):

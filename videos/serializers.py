@@ -3,6 +3,7 @@ from rest_framework import serializers
 from .models import Video
 
 MAX_PAGE_SIZE = 1000
+MAX_ID = 2**63 - 1  # the largest id a database row can have (a 64-bit integer)
 
 
 class VideoSerializer(serializers.ModelSerializer):
@@ -66,11 +67,11 @@ class VideoInfoSerializer(serializers.ModelSerializer):
 
 
 class VideoIdSerializer(serializers.Serializer):
-    video_id = serializers.IntegerField(min_value=1)
+    video_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
 
 class PageSerializer(serializers.Serializer):
-    skip = serializers.IntegerField(min_value=0, default=0)
+    skip = serializers.IntegerField(min_value=0, max_value=MAX_ID - MAX_PAGE_SIZE, default=0)
     limit = serializers.IntegerField(min_value=0, default=100)
 
     def validate_limit(self, value: int) -> int:

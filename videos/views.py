@@ -2,11 +2,13 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from videoproc.access import request_owner, scoped
 from videoproc.errors import ServiceError
+from videoproc.parsers import BoundedJSONParser
+from videoproc.schema import errors
 
 from . import services
 from .models import Video
@@ -27,7 +29,7 @@ def _video_id(request) -> int:
 
 
 class VideoViewSet(viewsets.ViewSet):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
 
     @extend_schema(
         summary="Upload videos",
@@ -39,7 +41,7 @@ class VideoViewSet(viewsets.ViewSet):
                 {"files": serializers.ListField(child=serializers.FileField())},
             )
         },
-        responses={200: VideoSerializer(many=True)},
+        responses={200: VideoSerializer(many=True), **errors(400, 413, 415, 507)},
     )
     def upload(self, request):
         # Refuse an oversized body before a byte of it is read to disk.
@@ -56,7 +58,7 @@ class VideoViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="List videos",
         parameters=[PageSerializer],
-        responses={200: VideoSerializer(many=True)},
+        responses={200: VideoSerializer(many=True), **errors(400)},
     )
     def list(self, request):
         page = PageSerializer(data=request.query_params)
@@ -68,7 +70,7 @@ class VideoViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Video information",
         parameters=[VideoIdSerializer],
-        responses={200: VideoInfoSerializer},
+        responses={200: VideoInfoSerializer, **errors(400, 404, 500)},
     )
     def info(self, request):
         video = services.video_get(video_id=_video_id(request), owner=request_owner(request))
@@ -82,7 +84,7 @@ class VideoViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Download link of a processed video",
         parameters=[VideoIdSerializer],
-        responses={200: DownloadLinkSerializer(many=True)},
+        responses={200: DownloadLinkSerializer(many=True), **errors(400, 404)},
     )
     def download(self, request):
         video = services.video_get(

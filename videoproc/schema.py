@@ -1,0 +1,50 @@
+"""The OpenAPI schema kept true: every error an endpoint can answer, in its one shape,
+and every path in both its forms (with and without the trailing slash)."""
+
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+ERROR = inline_serializer(
+    "Error",
+    {
+        "detail": serializers.CharField(),
+        "errors": serializers.JSONField(
+            required=False, help_text="400 from validation: the messages by field"
+        ),
+    },
+)
+WHY = {
+    400: "Bad request: the detail says what to change",
+    404: "No such video or job",
+    409: "Not in a state that allows it",
+    413: "The upload is larger than MAX_UPLOAD_SIZE",
+    415: "A file that is not a video we accept, or beyond the work budget",
+    500: "A job failed, or a stored file could not be read",
+    503: "Busy: every FFmpeg slot is taken, or the job queue is unreachable; see Retry-After",
+    507: "The server's disk is full; nothing was stored",
+}
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    """The `responses` entries of the errors an endpoint answers, for extend_schema."""
+    return {code: OpenApiResponse(ERROR, description=WHY[code]) for code in codes}
+
+
+def both_slash_forms(result, generator, request, public):
+    """drf-spectacular postprocessing hook: our paths answer with and without the trailing
+    slash (videoproc/urls.py), so the schema lists both, with distinct operation ids."""
+    paths = {}
+    for path, operations in result["paths"].items():
+        bare = path.rstrip("/")
+        if not bare or bare == path:
+            paths[path] = operations
+            continue
+        paths[bare] = {
+            method: {**operation, "operationId": f"{operation['operationId']}_bare"}
+            if isinstance(operation, dict) and "operationId" in operation
+            else operation
+            for method, operation in operations.items()
+        }
+        paths[path] = operations
+    result["paths"] = paths
+    return result
