@@ -36,6 +36,7 @@ class Stack:
     nginx_port: int
     gunicorn_port: int
     media: Path
+    env: dict[str, str]  # what gunicorn runs with
     gunicorn_process: subprocess.Popen | None = None
 
     @property
@@ -82,7 +83,7 @@ def start_stack(folder: Path, render_args: tuple[str, ...] = (), **env: str) -> 
         "STORAGE_ACCEL_REDIRECT": "/_protected/",
         **env,
     }
-    stack = Stack(nginx_port=free_port(), gunicorn_port=free_port(), media=folder / "media")
+    stack = Stack(free_port(), free_port(), folder / "media", env)
     gunicorn_port, nginx_port = stack.gunicorn_port, stack.nginx_port
     migrate = [sys.executable, "manage.py", "migrate", "-v0"]
     subprocess.run(migrate, cwd=BASE_DIR, env=env, check=True)
@@ -231,6 +232,37 @@ def test_nginx_sends_the_file_django_authorised(stack, stored):
     assert through_nginx.status_code == 200
     assert "X-Accel-Redirect" not in through_nginx.headers
     assert through_nginx.headers["ETag"] and through_nginx.headers["Last-Modified"]
+
+
+def test_with_accounts_nginx_sends_only_what_django_authorised(tmp_path, clip_file):
+    # given accounts required, and a user with a token who uploaded through nginx
+    with start_stack(tmp_path / "stack", API_AUTH="required") as stack:
+        command = [sys.executable, "manage.py", "create_token", "alice"]
+        made = subprocess.run(command, cwd=BASE_DIR, env=stack.env, capture_output=True,
+                              text=True, check=True)  # fmt: skip
+        token = {"Authorization": f"Token {made.stdout.split()[-1]}"}
+        with clip_file.open("rb") as handle:
+            uploaded = requests.put(f"{stack.nginx}/video/upload", headers=token,
+                                    files={"files": handle}, timeout=60)  # fmt: skip
+        assert uploaded.status_code == 200, uploaded.text
+        library = requests.get(f"{stack.nginx}/page/library", headers=token, timeout=30)
+        [video] = library.json()
+        signed = stack.nginx + video["url"]
+        plain = signed.split("?")[0]
+        tampered = signed[:-1] + ("A" if signed[-1] != "A" else "B")
+        # when the signed link is fetched with a Range and no credentials
+        part = requests.get(signed, headers={"Range": "bytes=10-109"}, timeout=30)
+        # then nginx sends those bytes of the file
+        assert part.status_code == 206
+        assert part.content == clip_file.read_bytes()[10:110]
+        # and without Django's consent nothing is sent
+        refused = [
+            requests.get(plain, timeout=30),
+            requests.get(tampered, timeout=30),
+            requests.get(plain.replace("/storage/", "/_protected/"), timeout=30),
+        ]
+        assert [response.status_code for response in refused] == [401, 403, 404]
+        assert all(clip_file.read_bytes()[:100] not in r.content for r in refused)
 
 
 def test_storage_through_nginx_refuses_what_django_refuses(stack):
