@@ -67,13 +67,13 @@ run: release
 # and big uploads and downloads cost an nginx connection, not a gunicorn thread. nginx
 # stops when gunicorn does (Ctrl-C).
 run-proxy: export STORAGE_ACCEL_REDIRECT ?= /_protected/
-run-proxy: migrate nginx
+run-proxy: release nginx
 	$(BIN)/python deploy/render_nginx.py --listen 127.0.0.1:$(PROXY_PORT) \
 		--upstream 127.0.0.1:$(PORT) --out $(NGINX_DIR)
 	$(NGINX) -p $(abspath $(NGINX_DIR)) -c nginx.conf -e error.log
 	trap 'exit' INT TERM; \
 	trap '$(NGINX) -p $(abspath $(NGINX_DIR)) -c nginx.conf -e error.log -s quit' EXIT; \
-		$(MAKE) --no-print-directory run
+		$(MAKE) --no-print-directory serve
 
 nginx:
 	@if [ ! -x "$(NGINX)" ]; then \
