@@ -3,6 +3,7 @@ endpoint (real gunicorn, PostgreSQL and Redis for the unhealthy cases)."""
 
 import json
 import os
+import urllib.request
 from urllib.parse import urlsplit
 
 import psycopg
@@ -160,3 +161,23 @@ def test_metrics_of_all_gunicorn_workers_add_up(api, uploaded, start_web, tmp_pa
         name = "videoproc_job_duration_seconds_count"
         assert metric(samples, name, kind="trim", status="succeeded") == 1
         assert metric(samples, "videoproc_jobs", status="succeeded", kind="trim") == 1
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_serves_the_metrics_of_the_jobs_it_ran(api, uploaded, start_worker, tmp_path):
+    # given a worker serving its metrics
+    folder = tmp_path / "worker-metrics"
+    folder.mkdir()
+    port = free_port()
+    start_worker("a", PROMETHEUS_MULTIPROC_DIR=str(folder), WORKER_METRICS_PORT=str(port))
+    queue_trim(api, uploaded["id"])
+    # when it runs a job
+    response = api.post("/video/process/execute", {"request_code": "user"}, format="json")
+    assert response.status_code == 200, response.content
+    # then its pool process's counts are served by the worker
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        samples = scrape(answer.read().decode())
+    name = "videoproc_job_duration_seconds_count"
+    assert metric(samples, name, kind="trim", status="succeeded") == 1
+    assert metric(samples, "videoproc_job_queued_seconds_count", kind="trim") == 1
