@@ -26,13 +26,15 @@ pytestmark = pytest.mark.django_db
 SAMPLES = {"pk": "1", "name": "origin/clip.mp4"}
 # Not the API: pages that redirect to a login form instead (tested below).
 PAGES = {"page", "login", "logout"}
+# Load balancers and Prometheus carry no user: open by design, and they show no user data.
+OPERATIONS = {"health", "metrics"}
 
 
 def api_paths() -> dict[str, str]:
     """Every path of the URL conf but the admin and the pages, with its groups filled."""
     paths = {}
     for pattern in get_resolver().url_patterns:
-        if not isinstance(pattern, URLPattern) or pattern.name in PAGES:
+        if not isinstance(pattern, URLPattern) or pattern.name in PAGES | OPERATIONS:
             continue  # the admin (a resolver of its own) and the pages
         regex = pattern.pattern.regex.pattern
         path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: SAMPLES[m[1]], regex)
@@ -61,6 +63,12 @@ def test_every_api_path_answers_401_without_credentials(accounts):
         for response in served:
             assert response.status_code == 401, (name, path, response.status_code)
             assert "detail" in response.json(), name
+
+
+def test_health_and_metrics_answer_without_credentials(accounts):
+    anonymous = APIClient()
+    assert anonymous.get("/metrics").status_code == 200
+    assert anonymous.get("/health?format=json").status_code != 401
 
 
 def test_the_page_sends_anonymous_visitors_to_the_login_form(accounts, client):
