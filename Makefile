@@ -1,6 +1,9 @@
 # `make run` and `make test` set everything up on a fresh machine, then serve or test.
 VENV ?= .venv
 PYTHON ?= python3
+# Where `make run` listens (videoproc/gunicorn.conf.py): loopback unless HOST says
+# otherwise, and beyond loopback only with API_AUTH set (README, Users and access).
+HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 THREADS ?= 32
@@ -56,8 +59,9 @@ release: migrate
 METRICS_DIR ?= $(CURDIR)/var/metrics
 serve: setup
 	rm -rf "$(METRICS_DIR)" && mkdir -p "$(METRICS_DIR)"
-	PROMETHEUS_MULTIPROC_DIR="$(METRICS_DIR)" $(BIN)/gunicorn videoproc.wsgi:application \
-		--bind 127.0.0.1:$(PORT) --workers $(WORKERS) --worker-class gthread \
+	PROMETHEUS_MULTIPROC_DIR="$(METRICS_DIR)" HOST=$(HOST) PORT=$(PORT) \
+		$(BIN)/gunicorn videoproc.wsgi:application \
+		--config videoproc/gunicorn.conf.py --workers $(WORKERS) --worker-class gthread \
 		--threads $(THREADS) --worker-connections $(THREADS) --timeout 0 --access-logfile -
 
 run: release

@@ -126,3 +126,10 @@ def user_get_or_create(*, username: str):
         user.set_unusable_password()  # `manage.py changepassword` lets them sign in
         user.save(update_fields=["password"])
     return user, created
+
+
+def token_revoke(*, user, token_key: str) -> None:
+    """Revoke one of the user's tokens; any other key is a 404, whoever has it."""
+    deleted, _ = AuthToken.objects.filter(user=user, token_key=token_key).delete()
+    if not deleted:
+        raise exceptions.NotFound(f"You have no token {token_key}")

@@ -48,6 +48,8 @@ urlpatterns = [
     path("", pages.index, name="page"),
     api("page/library", pages.LibraryView.as_view(), "page-library"),
     api("page/concat-candidates", pages.ConcatCandidatesView.as_view(), "page-concat-candidates"),
+    api("page/tokens", pages.TokensView.as_view(), "page-tokens"),
+    api(r"page/tokens/(?P<token_key>\w+)", pages.TokenView.as_view(), "page-token"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     api("health", HealthView.as_view(), "health"),

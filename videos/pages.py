@@ -1,23 +1,40 @@
 """The browser page at / and the JSON it reads beside the API (additive endpoints; the
 contract's responses stay as they are): the library with what the page shows of each
-video, and which videos can be joined to a chosen first one."""
+video, which videos can be joined to a chosen first one, and the user's API tokens."""
+
+from datetime import timedelta
 
 from django.contrib.auth.views import redirect_to_login
+from django.db.models import Q
 from django.shortcuts import render
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from knox.models import AuthToken
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobs import capabilities
 from jobs.pipelines import concat_incompatibility
-from videoproc.access import accounts_required, request_owner, scoped
+from videoproc.access import (
+    accounts_required,
+    request_owner,
+    scoped,
+    token_create,
+    token_revoke,
+)
+from videoproc.errors import ServiceError
 from videoproc.schema import errors
 
 from . import services
 from .media import FORMATS
 from .models import Video
-from .serializers import VideoIdSerializer
+from .serializers import (
+    NewTokenSerializer,
+    TokenCreateSerializer,
+    TokenSerializer,
+    VideoIdSerializer,
+)
 from .serving import stored_url
 
 # Offered first in the encode form, when this FFmpeg has them; its other encoders follow.
@@ -49,6 +66,7 @@ def index(request):
             "audio_encoders": encoder_choices("audio"),
             "containers": list(FORMATS),
             "accept": ",".join(f".{extension}" for extension in FORMATS),
+            "accounts": accounts_required(),
         },
     )
 
@@ -132,3 +150,45 @@ class ConcatCandidatesView(APIView):
                 for video in scoped(Video.objects.order_by("id"), owner)
             }
         )
+
+
+def _accounts_only() -> None:
+    if not accounts_required():
+        raise ServiceError(
+            "Accounts are off (API_AUTH=off): there are no tokens", status.HTTP_404_NOT_FOUND
+        )
+
+
+class TokensView(APIView):
+    """The signed-in user's own API tokens: the page's tokens panel."""
+
+    @extend_schema(summary="Your API tokens that still work", responses=TokenSerializer(many=True))
+    def get(self, request):
+        _accounts_only()
+        tokens = AuthToken.objects.filter(user=request.user)
+        tokens = tokens.filter(Q(expiry__isnull=True) | Q(expiry__gt=timezone.now()))
+        return Response(TokenSerializer(tokens.order_by("created"), many=True).data)
+
+    @extend_schema(
+        summary="Create an API token; its key is in this answer only",
+        request=TokenCreateSerializer,
+        responses={201: NewTokenSerializer},
+    )
+    def post(self, request):
+        _accounts_only()
+        params = TokenCreateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        days = params.validated_data.get("days")
+        token, key = token_create(
+            user=request.user, expires_in=timedelta(days=days) if days else None
+        )
+        token.key = key
+        return Response(NewTokenSerializer(token).data, status=status.HTTP_201_CREATED)
+
+
+class TokenView(APIView):
+    @extend_schema(summary="Revoke one of your API tokens", responses={204: None})
+    def delete(self, request, token_key: str):
+        _accounts_only()
+        token_revoke(user=request.user, token_key=token_key)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -20,6 +20,10 @@ const state = {
 
 const $ = (selector) => document.querySelector(selector);
 
+// Sent on every state-changing call: with accounts on, the session's calls need it
+// (a form posted from another site has none and is refused).
+const CSRF_TOKEN = document.querySelector('meta[name="csrf-token"]')?.content || "";
+
 // Builds an element; children are nodes or strings (always set as text, never as HTML).
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -33,11 +37,13 @@ function el(tag, attributes = {}, ...children) {
 }
 
 async function api(method, url, body) {
-  const response = await fetch(url, {
-    method,
-    headers: body ? { "Content-Type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
+  const headers = body ? { "Content-Type": "application/json" } : {};
+  if (method !== "GET") headers["X-CSRFToken"] = CSRF_TOKEN;
+  const response = await fetch(url, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  if (response.status === 401) {
+    // The session ended (signed out elsewhere, or expired): sign in again, then come back.
+    window.location.assign(`/accounts/login/?next=${encodeURIComponent(window.location.pathname)}`);
+  }
   const data = await response.json().catch(() => ({ detail: `HTTP ${response.status}` }));
   if (!response.ok) throw new Error(data.detail || `HTTP ${response.status}`);
   return data;
@@ -146,6 +152,7 @@ function uploadOne(file) {
   body.append("files", file);
   const request = new XMLHttpRequest();
   request.open("POST", "/video/upload");
+  request.setRequestHeader("X-CSRFToken", CSRF_TOKEN);
   request.responseType = "json";
   request.upload.addEventListener("progress", (event) => {
     if (event.lengthComputable) bar.value = Math.round((event.loaded / event.total) * 100);
@@ -541,6 +548,53 @@ async function execute() {
   }
 }
 
+// ---- API tokens (shown when accounts are on) ----
+
+async function refreshTokens() {
+  const tokens = await api("GET", "/page/tokens");
+  $("#tokens").replaceChildren(
+    ...tokens.map((token) =>
+      el(
+        "li",
+        {},
+        el("code", {}, `${token.token_key}…`),
+        ` ${token.expiry ? `expires ${new Date(token.expiry).toLocaleString()}` : "until revoked"} `,
+        el(
+          "button",
+          { type: "button", class: "link-button", onclick: () => revokeToken(token.token_key) },
+          `Revoke ${token.token_key}`,
+        ),
+      ),
+    ),
+  );
+  $("#tokens-empty").hidden = tokens.length > 0;
+}
+
+async function createToken(event) {
+  event.preventDefault();
+  const days = $("#token-days").value;
+  try {
+    const token = await api("POST", "/page/tokens", days ? { days: Number(days) } : {});
+    $("#token-key").textContent = token.key;
+    $("#token-new").hidden = false;
+    showStatus($("#tokens-status"), `Token ${token.token_key} created.`, true);
+    await refreshTokens();
+  } catch (error) {
+    showStatus($("#tokens-status"), error.message, false);
+  }
+}
+
+async function revokeToken(tokenKey) {
+  try {
+    await api("DELETE", `/page/tokens/${tokenKey}`);
+    $("#token-new").hidden = true;
+    showStatus($("#tokens-status"), `Token ${tokenKey} revoked.`, true);
+    await refreshTokens();
+  } catch (error) {
+    showStatus($("#tokens-status"), error.message, false);
+  }
+}
+
 // ---- start ----
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -562,6 +616,10 @@ document.addEventListener("DOMContentLoaded", () => {
     renderConcat();
     renderLibrary();
   });
+  if ($("#token-form")) {
+    $("#token-form").addEventListener("submit", createToken);
+    refreshTokens();
+  }
   refreshLibrary();
   if (state.code) setCode(state.code);
   else askCode();

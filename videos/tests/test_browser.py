@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from playwright.sync_api import Page, expect
+from rest_framework.test import APIClient
 
 from conftest import ffprobe, make_media, upload
 from jobs.models import Job
@@ -332,3 +333,58 @@ def test_chromium_plays_every_part_of_a_normalised_join(page: Page, live_server,
         # (and a frame of another part would not pass for it)
         others = [difference(shown, other) for other in frames.values() if other is not expected]
         assert min(others) > 3 * here
+
+
+def test_with_accounts_a_person_signs_in_works_on_their_own_and_manages_tokens(
+    page: Page, live_server, user_api, tmp_path
+):
+    # given bob's video, and alice with a password
+    bob = user_api("bob")
+    upload(bob, make_media(tmp_path / "bobs.mp4", duration=1))
+    alice = user_api("alice").user
+
+    # the page sends her to sign in, then back
+    page.goto(live_server.url)
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill("pw-alice")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#account-name")).to_have_text("alice")
+    page.get_by_label("Requester code").fill("user")
+    page.get_by_role("button", name="Save").click()
+
+    # she uploads (with her session and CSRF token); her library is hers alone, and its
+    # poster and player come through signed links
+    page.locator("#file-input").set_input_files([make_media(tmp_path / "mine.mp4", duration=2)])
+    expect(page.locator("#upload-list li")).to_contain_text("Uploaded as video #")
+    expect(page.locator("#library .card")).to_have_count(1)
+    expect(card(page, "mine.mp4").locator("img")).to_have_js_property("naturalWidth", 320)
+    card(page, "mine.mp4").get_by_role("button", name="Play mine.mp4").click()
+    page.wait_for_function("document.querySelector('#player').readyState >= 1")
+
+    # she queues and executes a trim: it is hers, and so is its result
+    page.get_by_label("Start").fill("0")
+    page.get_by_label("End").fill("1s")
+    page.get_by_role("button", name="Queue trim").click()
+    expect(page.locator("#trim-form .form-status")).to_have_text(QUEUED_TRIM)
+    page.get_by_role("button", name="Execute pending jobs").click()
+    expect(page.locator("#queue .job .badge")).to_have_text(["succeeded"], timeout=JOB_TIMEOUT)
+    assert Job.objects.get().output_video.owner == alice
+
+    # she makes a token that works for scripts, then revokes it
+    page.get_by_role("button", name="Create token").click()
+    expect(page.locator("#token-new")).to_be_visible()
+    key = page.locator("#token-key").inner_text()
+    script = APIClient()
+    script.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert [v["id"] for v in script.get("/video/view/all").json()] == list(
+        Video.objects.filter(owner=alice).values_list("id", flat=True)
+    )
+    page.get_by_role("button", name=f"Revoke {key[:15]}").click()
+    expect(page.locator("#tokens-status")).to_have_text(f"Token {key[:15]} revoked.")
+    assert script.get("/video/view/all").status_code == 401
+
+    # signing out ends the session
+    page.get_by_role("button", name="Sign out").click()
+    page.goto(live_server.url)
+    expect(page).to_have_url(re.compile(r"/accounts/login/"))
