@@ -378,3 +378,22 @@ def test_the_page_names_the_user_and_offers_sign_out(alice):
     assert 'id="account-name">alice<' in page
     assert 'action="/accounts/logout/"' in page
     assert 'id="token-form"' in page
+
+
+@pytest.mark.integration
+def test_on_s3_presigned_links_go_to_the_owner_only(alice, bob, clip, s3):
+    # given alice's video in the bucket
+    name = Video.objects.get(pk=upload(alice, clip).json()[0]["id"]).file.name
+    owner, other = Client(), Client()
+    owner.force_login(alice.user)
+    other.force_login(bob.user)
+
+    # then her library links are the bucket's presigned ones (no signature of ours)
+    [shown] = alice.get("/page/library").json()
+    assert shown["url"].startswith(s3.env["AWS_S3_ENDPOINT_URL"])
+    assert "X-Amz-Signature" in shown["url"] and "sig=" not in shown["url"]
+    assert bob.get("/page/library").json() == []
+    # and /storage/ redirects her there, and no one else
+    assert owner.get(f"/storage/{name}").status_code == 302
+    assert other.get(f"/storage/{name}").status_code == 404
+    assert Client().get(f"/storage/{name}").status_code == 401
