@@ -15,7 +15,7 @@ ERROR = inline_serializer(
 )
 WHY = {
     400: "Bad request: the detail says what to change",
-    404: "No such video or job",
+    404: "No such video, job or token (nor any of another user's); no tokens with API_AUTH=off",
     409: "Not in a state that allows it",
     413: "The upload is larger than MAX_UPLOAD_SIZE",
     415: "A file that is not a video we accept, or beyond the work budget",

@@ -162,7 +162,10 @@ def _accounts_only() -> None:
 class TokensView(APIView):
     """The signed-in user's own API tokens: the page's tokens panel."""
 
-    @extend_schema(summary="Your API tokens that still work", responses=TokenSerializer(many=True))
+    @extend_schema(
+        summary="Your API tokens that still work",
+        responses={200: TokenSerializer(many=True), **errors(404)},
+    )
     def get(self, request):
         _accounts_only()
         tokens = AuthToken.objects.filter(user=request.user)
@@ -172,7 +175,7 @@ class TokensView(APIView):
     @extend_schema(
         summary="Create an API token; its key is in this answer only",
         request=TokenCreateSerializer,
-        responses={201: NewTokenSerializer},
+        responses={201: NewTokenSerializer, **errors(400, 404)},
     )
     def post(self, request):
         _accounts_only()
@@ -187,7 +190,7 @@ class TokensView(APIView):
 
 
 class TokenView(APIView):
-    @extend_schema(summary="Revoke one of your API tokens", responses={204: None})
+    @extend_schema(summary="Revoke one of your API tokens", responses={204: None, **errors(404)})
     def delete(self, request, token_key: str):
         _accounts_only()
         token_revoke(user=request.user, token_key=token_key)
