@@ -34,7 +34,7 @@ class ProcessViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Queue a trim",
         request=TrimSerializer,
-        responses={200: QueuedSerializer, **errors(400, 404, 503)},
+        responses={200: QueuedSerializer, **errors(400, 404, 415, 503)},
         examples=[
             OpenApiExample(
                 "A video",
@@ -73,7 +73,7 @@ class ProcessViewSet(viewsets.ViewSet):
         description="Unlike videos are a 400 unless `normalize` asks to re-encode the ones "
         "that differ from the first (or from the named target).",
         request=ConcatSerializer,
-        responses={200: QueuedSerializer, **errors(400, 404, 503)},
+        responses={200: QueuedSerializer, **errors(400, 404, 415, 503)},
         examples=[
             OpenApiExample(
                 "Alike videos, by copy", value={"request_code": "alice", "video_ids": [13, 14]}
@@ -115,7 +115,7 @@ class ProcessViewSet(viewsets.ViewSet):
         "spans and encoded once. The result's `concat_info` holds `video_ids` (each "
         "segment's source) and `segments` (`video_id`, `start`, `end` in ms, `method`).",
         request=EditSerializer,
-        responses={200: QueuedSerializer, **errors(400, 404, 503)},
+        responses={200: QueuedSerializer, **errors(400, 404, 415, 503)},
         examples=[
             OpenApiExample(
                 "Three moments from two recordings",
@@ -154,7 +154,7 @@ class ProcessViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Queue a re-encode",
         request=EncodeSerializer,
-        responses={200: QueuedSerializer, **errors(400, 404, 503)},
+        responses={200: QueuedSerializer, **errors(400, 404, 415, 503)},
     )
     def encoding(self, request):
         data = _valid(EncodeSerializer, request.data)
@@ -185,7 +185,7 @@ class ProcessViewSet(viewsets.ViewSet):
         responses={
             200: MessageSerializer,
             202: DispatchedSerializer,
-            **errors(400, 500, 503, 507),
+            **errors(400, 415, 500, 503, 507),
         },
     )
     def execute(self, request):

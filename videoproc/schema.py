@@ -18,7 +18,8 @@ WHY = {
     404: "No such video, job or token (nor any of another user's); no tokens with API_AUTH=off",
     409: "Not in a state that allows it",
     413: "The upload is larger than MAX_UPLOAD_SIZE",
-    415: "A file that is not a video we accept, or beyond the work budget",
+    415: "A body of a media type we do not read; for uploads, also a file that is not a "
+    "video we accept or is beyond the work budget",
     500: "A job failed, or a stored file could not be read",
     503: "Busy: every FFmpeg slot is taken, or the job queue is unreachable; see Retry-After",
     507: "The server's disk is full; nothing was stored",
