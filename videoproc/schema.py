@@ -17,7 +17,7 @@ WHY = {
     400: "Bad request: the detail says what to change",
     404: "No such video, job or token (nor any of another user's); no tokens with API_AUTH=off",
     409: "Not in a state that allows it",
-    413: "The upload is larger than MAX_UPLOAD_SIZE",
+    413: "The upload is larger than MAX_UPLOAD_SIZE, or than the user's storage quota left",
     415: "A body of a media type we do not read; for uploads, also a file that is not a "
     "video we accept or is beyond the work budget",
     500: "A job failed, or a stored file could not be read",
@@ -48,4 +48,25 @@ def both_slash_forms(result, generator, request, public):
         }
         paths[path] = operations
     result["paths"] = paths
+    return result
+
+
+# What any endpoint that takes credentials may answer (README, Users and access).
+ACCESS_ERRORS = {
+    "401": "API_AUTH=required and no valid session or token (a revoked or expired token too)",
+    "403": "A session's state-changing call without its CSRF token",
+    "429": "A rate limit (API_THROTTLE_USER / _ANON), or, when queueing or retrying, "
+    "USER_MAX_ACTIVE_JOBS unfinished jobs",
+}
+
+
+def access_errors(result, generator, request, public):
+    """drf-spectacular postprocessing hook: every operation with credentials (all but
+    the open ones) documents the answers of the access rules, in the one error shape."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in result["paths"].values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and operation.get("security"):
+                for code, why in ACCESS_ERRORS.items():
+                    operation["responses"].setdefault(code, {"description": why, "content": error})
     return result

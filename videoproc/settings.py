@@ -313,7 +313,8 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "videoproc API",
     "DESCRIPTION": "Upload videos, queue trim / concat / encode jobs under a request code, "
-    "run them and download the results.",
+    "run them and download the results. With API_AUTH=required every call needs a session "
+    "or `Authorization: Token <key>` (or Bearer), and sees only its user's videos and jobs.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and docs need a user like every endpoint, in required mode.
@@ -325,6 +326,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "videoproc.schema.both_slash_forms",
+        "videoproc.schema.access_errors",
     ],
 }
 
