@@ -87,6 +87,9 @@ def job_queue_trim(*, request_code: str, video_id: int | dict, trim_start_ms: fl
             f"trim_start ({format_ms(trim_start_ms)} ms) is at or past the end of "
             f"{video.label} ({duration_ms:.0f} ms)"
         )
+    frame_ms = 1000 / video.fps  # a shorter span may fall between two frames: no video
+    if min(trim_end_ms, duration_ms) - trim_start_ms < frame_ms:
+        raise ServiceError(f"A trim must last at least one frame ({frame_ms:.1f} ms here)")
     _plan_or_400(lambda: pipelines.trim_plan(video))
     params = {
         "video_id": video_id,

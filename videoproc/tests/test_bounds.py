@@ -81,3 +81,16 @@ def test_huge_values_in_an_encode_or_concat_are_400(api, body):
 )
 def test_hostile_json_bodies_are_400(api, raw):
     assert_refused(api.generic("POST", "/video/process/encoding", raw, "application/json"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_trim_between_two_frames_is_refused_at_queue_time(api, uploaded):
+    # given a 25 fps clip, whose frames are 40 ms apart
+    trim = {"request_code": "x", "video_id": uploaded["id"], "trim_start": "10"}
+    # when a trim holds no frame, then it is a 400 (it was a failed job, and a 500)
+    assert_refused(api.post("/video/process/trim", {**trim, "trim_end": "11"}, format="json"))
+    # and one frame long, it runs
+    queued = api.post("/video/process/trim", {**trim, "trim_end": "50"}, format="json")
+    assert queued.status_code == 200
+    executed = api.post("/video/process/execute", {"request_code": "x"}, format="json")
+    assert executed.status_code == 200
