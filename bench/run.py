@@ -1,12 +1,17 @@
 """Benchmark: our trim / concat / encode against plain FFmpeg on the same files, and the
 server's peak memory while it receives a 1 GB upload.
 
-    make bench            (or: .venv/bin/python bench/run.py)
+    make bench            (or: .venv/bin/python bench/run.py [--only trim])
+
+The trims (10 s and 50 s of a minute, 4 minutes of five; 1080p30, a keyframe every 2 s)
+run smart, as the service does by default, against FFmpeg's accurate re-encode and its
+keyframe stream copy.
 
 Works in bench/work/ (ignored by git) with its own database and media root; prints a
 Markdown table to paste into bench/RESULTS.md.
 """
 
+import argparse
 import http.client
 import os
 import platform
@@ -34,17 +39,62 @@ def timed(action) -> float:
     return time.perf_counter() - start
 
 
-def make_sources() -> tuple[Path, Path]:
-    """A minute of 1080p30 H.264 + AAC, and a second clip of the same kind to join."""
-    long_clip, short_clip = WORK / "minute.mp4", WORK / "second.mp4"
-    for path, seconds in ((long_clip, 60), (short_clip, 20)):
+def make_sources() -> tuple[Path, Path, Path]:
+    """A minute of 1080p30 H.264 + AAC with a keyframe every 2 s, a second clip of the
+    same kind to join, and five minutes of it."""
+    long_clip, short_clip, five = WORK / "minute.mp4", WORK / "second.mp4", WORK / "five.mp4"
+    for path, seconds in ((long_clip, 60), (short_clip, 20), (five, 300)):
         if not path.exists():
             sh("ffmpeg", "-v", "error", "-y",
                "-f", "lavfi", "-i", f"testsrc2=s=1920x1080:r=30:d={seconds}",
                "-f", "lavfi", "-i", f"sine=f=440:r=48000:d={seconds}",
                "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "60",
                "-c:a", "aac", "-b:a", "128k", str(path))  # fmt: skip
-    return long_clip, short_clip
+    return long_clip, short_clip, five
+
+
+# (name, source, start s, end s)
+TRIMS = [
+    ("trim 10 s of 60 s", "minute.mp4", 25.1, 35.1),
+    ("trim 50 s of 60 s", "minute.mp4", 5.1, 55.1),
+    ("trim 4 min of 5 min", "five.mp4", 30.1, 270.1),
+]
+
+
+def our_trims() -> dict[str, tuple[float, str]]:
+    """Each trim through the service with its default (smart) method: seconds, method."""
+    from jobs import services
+    from videos.services import video_import
+
+    videos = {name: video_import(path=WORK / name) for name in {t[1] for t in TRIMS}}
+    results = {}
+    for name, source, start, end in TRIMS:
+        started = time.perf_counter()
+        job = services.job_queue_trim(
+            request_code="bench", video_id=videos[source].id, trim_start_ms=start * 1000,
+            trim_end_ms=end * 1000,
+        )  # fmt: skip
+        services.jobs_execute(request_code="bench")
+        seconds = time.perf_counter() - started
+        job.refresh_from_db()
+        results[name] = (seconds, job.params.get("trim_method", job.status))
+    return results
+
+
+def plain_trims() -> dict[str, tuple[float, float]]:
+    """FFmpeg alone: the accurate re-encode, and the keyframe stream copy (fast, inexact)."""
+    out = WORK / "plain"
+    out.mkdir(exist_ok=True)
+    ffmpeg = ["ffmpeg", "-v", "error", "-y"]
+    results = {}
+    for name, source, start, end in TRIMS:
+        cut = ["-ss", str(start), "-i", str(WORK / source), "-t", str(end - start)]
+        accurate = [*ffmpeg, *cut, "-c:v", "libx264", "-crf", "18", "-preset", "veryfast",
+                    "-c:a", "aac", str(out / "trim.mp4")]  # fmt: skip
+        copy = [*ffmpeg, *cut, "-c", "copy", str(out / "copy.mp4")]
+        results[name] = (timed(lambda args=accurate: sh(*args)),
+                         timed(lambda args=copy: sh(*args)))  # fmt: skip
+    return results
 
 
 def setup_django(media_root: Path) -> None:
@@ -67,9 +117,10 @@ def ours(long_clip: Path, short_clip: Path) -> dict[str, float]:
 
     first, second = video_import(path=long_clip), video_import(path=short_clip)
     operations = {
-        "trim 10 s from the middle": lambda: services.job_queue_trim(
-            request_code="bench", video_id=first.id, trim_start_ms=25000, trim_end_ms=35000
-        ),
+        "trim 10 s from the middle, re-encoded": lambda: services.job_queue_trim(
+            request_code="bench", video_id=first.id, trim_start_ms=25000, trim_end_ms=35000,
+            mode="reencode",
+        ),  # fmt: skip
         "concat two clips": lambda: services.job_queue_concat(
             request_code="bench", video_ids=[first.id, second.id]
         ),
@@ -154,7 +205,7 @@ def plain(long_clip: Path, short_clip: Path) -> dict[str, float]:
     (out / "list.txt").write_text(f"file '{long_clip}'\nfile '{short_clip}'\n")
     ffmpeg = ["ffmpeg", "-v", "error", "-y"]
     commands = {
-        "trim 10 s from the middle": [
+        "trim 10 s from the middle, re-encoded": [
             *ffmpeg, "-ss", "25", "-i", str(long_clip), "-t", "10", "-c:v", "libx264",
             "-crf", "18", "-preset", "veryfast", "-c:a", "aac", str(out / "trim.mp4"),
         ],
@@ -261,19 +312,36 @@ def machine() -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["trim"], help="run only the trim comparison")
+    only = parser.parse_args().only
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / "bench.sqlite3").unlink(missing_ok=True)
     media_root = Path(tempfile.mkdtemp(prefix="media-", dir=WORK))
     try:
-        long_clip, short_clip = make_sources()
+        long_clip, short_clip, _ = make_sources()
         setup_django(media_root)
-        our_times = ours(long_clip, short_clip)
-        edit_times = edits(long_clip, short_clip)
-        plain_times = plain(long_clip, short_clip)
-        size, upload_seconds, peak_kib = peak_upload_memory(media_root)
+        smart, plain_cuts = our_trims(), plain_trims()
+        if not only:
+            our_times = ours(long_clip, short_clip)
+            edit_times = edits(long_clip, short_clip)
+            plain_times = plain(long_clip, short_clip)
+            size, upload_seconds, peak_kib = peak_upload_memory(media_root)
     finally:
         shutil.rmtree(media_root, ignore_errors=True)
-    print(f"Date: {time.strftime('%Y-%m-%d')}  \nMachine: {machine()}\n")
+    load = os.getloadavg()[0]
+    print(f"Date: {time.strftime('%Y-%m-%d %H:%M')}  \nMachine: {machine()}  \n"
+          f"Load average (1 min) at the end: {load:.1f}\n")  # fmt: skip
+    print("| trim | videoproc (s) | method | FFmpeg accurate re-encode (s) | ratio "
+          "| FFmpeg keyframe copy (s) |")  # fmt: skip
+    print("| --- | ---: | --- | ---: | ---: | ---: |")
+    for name, (seconds, method) in smart.items():
+        accurate, copy = plain_cuts[name]
+        print(f"| {name} | {seconds:.2f} | {method} | {accurate:.2f} | {seconds / accurate:.2f} "
+              f"| {copy:.2f} |")  # fmt: skip
+    if only:
+        return
+    print()
     print("| operation | videoproc (s) | plain ffmpeg (s) | ratio |")
     print("| --- | ---: | ---: | ---: |")
     for name, seconds in our_times.items():

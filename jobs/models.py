@@ -21,6 +21,11 @@ class Job(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    class TrimMode(models.TextChoices):
+        SMART = "smart", "Smart (exact, copies between the cut points)"
+        REENCODE = "reencode", "Re-encode (exact, re-encodes everything)"
+        KEYFRAME = "keyframe", "Keyframe (instant copy from the keyframe before the start)"
+
     # Null when accounts are off; request codes are per owner. PROTECT, as for videos:
     # a user with jobs (maybe running) is not deleted from under them.
     owner = models.ForeignKey(

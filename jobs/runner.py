@@ -21,9 +21,10 @@ from videos.media import FORMATS, FFmpegCancelled, FFmpegError, ProbeError, prob
 from videos.models import Video
 from videos.services import video_create, video_files_store
 
-from . import dependencies, edits, normalize, pipelines
+from . import dependencies, edits, normalize, pipelines, smartcut
 from .logcontext import job_context
 from .models import Job
+from .timecodes import format_ms
 from .transitions import job_finish
 
 logger = logging.getLogger(__name__)
@@ -69,31 +70,59 @@ def _output_stem(video: Video, operation: str) -> str:
 
 
 def _run_trim(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:
+    """Cut with the requested method; a smart cut the source does not allow falls back
+    to the full re-encode. The params and the result's trim_info say what ran and why."""
     video = dependencies.input_video(job.params["video_id"])
     start = job.params["trim_start_ms"] / 1000
     end = min(job.params["trim_end_ms"] / 1000, video.duration)
+    mode = job.params.get("mode", Job.TrimMode.SMART)
     plan = pipelines.trim_plan(video)
     output = workdir / f"output.{plan.extension}"
     with storage.local_path(video.file.name) as source:
-        monitor.run(
-            pipelines.trim_args(
-                source=source,
-                demuxer=video.demuxer,
-                start=start,
-                end=end,
-                plan=plan,
-                output=output,
-            ),  # fmt: skip
-            end - start,
-        )
+        result = None
+        if mode == Job.TrimMode.KEYFRAME:
+            result = _keyframe_trim(video, source, start, end, output, monitor)
+        elif mode == Job.TrimMode.SMART:
+            try:
+                result = smartcut.smart_cut(
+                    source=source, demuxer=video.demuxer, start=start, end=end,
+                    output_plan=plan, rotation=video.rotation, workdir=workdir,
+                    output=output, runner=monitor,
+                )  # fmt: skip
+            except smartcut.NotSmart as refusal:
+                result = smartcut.CutResult(method="reencode", reason=str(refusal))
+        if result is None or result.method == "reencode":
+            args = pipelines.trim_args(source=source, demuxer=video.demuxer, start=start,
+                                       end=end, plan=plan, output=output)  # fmt: skip
+            monitor.run(args, end - start)
+            result = result or smartcut.CutResult(method="reencode")
+    method = {"trim_method": result.method}
+    if result.reason:
+        method["fallback_reason"] = result.reason
+    if result.real_start is not None:
+        method["real_start"] = format_ms(round(result.real_start * 1000, 3))
+    if result.copied:
+        method["copied_ms"] = [format_ms(round(time * 1000, 3)) for time in result.copied]
+    Job.objects.filter(pk=job.pk).update(params={**job.params, **method})
     info = {
         "trim_info": {
             "trim_start": round(job.params["trim_start_ms"]),
             "trim_end": round(job.params["trim_end_ms"]),
             "video_id": video.id,
+            **method,
         }
     }
     return output, _output_stem(video, "trim"), info
+
+
+def _keyframe_trim(video: Video, source: Path, start: float, end: float, output: Path,
+                   monitor: _Monitor) -> smartcut.CutResult:  # fmt: skip
+    real_start = smartcut.keyframe_before(source, video.demuxer, start)
+    args = smartcut.keyframe_args(source=source, demuxer=video.demuxer, start=real_start,
+                                  end=end, has_audio=video.audio_codec is not None,
+                                  extension=video.extension, output=output)  # fmt: skip
+    monitor.run(args, end - real_start)
+    return smartcut.CutResult(method="keyframe", real_start=real_start)
 
 
 def _run_concat(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:

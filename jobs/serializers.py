@@ -69,6 +69,12 @@ class TrimSerializer(RequestCodeSerializer):
     video_id = VideoRefField()
     trim_start = TimeField(help_text="ms ('5000'), '5s', '5000ms', '5000000us' or 'HH:MM:SS.fff'")
     trim_end = TimeField(help_text="same forms as trim_start")
+    mode = serializers.ChoiceField(
+        choices=Job.TrimMode.choices, default=Job.TrimMode.SMART,
+        help_text="smart: frame-exact, copies all but the frames around the cut points; "
+        "reencode: frame-exact, re-encodes everything; keyframe: copies from the keyframe "
+        "at or before trim_start (instant, not frame-exact)",
+    )  # fmt: skip
 
 
 class OutputTargetSerializer(serializers.Serializer):

@@ -76,7 +76,8 @@ def _plan_or_400(make_plan):
 
 
 def job_queue_trim(*, request_code: str, video_id: int | dict, trim_start_ms: float,
-                   trim_end_ms: float, owner=None) -> Job:  # fmt: skip
+                   trim_end_ms: float, mode: str = Job.TrimMode.SMART,
+                   owner=None) -> Job:  # fmt: skip
     """`video_id` is a video's id or {"job_id": N}, a pending job's output."""
     if trim_end_ms <= trim_start_ms:
         raise ServiceError("trim_end must be after trim_start")
@@ -95,6 +96,7 @@ def job_queue_trim(*, request_code: str, video_id: int | dict, trim_start_ms: fl
         "video_id": video_id,
         "trim_start_ms": format_ms(trim_start_ms),
         "trim_end_ms": format_ms(trim_end_ms),
+        "mode": str(mode),
     }
     return _job_create(request_code=request_code, kind=Job.Kind.TRIM, params=params,
                        inputs=[video], owner=owner)  # fmt: skip

@@ -65,6 +65,7 @@ class ProcessViewSet(viewsets.ViewSet):
             trim_start_ms=data["trim_start"],
             trim_end_ms=data["trim_end"],
             owner=request_owner(request),
+            mode=data["mode"],
         )
         return Response({"message": "Trim job added to queue", "job_id": job.id})
 

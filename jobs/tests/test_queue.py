@@ -27,7 +27,8 @@ def test_trim_is_queued_with_normalised_times(api, uploaded):
     assert response.json()["message"] == "Trim job added to queue"
     job = Job.objects.get(pk=response.json()["job_id"])
     assert (job.kind, job.status, job.request_code) == ("trim", "pending", "q")
-    assert job.params == {"video_id": uploaded["id"], "trim_start_ms": 500, "trim_end_ms": 1500}
+    assert job.params == {"video_id": uploaded["id"], "trim_start_ms": 500, "trim_end_ms": 1500,
+                          "mode": "smart"}
 
 
 @pytest.mark.parametrize(

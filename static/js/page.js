@@ -93,7 +93,7 @@ function origin(video) {
   const job = video.produced_by ? ` · job ${video.produced_by.job_id}` : "";
   if (video.trim_info) {
     const { trim_start, trim_end, video_id } = video.trim_info;
-    return `Trim of #${video_id}, ${clock(trim_start / 1000)}–${clock(trim_end / 1000)}${job}`;
+    return `Trim of #${video_id}, ${clock(trim_start / 1000)}–${clock(trim_end / 1000)}${trimMethod(video.trim_info)}${job}`;
   }
   if (video.concat_info && video.concat_info.segments) {
     const parts = video.concat_info.segments.map((s) => `#${s.video_id} ${clock(s.start / 1000)}–${clock(s.end / 1000)}`);
@@ -112,9 +112,21 @@ function inputName(input) {
   return typeof input === "object" ? `output of job ${input.job_id}` : `#${input}`;
 }
 
+// How a trim was cut: smart, re-encoded (and why, when smart was asked), or copied from
+// a keyframe (and where it really starts).
+function trimMethod(info) {
+  if (!info.trim_method) return "";
+  if (info.trim_method === "keyframe") return ` · keyframe copy from ${clock(info.real_start / 1000)}`;
+  if (info.fallback_reason) return ` · re-encoded: ${info.fallback_reason}`;
+  return info.trim_method === "smart" ? " · smart cut" : " · re-encoded";
+}
+
 function jobSummary(job) {
   const p = job.params;
-  if (job.kind === "trim") return `${videoName(p.video_id)}, ${clock(p.trim_start_ms / 1000)} → ${clock(p.trim_end_ms / 1000)}`;
+  if (job.kind === "trim") {
+    const method = p.trim_method ? trimMethod(p) : ` · ${p.mode || "smart"}`;
+    return `${videoName(p.video_id)}, ${clock(p.trim_start_ms / 1000)} → ${clock(p.trim_end_ms / 1000)}${method}`;
+  }
   if (job.kind === "concat") return p.video_ids.map(inputName).join(" + ");
   if (job.kind === "edit") {
     return p.segments.map((s) => `${inputName(s.video_id)} ${clock(s.start_ms / 1000)} → ${clock(s.end_ms / 1000)}`).join(" + ");
@@ -271,6 +283,7 @@ function setUpForms() {
     video_id: state.current.id,
     trim_start: $("#trim-start").value.trim(),
     trim_end: $("#trim-end").value.trim(),
+    mode: $("#trim-mode").value,
   }));
   submitting($("#encode-form"), "/video/process/encoding", () => ({
     video_id: state.current.id,

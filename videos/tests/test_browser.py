@@ -388,3 +388,49 @@ def test_with_accounts_a_person_signs_in_works_on_their_own_and_manages_tokens(
     page.get_by_role("button", name="Sign out").click()
     page.goto(live_server.url)
     expect(page).to_have_url(re.compile(r"/accounts/login/"))
+
+
+@pytest.mark.parametrize(
+    ("name", "codecs"),
+    [("phone.mp4", ("libx264", "aac")), ("screen.webm", ("libvpx-vp9", "libopus"))],
+)
+def test_a_smart_trim_plays_to_its_end(page: Page, live_server, api, tmp_path, name, codecs):
+    # given a video with a keyframe every 0.4 s, in the player
+    video, audio = codecs
+    source = make_media(tmp_path / name, video=video, audio=audio, rate="30", duration=3,
+                        extra=["-g", "12", "-b:v", "400k"])  # fmt: skip
+    upload(api, source)
+    open_page(page, live_server)
+    card(page, name).get_by_role("button", name=f"Play {name}").click()
+
+    # when a smart trim with both cuts inside a GOP is queued on the page and run
+    page.get_by_label("Start").fill("550")
+    page.get_by_label("End").fill("2.3s")
+    page.get_by_label("Method").select_option("smart")
+    page.get_by_role("button", name="Queue trim").click()
+    expect(page.locator("#trim-form .form-status")).to_have_text(QUEUED_TRIM)
+    page.get_by_role("button", name="Execute pending jobs").click()
+    expect(page.locator("#queue .job .badge")).to_have_text(["succeeded"], timeout=JOB_TIMEOUT)
+    trim = Job.objects.get(kind=Job.Kind.TRIM)
+    assert (trim.params["mode"], trim.params["trim_method"]) == ("smart", "smart")
+
+    # then its card says so, and Chromium plays it from its first frame to its last
+    result = trim.output_video
+    expect(page.locator(f'#library .card[data-video-id="{result.id}"]')).to_contain_text(
+        "smart cut"
+    )
+    page.get_by_role("button", name=f"Play result #{result.id}").click()
+    page.wait_for_function("document.querySelector('#player').readyState >= 1")
+    ended_at = page.locator("#player").evaluate(
+        """(video) => new Promise((resolve, reject) => {
+            video.onended = () => resolve(video.currentTime);
+            video.onerror = () => reject(new Error(video.error.message || video.error.code));
+            video.muted = true;
+            video.playbackRate = 2;
+            video.currentTime = 0;
+            video.play().catch(reject);
+        })"""
+    )
+    duration = page.locator("#player").evaluate("v => v.duration")
+    assert ended_at == pytest.approx(duration, abs=0.05)
+    assert duration == pytest.approx(1.75, abs=0.1)

@@ -1,0 +1,766 @@
+"""Smart cut: a frame-exact trim that re-encodes only the frames around its cut points.
+
+The source's packets from the first keyframe a decoder can start at, at or after the
+start, up to the last such keyframe before the end, are copied untouched (the body). The
+frames before that first keyframe (the head) and from the end of the copy to the end of
+the trim (the tail) are re-encoded with the source's codec and parameters. The parts
+travel as MPEG-TS (Annex B: parameter sets before every keyframe, so each part decodes
+with its own) or Matroska, are joined by the concat demuxer without re-encoding, and get
+the sound re-encoded once over the whole range, which keeps it exact at both ends and
+free of seams. Whatever the smart path cannot prove safe falls back to the full
+accurate re-encode, and says why.
+
+Times are seconds from the file's start, as `-copyts -start_at_zero` sees them.
+"""
+
+import itertools
+import json
+import math
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Protocol
+
+import av
+import ffmpeg
+from django.conf import settings
+
+from videos.media import FORMATS, FFmpegCancelled, FFmpegError, file_url
+
+from . import capabilities, pipelines
+
+# What the smart path handles: codec -> the demuxers it is proven on, the encoder that
+# re-encodes head and tail, and the container the parts travel in.
+SMART_CODECS = {
+    "h264": ({"mov", "matroska", "flv"}, "libx264", "mpegts"),
+    "hevc": ({"mov", "matroska", "flv"}, "libx265", "mpegts"),
+    "vp9": ({"matroska"}, "libvpx-vp9", "matroska"),
+    "vp8": ({"matroska"}, "libvpx", "matroska"),
+    "mpeg2video": ({"mpeg", "mpegts"}, "mpeg2video", "mpegts"),
+    "mpeg4": ({"avi"}, "mpeg4", "mpegts"),
+}
+INTERLACED = {"tt", "bb", "tb", "bt"}
+X264_PROFILES = {
+    "Constrained Baseline": "baseline",
+    "Baseline": "baseline",
+    "Main": "main",
+    "High": "high",
+    "High 10": "high10",
+    "High 4:2:2": "high422",
+    "High 4:4:4 Predictive": "high444",
+}
+X265_PROFILES = {
+    "Main": "main",
+    "Main 10": "main10",
+    "Main 4:2:2 10": "main422-10",
+    "Main 4:4:4": "main444-8",
+}
+MPEG2_PROFILES = {"Main": 4, "Simple": 5, "High": 1, "4:2:2": 0}
+# The H.264 / HEVC NAL unit types a decoder can start at (IDR; HEVC's IRAP: BLA, IDR, CRA)
+# and those that carry a parameter set (SPS; VPS, SPS).
+H264_IDR, H264_SPS = {5}, {7}
+HEVC_IRAP, HEVC_SPS = set(range(16, 22)), {32, 33}
+TIME_TOLERANCE = 0.0015  # seconds: a result's frame may sit this far from where planned
+# Seconds by which decode times at a seam are kept apart, at least: more than a tick of
+# any time base a result is written in (FLV counts milliseconds).
+SEAM_MARGIN = 0.0015
+# Samples an audio encoder puts before the sound (FFmpeg's initial_padding).
+AVI_UNSIGNALLED_PRIMING = {"libmp3lame": 1105, "aac": 1024}
+
+
+class Runner(Protocol):
+    """What runs FFmpeg for a cut (the job's monitor: progress, cancel)."""
+
+    def run(self, args: list[str], duration: float) -> None: ...
+
+    def should_cancel(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class SourceStream:
+    """The first video stream's parameters that a re-encoded part must share."""
+
+    codec: str
+    profile: str
+    level: int
+    pix_fmt: str
+    field_order: str
+    has_b_frames: int
+    time_base: Fraction
+    frame_rate: str
+    color_range: str
+    color_space: str
+    color_transfer: str
+    color_primaries: str
+    start_time: float  # the file's, which -start_at_zero takes away
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One video packet, in decode order."""
+
+    pts: int
+    dts: int | None
+    time: float  # when it is shown, in seconds from the file's start
+    end: float  # when the next one is shown
+    safe_start: bool  # a keyframe that decoding can start at
+    parameter_sets: bytes  # the in-band SPS (and VPS) it carries, if any
+
+
+@dataclass(frozen=True)
+class Scan:
+    stream: SourceStream
+    packets: list[Packet]  # decode order
+
+
+@dataclass(frozen=True)
+class Part:
+    """A re-encoded part: the frames from `start` to `end`, `origin` shown at 0."""
+
+    start: float
+    end: float
+    origin: float
+    seek: float  # where to start decoding
+
+
+@dataclass(frozen=True)
+class Body:
+    """The copied part: packets from the one shown at `first_pts` (a safe keyframe) up
+    to the one shown at `stop_pts` (the next part's keyframe; None: the end)."""
+
+    first_pts: int
+    stop_pts: int | None
+    seek: float
+    first_lead: float  # how long before it is shown its keyframe is decoded
+    last_decode: float  # when its last packet is decoded, from its start
+
+
+@dataclass(frozen=True)
+class CutPlan:
+    first: float  # the first kept frame
+    end: float  # the end of the last kept frame
+    frame_times: list[float]  # every kept frame, from `first`
+    head: Part | None
+    body: Body
+    tail: Part | None
+    body_start: float  # the keyframe the copy starts at
+    body_end: float  # where the copy's last frame ends
+
+
+@dataclass(frozen=True)
+class CutResult:
+    method: str  # "smart", "reencode" or "keyframe"
+    reason: str | None = None  # why a smart cut fell back to a re-encode
+    real_start: float | None = None  # for "keyframe": where the copy really starts
+    copied: tuple[float, float] | None = None  # for "smart": the copied span
+
+
+class NotSmart(Exception):
+    """The smart path cannot prove this cut safe; the message says why."""
+
+
+# --- scanning -----------------------------------------------------------------------
+
+
+def probe_stream(source: Path, demuxer: str) -> SourceStream:
+    args = [
+        settings.FFPROBE_BINARY,
+        "-v",
+        "error",
+        "-protocol_whitelist",
+        "file",
+        "-f",
+        demuxer,
+        "-select_streams",
+        "v:0",
+        "-show_streams",
+        "-show_format",
+        "-of",
+        "json",
+        file_url(source),
+    ]
+    completed = subprocess.run(
+        args, capture_output=True, timeout=settings.FFPROBE_TIMEOUT, stdin=subprocess.DEVNULL
+    )
+    if completed.returncode:
+        raise NotSmart("the video stream could not be probed")
+    probed = json.loads(completed.stdout)
+    stream = probed["streams"][0]
+    return SourceStream(
+        codec=stream.get("codec_name", ""),
+        profile=stream.get("profile", ""),
+        level=int(stream.get("level", -99)),
+        pix_fmt=stream.get("pix_fmt", ""),
+        field_order=stream.get("field_order", "unknown"),
+        has_b_frames=int(stream.get("has_b_frames", 0)),
+        time_base=Fraction(stream.get("time_base", "0/1")),
+        frame_rate=stream.get("r_frame_rate", "0/0"),
+        color_range=stream.get("color_range", "unknown"),
+        color_space=stream.get("color_space", "unknown"),
+        color_transfer=stream.get("color_transfer", "unknown"),
+        color_primaries=stream.get("color_primaries", "unknown"),
+        start_time=float(probed["format"].get("start_time", 0)),
+    )
+
+
+def nal_units(data: bytes, length_size: int | None) -> list[bytes]:
+    """The NAL units of an H.264/HEVC packet: length-prefixed (mp4, Matroska: the size
+    of the prefix from the codec's extradata) or Annex B (start codes)."""
+    units = []
+    if length_size:
+        position = 0
+        while position + length_size <= len(data):
+            size = int.from_bytes(data[position : position + length_size], "big")
+            position += length_size
+            units.append(data[position : position + size])
+            position += size
+        return units
+    for chunk in data.split(b"\x00\x00\x01")[1:]:
+        units.append(chunk.rstrip(b"\x00"))
+    return units
+
+
+def _length_size(codec: str, extradata: bytes | None) -> int | None:
+    """The NAL length prefix size from avcC / hvcC extradata; None for Annex B."""
+    if not extradata or extradata[:3] in (b"\x00\x00\x01",) or extradata[:4] == b"\x00\x00\x00\x01":
+        return None
+    if codec == "h264":
+        return (extradata[4] & 3) + 1
+    return (extradata[21] & 3) + 1 if len(extradata) > 21 else None
+
+
+def classify_keyframe(codec: str, data: bytes, length_size: int | None) -> tuple[bool, bytes]:
+    """Whether a keyframe packet can start decoding, and the parameter sets it carries."""
+    if codec not in ("h264", "hevc"):
+        return True, b""
+    starts, parameter_sets = (H264_IDR, H264_SPS) if codec == "h264" else (HEVC_IRAP, HEVC_SPS)
+    safe, found = False, []
+    for unit in nal_units(data, length_size):
+        if not unit:
+            continue
+        kind = unit[0] & 0x1F if codec == "h264" else (unit[0] >> 1) & 0x3F
+        safe = safe or kind in starts
+        if kind in parameter_sets:
+            found.append(unit)
+    return safe, b"".join(found)
+
+
+def scan(source: Path, demuxer: str) -> Scan:
+    """The video stream's parameters and every packet's timing, and which keyframes a
+    copy may start at (demuxing only: no decoding)."""
+    stream = probe_stream(source, demuxer)
+    packets = []
+    with av.open(str(source), format=demuxer, options={"protocol_whitelist": "file"}) as container:
+        video = container.streams.video[0]
+        length_size = _length_size(stream.codec, video.codec_context.extradata)
+        time_base = video.time_base
+        for packet in container.demux(video):
+            if packet.size == 0:  # the demuxer's end-of-stream marker
+                continue
+            if packet.pts is None:
+                raise NotSmart("the video has packets without timestamps")
+            time = float(packet.pts * time_base) - stream.start_time
+            safe, parameter_sets = False, b""
+            if packet.is_keyframe:
+                safe, parameter_sets = classify_keyframe(stream.codec, bytes(packet), length_size)
+            duration = float((packet.duration or 0) * time_base)
+            packets.append(
+                Packet(packet.pts, packet.dts, time, time + duration, safe, parameter_sets)
+            )
+    return Scan(stream, packets)
+
+
+# --- planning -----------------------------------------------------------------------
+
+
+def refusal(stream: SourceStream, demuxer: str) -> str | None:
+    """Why a stream cannot be cut smartly, before looking at its packets; None if it can."""
+    if stream.codec not in SMART_CODECS or demuxer not in SMART_CODECS[stream.codec][0]:
+        return f"{stream.codec} in {demuxer} is not cut smartly"
+    encoder = SMART_CODECS[stream.codec][1]
+    if encoder not in capabilities.encoders():
+        return f"this server has no {encoder} encoder"
+    if stream.field_order in INTERLACED:
+        return "the video is interlaced"
+    if Fraction(stream.frame_rate.replace("0/0", "0")) <= 0 or stream.time_base <= 0:
+        return "the video's frame rate is unknown"
+    if stream.codec == "h264" and stream.profile not in X264_PROFILES:
+        return f"H.264 profile {stream.profile or 'unknown'} is not re-encoded smartly"
+    if stream.codec == "hevc" and not X265_PROFILES.get(stream.profile):
+        return f"HEVC profile {stream.profile or 'unknown'} is not re-encoded smartly"
+    if stream.codec in ("h264", "hevc") and stream.has_b_frames > 2:
+        return f"a reorder depth of {stream.has_b_frames} frames is not matched"
+    return None
+
+
+def _midpoint(times: list[float], index: int) -> float:
+    """A boundary just before frame `index`, halfway from the one before it, so a trim
+    filter keeps exactly the planned frames whatever its rounding."""
+    if index <= 0:
+        return max(times[0] - 1, 0) if times else 0.0
+    if index >= len(times):
+        return times[-1] + 1
+    return (times[index - 1] + times[index]) / 2
+
+
+def _seek_before(keyframes: list[float], time: float, exact_seek: bool) -> float:
+    """Where to start decoding for a frame at `time`: a keyframe one GOP earlier than
+    needed, so an open GOP's leading frames can be decoded too."""
+    earlier = [k for k in keyframes if k <= time]
+    seek = earlier[-2] if len(earlier) >= 2 else 0.0
+    return max(seek if exact_seek else seek - pipelines.SEEK_PRE_ROLL, 0.0)
+
+
+def plan_cut(scan: Scan, *, start: float, end: float, exact_seek: bool) -> CutPlan:
+    """Which frames are copied and which re-encoded to keep exactly the frames shown at
+    `start` <= time < `end`; NotSmart if nothing can be copied."""
+    shown = sorted(scan.packets, key=lambda packet: packet.pts)
+    times = [packet.time for packet in shown]
+    kept = [index for index, time in enumerate(times) if start <= time < end]
+    if not kept:
+        raise NotSmart("no frame is shown inside the range")
+    first_index, last_index = kept[0], kept[-1]
+    starts = [packet for packet in shown[first_index : last_index + 1] if packet.safe_start]
+    keyframes = [packet.time for packet in shown if packet.safe_start]
+    if not starts:
+        raise NotSmart("no keyframe inside the range to copy from")
+    copy_from = starts[0]
+    reaches_end = last_index == len(shown) - 1
+    # The copy may stop at a keyframe inside the range, or at the one right after it.
+    ends = shown[first_index : last_index + 2]
+    later = [packet for packet in ends if packet.safe_start and packet.time > copy_from.time]
+    if reaches_end:
+        stop = None
+    elif later:
+        stop = later[-1]
+    else:
+        raise NotSmart("the range holds no whole group of pictures to copy")
+    # The body: packets from copy_from up to stop, in decode order, less the leading
+    # pictures of an open GOP (shown before copy_from, they need frames not copied).
+    order = {packet.pts: index for index, packet in enumerate(scan.packets)}
+    stop_at = order[stop.pts] if stop else len(scan.packets)
+    body = [
+        packet
+        for packet in scan.packets[order[copy_from.pts] : stop_at]
+        if packet.pts >= copy_from.pts
+    ]
+    body_times = sorted(packet.time for packet in body)
+    body_first = times.index(body_times[0])
+    body_last = body_first + len(body_times) - 1
+    if times[body_first : body_last + 1] != body_times or body_last > last_index:
+        raise NotSmart("frames are reordered across the keyframes a copy would start at")
+    if len({packet.parameter_sets for packet in body if packet.parameter_sets}) > 1:
+        raise NotSmart("the parameter sets change inside the range")
+    head = tail = None
+    if body_first > first_index:
+        head = Part(
+            start=_midpoint(times, first_index),
+            end=_midpoint(times, body_first),
+            origin=times[first_index],
+            seek=_seek_before(keyframes, times[first_index], exact_seek),
+        )
+    if body_last < last_index:
+        tail = Part(
+            start=_midpoint(times, body_last + 1),
+            end=_midpoint(times, last_index + 1),
+            origin=times[body_last + 1],
+            seek=_seek_before(keyframes, times[body_last + 1], exact_seek),
+        )
+    first = times[first_index]
+    last = shown[last_index]
+    return CutPlan(
+        first=first,
+        end=last.end if last.end > last.time else _next_time(times, last_index, scan.stream),
+        frame_times=[times[index] - first for index in kept],
+        head=head,
+        body=Body(
+            first_pts=copy_from.pts,
+            stop_pts=stop.pts if stop else None,
+            seek=_seek_before(keyframes, copy_from.time, exact_seek),
+            first_lead=float((copy_from.pts - _dts(copy_from)) * scan.stream.time_base),
+            last_decode=float((_dts(body[-1]) - copy_from.pts) * scan.stream.time_base),
+        ),
+        tail=tail,
+        body_start=copy_from.time,
+        body_end=times[body_last + 1] if body_last + 1 < len(times) else shown[body_last].end,
+    )
+
+
+def _dts(packet: Packet) -> int:
+    return packet.pts if packet.dts is None else packet.dts
+
+
+def _next_time(times: list[float], index: int, stream: SourceStream) -> float:
+    if index + 1 < len(times):
+        return times[index + 1]
+    return times[index] + float(1 / Fraction(stream.frame_rate))
+
+
+# --- builders -----------------------------------------------------------------------
+
+
+def encoder_options(stream: SourceStream) -> dict:
+    """The encoder and options that make a part the source's twin: codec, profile, level,
+    pixel format, colour tags and reorder depth (size, aspect and rate come with the
+    frames), at a quality close to the source's."""
+    encoder = SMART_CODECS[stream.codec][1]
+    options: dict = {"c:v": encoder, "pix_fmt": stream.pix_fmt}
+    for option, value in (
+        ("color_range", stream.color_range),
+        ("colorspace", stream.color_space),
+        ("color_trc", stream.color_transfer),
+        ("color_primaries", stream.color_primaries),
+    ):
+        if value and value != "unknown":
+            options[option] = value
+    depth = stream.has_b_frames
+    if encoder == "libx264":
+        options.update(crf=18, preset="veryfast", profile=X264_PROFILES[stream.profile])
+        if stream.level > 0:
+            options["level"] = f"{stream.level / 10:g}"
+        # x264 reorders 0 (no B-frames), 1 (B-frames) or 2 (B-pyramid) frames deep.
+        options["x264-params"] = {
+            0: "bframes=0",
+            1: "bframes=2:b-pyramid=none",
+            2: "bframes=3:b-pyramid=normal",
+        }[depth]
+    elif encoder == "libx265":
+        bframes = {0: "bframes=0", 1: "bframes=2:b-pyramid=0", 2: "bframes=4:b-pyramid=1"}
+        options.update(crf=20, preset="fast", profile=X265_PROFILES[stream.profile])
+        params = f"{bframes[depth]}:repeat-headers=1:log-level=error"
+        if stream.level > 0:
+            params += f":level-idc={stream.level / 30:g}"
+        options["x265-params"] = params
+    elif encoder == "libvpx-vp9":
+        options.update(crf=24, **{"b:v": 0}, deadline="good", **{"cpu-used": 4, "row-mt": 1})
+        if stream.profile.startswith("Profile "):
+            options["profile"] = stream.profile.removeprefix("Profile ")
+    elif encoder == "libvpx":
+        options.update(crf=6, **{"b:v": "4M", "cpu-used": 4})
+    else:  # the MPEG family: quantiser-driven
+        options.update(**{"q:v": 2}, bf=2 if depth else 0)
+        if encoder == "mpeg2video" and stream.profile in MPEG2_PROFILES:
+            options["profile"] = MPEG2_PROFILES[stream.profile]
+            if stream.level > 0:
+                options["level"] = stream.level
+    return options
+
+
+def part_args(
+    *, source: Path, demuxer: str, part: Part, stream: SourceStream, output: Path
+) -> list[str]:
+    """Re-encode one part: decode from a keyframe before it, keep its frames with trim
+    filters on the source's own timeline, show its first frame at 0."""
+    seek = {"ss": f"{part.seek:.6f}"} if part.seek > 0 else {}
+    source_input = ffmpeg.input(
+        file_url(source), f=demuxer, protocol_whitelist="file", noautorotate=None,
+        noaccurate_seek=None, **seek,
+    )  # fmt: skip
+    filters = (
+        f"settb=AVTB,trim=start={part.start:.6f}:end={part.end:.6f},setpts=PTS-{part.origin:.6f}/TB"
+    )
+    options = {"vf": filters, "fps_mode": "passthrough", "f": SMART_CODECS[stream.codec][2]}
+    return (
+        ffmpeg.output(source_input["v:0"], str(output), **options, **encoder_options(stream))
+        .global_args("-copyts", "-start_at_zero")
+        .compile(cmd=settings.FFMPEG_BINARY, overwrite_output=True)
+    )
+
+
+def join_list(parts: list[tuple[str, float | None]]) -> str:
+    """The concat demuxer's list: each part with its length in the result (None: the
+    last), so each starts exactly where the previous one ends."""
+    listing = pipelines.concat_list([name for name, _ in parts])
+    lines = listing.splitlines()
+    out = [lines[0]]
+    for line, (_, duration) in zip(lines[1:], parts, strict=True):
+        out.append(line)
+        if duration is not None:
+            out.append(f"duration {duration:.6f}")
+    return "\n".join(out) + "\n"
+
+
+def join_args(
+    *,
+    list_file: Path,
+    part_format: str,
+    source: Path,
+    demuxer: str,
+    plan: CutPlan,
+    output_plan: pipelines.OutputPlan,
+    stream: SourceStream,
+    rotation: int,
+    output: Path,
+) -> list[str]:
+    """Join the parts by stream copy, and cut the sound from the source to the same
+    frames: re-encoded once, so it is exact at both ends and has no seams."""
+    parts = ffmpeg.input(
+        str(list_file),
+        f="concat",
+        safe=1,
+        protocol_whitelist="file",
+        format_whitelist=f"concat,{part_format}",
+    )
+    streams = [parts["v:0"]]
+    options = {"c:v": "copy", **pipelines.container_options(output_plan)}
+    if output_plan.audio_encoder:
+        pre_roll = 1 if demuxer in pipelines.EXACT_SEEK_DEMUXERS else pipelines.SEEK_PRE_ROLL
+        audio_seek = max(plan.first - pre_roll, 0)
+        seek = {"ss": f"{audio_seek:.6f}"} if audio_seek > 0 else {}
+        source_input = ffmpeg.input(
+            file_url(source), f=demuxer, protocol_whitelist="file", noaccurate_seek=None, **seek
+        )
+        streams.append(source_input["a:0"])
+        # AVI keeps no timestamps, so the encoder's priming (what it puts before the
+        # sound) would make the sound late: cut it that much later instead.
+        primed = AVI_UNSIGNALLED_PRIMING.get(output_plan.audio_encoder, 0)
+        delay = primed / (output_plan.sample_rate or 48000) if output_plan.extension == "avi" else 0
+        options["af"] = (
+            f"asettb=AVTB,atrim=start={plan.first + delay:.6f}:end={plan.end + delay:.6f},"
+            f"asetpts=PTS-{plan.first + delay:.6f}/TB"
+        )
+        options.update(pipelines.audio_options(output_plan))
+    if output_plan.extension in pipelines.MOV_FAMILY:
+        options["video_track_timescale"] = stream.time_base.denominator
+        if rotation:  # the parts have no display matrix: say it again
+            options["metadata:s:v:0"] = f"rotate={-rotation % 360}"
+    return (
+        ffmpeg.output(*streams, str(output), **options)
+        .global_args("-copyts", "-start_at_zero")
+        .compile(cmd=settings.FFMPEG_BINARY, overwrite_output=True)
+    )
+
+
+def keyframe_args(
+    *,
+    source: Path,
+    demuxer: str,
+    start: float,
+    end: float,
+    has_audio: bool,
+    extension: str,
+    output: Path,
+) -> list[str]:
+    """Copy every stream from a keyframe: instant, not frame-exact."""
+    seek = {"ss": f"{start:.6f}"} if start > 0 else {}
+    source_input = ffmpeg.input(file_url(source), f=demuxer, protocol_whitelist="file", **seek)
+    streams = [source_input["v:0"]] + ([source_input["a:0"]] if has_audio else [])
+    options = {
+        "c": "copy",
+        "t": f"{end - start:.6f}",
+        "avoid_negative_ts": "make_zero",
+        "f": FORMATS[extension].muxer,
+    }
+    if extension in pipelines.MOV_FAMILY:
+        options["movflags"] = "+faststart"
+    return ffmpeg.output(*streams, str(output), **options).compile(
+        cmd=settings.FFMPEG_BINARY, overwrite_output=True
+    )
+
+
+# --- running ------------------------------------------------------------------------
+
+
+def copy_body(
+    *, source: Path, demuxer: str, body: Body, start_time: float, dts_shift: int,
+    part_format: str, output: Path, should_cancel: Callable[[], bool],
+) -> None:  # fmt: skip
+    """Copy the body's packets untouched, shown from 0 and decoded `dts_shift` ticks
+    earlier. Packets shown before its keyframe (an open GOP's leading pictures) are left
+    out: the head has them."""
+    copying = False
+    with (
+        av.open(str(source), format=demuxer, options={"protocol_whitelist": "file"}) as src,
+        av.open(str(output), "w", format=part_format) as out,
+    ):
+        video = src.streams.video[0]
+        target = out.add_stream_from_template(video)
+        if body.seek > 0:
+            src.seek(int((body.seek + start_time) / video.time_base), stream=video)
+        for count, packet in enumerate(src.demux(video)):
+            if count % 100 == 0 and should_cancel():
+                raise FFmpegCancelled("cancelled while copying")
+            copying = copying or packet.pts == body.first_pts
+            if not copying or packet.size == 0 or packet.pts < body.first_pts:
+                continue
+            if packet.pts == body.stop_pts:
+                break
+            packet.pts -= body.first_pts
+            if packet.dts is not None:
+                packet.dts -= body.first_pts + dts_shift
+            packet.stream = target
+            out.mux(packet)
+    if not copying:
+        raise NotSmart("the keyframe to copy from was not found again")
+
+
+def decode_earlier(*, part: Path, seconds: float, part_format: str, output: Path) -> None:
+    """Rewrite a part decoded `seconds` earlier: always valid (never after it is shown)."""
+    with (
+        av.open(str(part), options={"protocol_whitelist": "file"}) as src,
+        av.open(str(output), "w", format=part_format) as out,
+    ):
+        video = src.streams.video[0]
+        target = out.add_stream_from_template(video)
+        shift = math.ceil(seconds / video.time_base)
+        for packet in src.demux(video):
+            if packet.size == 0:
+                continue
+            if packet.dts is not None:
+                packet.dts -= shift
+            packet.stream = target
+            out.mux(packet)
+
+
+def packet_times(path: Path) -> list[tuple[float | None, float | None]]:
+    """(shown, decoded) of each video packet of a file, in decode order; None where the
+    container does not say (MPEG-PS stamps only some packets)."""
+    args = [settings.FFPROBE_BINARY, "-v", "error", "-select_streams", "v:0", "-show_entries",
+            "packet=pts_time,dts_time", "-of", "csv=p=0", file_url(path)]  # fmt: skip
+    listing = subprocess.run(
+        args, capture_output=True, text=True, check=True, timeout=settings.FFPROBE_TIMEOUT
+    ).stdout
+    rows = [line.split(",")[:2] for line in listing.split()]
+    return [tuple(None if value == "N/A" else float(value) for value in row) for row in rows]
+
+
+def decode_lead(path: Path) -> float:
+    """How long before its first picture is shown a file's first packet is decoded."""
+    times = packet_times(path)
+    shown = [pts for pts, _ in times if pts is not None]
+    decoded = [dts for _, dts in times if dts is not None]
+    return max(min(shown) - min(decoded), 0.0) if shown and decoded else 0.0
+
+
+def last_decode(path: Path) -> float:
+    """When a file's last packet is decoded, from when its first picture is shown."""
+    times = packet_times(path)
+    shown = [pts for pts, _ in times if pts is not None]
+    decoded = [dts for _, dts in times if dts is not None]
+    return max(decoded) - min(shown) if shown and decoded else 0.0
+
+
+def result_fault(path: Path, planned: list[float], *, stamped: bool) -> str | None:
+    """What is wrong with a joined result's timing, or None: every planned frame, shown
+    when planned (no gap, no duplicate) where the container stamps each, decoded in order.
+    An AVI has no stamps (a frame's time is its index): only its count tells."""
+    times = packet_times(path)
+    if len(times) != len(planned):
+        return f"the joined parts hold {len(times)} frames, not the {len(planned)} planned"
+    shown = sorted(pts for pts, _ in times if pts is not None)
+    if stamped and len(shown) == len(planned):
+        offsets = [pts - shown[0] - want for pts, want in zip(shown, planned, strict=True)]
+        if any(abs(offset) > TIME_TOLERANCE for offset in offsets):
+            return "the joined parts do not show the frames when planned"
+    decoded = [dts for _, dts in times if dts is not None]
+    if any(b <= a for a, b in itertools.pairwise(decoded)):
+        return "the joined parts are not decoded in order"
+    return None
+
+
+def smart_cut(
+    *, source: Path, demuxer: str, start: float, end: float,
+    output_plan: pipelines.OutputPlan, rotation: int, workdir: Path, output: Path,
+    runner: Runner,
+) -> CutResult:  # fmt: skip
+    """Cut `start` <= time < `end` of `source` into `output` with the smart method;
+    NotSmart (and no output) where it cannot be proven safe, or where a step of it
+    fails (the full re-encode may still succeed).
+
+    Seams: each part shows its frames from where the previous one ends (the concat
+    list's durations). Decode order must rise across them too; re-encoded parts may
+    reorder less or more than the source, so the parts before the tail are decoded
+    earlier by just enough (their decode times move, never past their show times)."""
+    try:
+        return _smart_cut(source=source, demuxer=demuxer, start=start, end=end,
+                          output_plan=output_plan, rotation=rotation, workdir=workdir,
+                          output=output, runner=runner)  # fmt: skip
+    except FFmpegCancelled:
+        raise
+    except (FFmpegError, av.FFmpegError, subprocess.SubprocessError) as error:
+        output.unlink(missing_ok=True)
+        reason = error.reason if isinstance(error, FFmpegError) else str(error)
+        raise NotSmart(f"a step of the smart cut failed ({reason})") from error
+
+
+def _smart_cut(*, source: Path, demuxer: str, start: float, end: float,
+               output_plan: pipelines.OutputPlan, rotation: int, workdir: Path,
+               output: Path, runner: Runner) -> CutResult:  # fmt: skip
+    found = scan(source, demuxer)
+    if reason := refusal(found.stream, demuxer):
+        raise NotSmart(reason)
+    plan = plan_cut(found, start=start, end=end,
+                    exact_seek=demuxer in pipelines.EXACT_SEEK_DEMUXERS)  # fmt: skip
+    part_format = SMART_CODECS[found.stream.codec][2]
+    extension = "ts" if part_format == "mpegts" else "mkv"
+    body_length = plan.body_end - plan.body_start
+    # Decode times move by whole frames, so they stay evenly spaced (players and probes
+    # guess the frame rate from them); Matroska stores none.
+    stamps_decode = part_format == "mpegts"
+    frame = 1 / Fraction(found.stream.frame_rate)
+
+    def frames_for(seconds: float) -> float:
+        return float(math.ceil(Fraction(seconds + SEAM_MARGIN) / frame) * frame)
+
+    parts: list[tuple[str, float | None]] = []
+    body_shift = 0.0
+    if plan.tail:
+        tail = workdir / f"tail.{extension}"
+        runner.run(part_args(source=source, demuxer=demuxer, part=plan.tail,
+                             stream=found.stream, output=tail),
+                   plan.end - plan.tail.origin)  # fmt: skip
+        # The tail's first packet must be decoded after the body's last.
+        overlap = plan.body.last_decode + decode_lead(tail) - body_length
+        if stamps_decode and overlap > -SEAM_MARGIN:
+            body_shift = frames_for(overlap)
+    if plan.head:
+        head = workdir / f"head.{extension}"
+        runner.run(part_args(source=source, demuxer=demuxer, part=plan.head,
+                             stream=found.stream, output=head),
+                   plan.body_start - plan.first)  # fmt: skip
+        # The head's last packet must be decoded before the body's first.
+        body_first = plan.body_start - plan.first - plan.body.first_lead - body_shift
+        overlap = last_decode(head) - body_first
+        if stamps_decode and overlap > -SEAM_MARGIN:
+            earlier = workdir / f"earlier-head.{extension}"
+            decode_earlier(part=head, seconds=frames_for(overlap), part_format=part_format,
+                           output=earlier)  # fmt: skip
+            head = earlier
+        parts.append((head.name, plan.body_start - plan.first))
+    body = workdir / f"body.{extension}"
+    copy_body(source=source, demuxer=demuxer, body=plan.body,
+              start_time=found.stream.start_time,
+              dts_shift=math.ceil(body_shift / found.stream.time_base),
+              part_format=part_format, output=body, should_cancel=runner.should_cancel)  # fmt: skip
+    parts.append((body.name, body_length if plan.tail else None))
+    if plan.tail:
+        parts.append((tail.name, None))
+    list_file = workdir / "smartcut.ffconcat"
+    list_file.write_text(join_list(parts))
+    runner.run(
+        join_args(
+            list_file=list_file,
+            part_format=part_format,
+            source=source,
+            demuxer=demuxer,
+            plan=plan,
+            output_plan=output_plan,
+            stream=found.stream,
+            rotation=rotation,
+            output=output,
+        ),  # fmt: skip
+        plan.end - plan.first,
+    )
+    if fault := result_fault(output, plan.frame_times, stamped=output_plan.extension != "avi"):
+        output.unlink()
+        raise NotSmart(fault)
+    return CutResult(method="smart", copied=(plan.body_start, plan.body_end))
+
+
+def keyframe_before(source: Path, demuxer: str, time: float) -> float:
+    """The last keyframe a copy may start at, at or before `time`."""
+    found = scan(source, demuxer)
+    starts = [packet.time for packet in found.packets if packet.safe_start and packet.time <= time]
+    return max(starts, default=0.0)
