@@ -187,6 +187,8 @@ def probe_stream(source: Path, demuxer: str) -> SourceStream:
     if completed.returncode:
         raise NotSmart("the video stream could not be probed")
     probed = json.loads(completed.stdout)
+    if not probed.get("streams"):
+        raise NotSmart("the file has no video stream")
     stream = probed["streams"][0]
     return SourceStream(
         codec=stream.get("codec_name", ""),
@@ -195,7 +197,7 @@ def probe_stream(source: Path, demuxer: str) -> SourceStream:
         pix_fmt=stream.get("pix_fmt", ""),
         field_order=stream.get("field_order", "unknown"),
         has_b_frames=int(stream.get("has_b_frames", 0)),
-        time_base=Fraction(stream.get("time_base", "0/1")),
+        time_base=_fraction(stream.get("time_base", "")),
         frame_rate=stream.get("r_frame_rate", "0/0"),
         color_range=stream.get("color_range", "unknown"),
         color_space=stream.get("color_space", "unknown"),
@@ -203,6 +205,15 @@ def probe_stream(source: Path, demuxer: str) -> SourceStream:
         color_primaries=stream.get("color_primaries", "unknown"),
         start_time=float(probed["format"].get("start_time", 0)),
     )
+
+
+def _fraction(text: str) -> Fraction:
+    """ffprobe's "30000/1001"; 0 for what it does not know ("0/0", "")."""
+    numerator, _, denominator = text.partition("/")
+    try:
+        return Fraction(int(numerator), int(denominator or 1))
+    except (ValueError, ZeroDivisionError):
+        return Fraction(0)
 
 
 def nal_units(data: bytes, length_size: int | None) -> list[bytes]:
@@ -224,7 +235,7 @@ def nal_units(data: bytes, length_size: int | None) -> list[bytes]:
 
 def _length_size(codec: str, extradata: bytes | None) -> int | None:
     """The NAL length prefix size from avcC / hvcC extradata; None for Annex B."""
-    if not extradata or extradata[:3] in (b"\x00\x00\x01",) or extradata[:4] == b"\x00\x00\x00\x01":
+    if not extradata or extradata[0] != 1:  # avcC / hvcC begin with their version, 1
         return None
     if codec == "h264":
         return (extradata[4] & 3) + 1
@@ -284,7 +295,7 @@ def refusal(stream: SourceStream, demuxer: str) -> str | None:
         return f"this server has no {encoder} encoder"
     if stream.field_order in INTERLACED:
         return "the video is interlaced"
-    if Fraction(stream.frame_rate.replace("0/0", "0")) <= 0 or stream.time_base <= 0:
+    if _fraction(stream.frame_rate) <= 0 or stream.time_base <= 0:
         return "the video's frame rate is unknown"
     if stream.codec == "h264" and stream.profile not in X264_PROFILES:
         return f"H.264 profile {stream.profile or 'unknown'} is not re-encoded smartly"
@@ -525,7 +536,7 @@ def join_args(
     if output_plan.extension in pipelines.MOV_FAMILY:
         options["video_track_timescale"] = stream.time_base.denominator
         if rotation:  # the parts have no display matrix: say it again
-            options["metadata:s:v:0"] = f"rotate={-rotation % 360}"
+            options["metadata:s:v:0"] = f"rotate={rotation % 360}"
     return (
         ffmpeg.output(*streams, str(output), **options)
         .global_args("-copyts", "-start_at_zero")
