@@ -263,7 +263,7 @@ def _run_edit(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, di
                 "video_id": segment.video.id,
                 "start": round(spec["start_ms"]),
                 "end": round(spec["end_ms"]),
-                "method": method,
+                **method,
             }  # fmt: skip
             for segment, spec, method in zip(
                 segments, job.params["segments"], methods, strict=True
@@ -289,8 +289,9 @@ class _Share:
 
 
 def _cut_picture(segment: edits.Segment, source: Path, plan: pipelines.OutputPlan,
-                 normalizing: bool, output: Path, monitor: _Share) -> str:  # fmt: skip
-    """Cut one segment's picture into a part of the join; which method ran."""
+                 normalizing: bool, output: Path, monitor: _Share) -> dict:  # fmt: skip
+    """Cut one segment's picture into a part of the join: smart where the source allows
+    it, else re-encoded; which method ran (and why not smart, then)."""
     picture = edits.picture_plan(plan)
     video = segment.video
     if normalizing and normalize.video_differs(video, picture):
@@ -305,8 +306,19 @@ def _cut_picture(segment: edits.Segment, source: Path, plan: pipelines.OutputPla
             ),  # fmt: skip
             segment.end - segment.start,
         )
-        return "normalized"
+        return {"method": "normalized"}
     own = replace(edits.picture_plan(pipelines.trim_plan(video)), extension=plan.extension)
+    scratch = output.with_name(f"smart-{output.stem}")
+    scratch.mkdir()
+    try:
+        smartcut.smart_cut(
+            source=source, demuxer=video.demuxer, start=segment.start, end=segment.end,
+            output_plan=own, rotation=video.rotation, workdir=scratch, output=output,
+            runner=monitor,
+        )  # fmt: skip
+        return {"method": "smart"}
+    except smartcut.NotSmart as refusal:
+        fallback = {"method": "reencode", "fallback_reason": str(refusal)}
     cut = output.with_name(f"cut-{output.name}")
     monitor.run(
         pipelines.trim_args(
@@ -325,7 +337,7 @@ def _cut_picture(segment: edits.Segment, source: Path, plan: pipelines.OutputPla
         ),  # fmt: skip
         segment.end - segment.start,
     )
-    return "reencode"
+    return fallback
 
 
 def _run_encode(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, dict]:

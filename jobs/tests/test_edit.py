@@ -2,6 +2,7 @@
 step with the picture, unlike sources only when normalised."""
 
 import subprocess
+from fractions import Fraction
 from io import StringIO
 from pathlib import Path
 
@@ -76,11 +77,24 @@ def assert_is_frame(result: Path, index: int, source: Path, source_index: int) -
         assert difference(frame, gray_frame(source, neighbour)) > here
 
 
+def slice_hashes(path: Path, start: float = 0, end: float = 1e9) -> list[str]:
+    """MD5s of the picture's packets shown from start to before end, as stream-copied,
+    without the units a join may put around them (parameter sets, delimiters)."""
+    listing = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy",
+         "-bsf:v", "filter_units=remove_types=7|8|9", "-f", "framemd5", "-"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    time_base = Fraction(next(line for line in listing if line.startswith("#tb 0:")).split()[-1])
+    packets = [line.split(",") for line in listing if not line.startswith("#")]
+    return [row[-1].strip() for row in packets if start <= int(row[2]) * time_base < end]
+
+
 def test_three_segments_from_two_sources(api, two_sources, media_root):
     toned, silent, first, second = two_sources
-    # when 0.52-1.6 s of the first, 1-2.2 s of the second and 2.4-3 s of the first are edited
+    # when 0.52-2.6 s of the first, 1-2.2 s of the second and 2.4-3 s of the first are edited
     response = edit(api, [
-        {"video_id": first["id"], "start": "520", "end": "1.6s"},
+        {"video_id": first["id"], "start": "520", "end": "2.6s"},
         {"video_id": second["id"], "start": "00:01", "end": "2200"},
         {"video_id": first["id"], "start": "2400ms", "end": "3000"},
     ])  # fmt: skip
@@ -88,29 +102,37 @@ def test_three_segments_from_two_sources(api, two_sources, media_root):
     assert response.json()["message"] == "Edit job added to queue"
     assert execute(api).status_code == 200
 
-    # then it holds frames 13-39 of the first, 25-54 of the second, 60-74 of the first
+    # then it holds frames 13-64 of the first, 25-54 of the second, 60-74 of the first
     job = Job.objects.get(pk=response.json()["job_id"])
     result = output_path(job.id, media_root)
-    assert frame_count(result) == 27 + 30 + 15
+    assert frame_count(result) == 52 + 30 + 15
     for index, source, source_index in [
-        (0, toned, 13), (26, toned, 39), (27, silent, 25), (56, silent, 54),
-        (57, toned, 60), (71, toned, 74),
+        (0, toned, 13), (51, toned, 64), (52, silent, 25), (81, silent, 54),
+        (82, toned, 60), (96, toned, 74),
     ]:  # fmt: skip
         assert_is_frame(result, index, source, source_index)
     assert decode_errors(result) == ""
-    # and the sound follows the picture: the tone, silence from 1.08 s, the tone from 2.28 s
-    assert loudest_db(result, 0.05, 1.02) > -20
-    assert loudest_db(result, 1.14, 2.22) < -80
-    assert loudest_db(result, 2.34, 2.85) > -20
+    # and the sound follows the picture: the tone, silence from 2.08 s, the tone from 3.28 s
+    assert loudest_db(result, 0.05, 2.02) > -20
+    assert loudest_db(result, 2.14, 3.22) < -80
+    assert loudest_db(result, 3.34, 3.85) > -20
     video, audio = ffprobe(result)["streams"]
     assert float(audio["duration"]) == pytest.approx(float(video["duration"]), abs=0.03)
+    # and the whole second between the cut points of the first two segments was copied:
+    # its slices are the sources' own, byte for byte
+    copied = set(slice_hashes(result))
+    for source in (toned, silent):
+        body = slice_hashes(source, 1, 2)
+        assert len(body) == 25 and set(body) <= copied
     # and the record keeps the contract's shape, its segments in concat_info
     record = api.get("/video/view/all").json()[-1]
     assert record["trim_info"] is None and record["encode_info"] is None
     assert record["concat_info"]["video_ids"] == [first["id"], second["id"], first["id"]]
-    assert [(s["video_id"], s["start"], s["end"]) for s in record["concat_info"]["segments"]] == [
-        (first["id"], 520, 1600), (second["id"], 1000, 2200), (first["id"], 2400, 3000),
+    segments = record["concat_info"]["segments"]
+    assert [(s["video_id"], s["start"], s["end"]) for s in segments] == [
+        (first["id"], 520, 2600), (second["id"], 1000, 2200), (first["id"], 2400, 3000),
     ]  # fmt: skip
+    assert [s["method"] for s in segments[:2]] == ["smart", "smart"]
 
 
 def test_unlike_sources_are_joined_when_normalised(api, tmp_path, media_root):
