@@ -354,9 +354,9 @@ def _raise_failure(returncode: int, stderr: str, timed_out: bool, time_limit: fl
     if timed_out:
         raise FFmpegInterrupted(f"FFmpeg was stopped after {time_limit:g} s")
     if returncode < 0:
-        name = signal.Signals(-returncode).name
+        name = signal.strsignal(-returncode) or f"signal {-returncode}"
         raise FFmpegInterrupted(
-            f"FFmpeg was killed by {name}"
+            f"FFmpeg was killed ({name})"
             + (f" (it may have outgrown its {memory_limit} MB of memory)" if memory_limit else "")
         )
     raise FFmpegError(hide_paths(stderr).strip()[-2000:] or f"FFmpeg exited with {returncode}")

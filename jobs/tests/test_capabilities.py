@@ -1,5 +1,4 @@
 import os
-import signal
 import stat
 
 import pytest
@@ -127,7 +126,7 @@ def test_a_crash_is_never_remembered_as_cannot(settings, tmp_path):
     real = settings.FFMPEG_BINARY
     settings.FFMPEG_BINARY = str(crashing)
     # when a trial runs, it raises instead of answering
-    with pytest.raises(FFmpegInterrupted, match=signal.SIGSEGV.name):
+    with pytest.raises(FFmpegInterrupted, match="Segmentation fault"):
         capabilities.trial_mux(_trial())
     # then once FFmpeg works again, the same trial succeeds
     settings.FFMPEG_BINARY = real
