@@ -75,6 +75,14 @@ def _plan_or_400(make_plan):
         raise ServiceError(str(error)) from None
 
 
+def _one_frame_check(*, start_ms: float, end_ms: float, source, what: str) -> None:
+    """A span shorter than one frame may fall between two frames: no picture, and a job
+    that would fail. The end is clamped to the source's, as the run will."""
+    frame_ms = 1000 / source.fps
+    if min(end_ms, source.duration * 1000) - start_ms < frame_ms:
+        raise ServiceError(f"{what} must last at least one frame ({frame_ms:.1f} ms here)")
+
+
 def job_queue_trim(*, request_code: str, video_id: int | dict, trim_start_ms: float,
                    trim_end_ms: float, mode: str = Job.TrimMode.SMART,
                    owner=None) -> Job:  # fmt: skip
@@ -88,9 +96,7 @@ def job_queue_trim(*, request_code: str, video_id: int | dict, trim_start_ms: fl
             f"trim_start ({format_ms(trim_start_ms)} ms) is at or past the end of "
             f"{video.label} ({duration_ms:.0f} ms)"
         )
-    frame_ms = 1000 / video.fps  # a shorter span may fall between two frames: no video
-    if min(trim_end_ms, duration_ms) - trim_start_ms < frame_ms:
-        raise ServiceError(f"A trim must last at least one frame ({frame_ms:.1f} ms here)")
+    _one_frame_check(start_ms=trim_start_ms, end_ms=trim_end_ms, source=video, what="A trim")
     _plan_or_400(lambda: pipelines.trim_plan(video))
     params = {
         "video_id": video_id,
@@ -143,6 +149,8 @@ def job_queue_edit(*, request_code: str, segments: list[dict],
                 f"segment {number} starts ({format_ms(segment['start'])} ms) at or past the "
                 f"end of {source.label} ({source.duration * 1000:.0f} ms)"
             )
+        _one_frame_check(start_ms=segment["start"], end_ms=segment["end"], source=source,
+                         what=f"Segment {number}")  # fmt: skip
         _plan_or_400(lambda source=source: pipelines.trim_plan(source))
     params = {
         "segments": [

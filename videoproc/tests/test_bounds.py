@@ -94,3 +94,12 @@ def test_a_trim_between_two_frames_is_refused_at_queue_time(api, uploaded):
     assert queued.status_code == 200
     executed = api.post("/video/process/execute", {"request_code": "x"}, format="json")
     assert executed.status_code == 200
+
+
+def test_an_edit_segment_between_two_frames_is_refused_at_queue_time(api, uploaded):
+    segments = [{"video_id": uploaded["id"], "start": "0", "end": "500"},
+                {"video_id": uploaded["id"], "start": "10", "end": "11"}]  # fmt: skip
+    response = api.post("/video/process/edit", {"request_code": "x", "segments": segments},
+                        format="json")  # fmt: skip
+    assert_refused(response)
+    assert "Segment 2" in response.json()["detail"]
