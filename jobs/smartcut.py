@@ -42,6 +42,7 @@ SMART_CODECS = {
     "mpeg4": ({"avi"}, "mpeg4", "mpegts"),
 }
 INTERLACED = {"tt", "bb", "tb", "bt"}
+CLOSED_GOPS = {"h264", "vp8", "vp9"}
 X264_PROFILES = {
     "Constrained Baseline": "baseline",
     "Baseline": "baseline",
@@ -316,11 +317,13 @@ def _midpoint(times: list[float], index: int) -> float:
     return (times[index - 1] + times[index]) / 2
 
 
-def _seek_before(keyframes: list[float], time: float, exact_seek: bool) -> float:
-    """Where to start decoding for a frame at `time`: a keyframe one GOP earlier than
-    needed, so an open GOP's leading frames can be decoded too."""
+def _seek_before(keyframes: list[float], time: float, *, exact_seek: bool,
+                 open_gops: bool) -> float:  # fmt: skip
+    """Where to start decoding for a frame at `time`: the keyframe at or before it, or
+    one GOP earlier where GOPs may be open (their leading frames need the GOP before)."""
     earlier = [k for k in keyframes if k <= time]
-    seek = earlier[-2] if len(earlier) >= 2 else 0.0
+    back = 2 if open_gops else 1
+    seek = earlier[-back] if len(earlier) >= back else 0.0
     return max(seek if exact_seek else seek - pipelines.SEEK_PRE_ROLL, 0.0)
 
 
@@ -364,20 +367,22 @@ def plan_cut(scan: Scan, *, start: float, end: float, exact_seek: bool) -> CutPl
         raise NotSmart("frames are reordered across the keyframes a copy would start at")
     if len({packet.parameter_sets for packet in body if packet.parameter_sets}) > 1:
         raise NotSmart("the parameter sets change inside the range")
+    # H.264 starts only at IDR pictures and VP8/VP9 keyframes are closed: no open GOPs.
+    seeking = {"exact_seek": exact_seek, "open_gops": scan.stream.codec not in CLOSED_GOPS}
     head = tail = None
     if body_first > first_index:
         head = Part(
             start=_midpoint(times, first_index),
             end=_midpoint(times, body_first),
             origin=times[first_index],
-            seek=_seek_before(keyframes, times[first_index], exact_seek),
+            seek=_seek_before(keyframes, times[first_index], **seeking),
         )
     if body_last < last_index:
         tail = Part(
             start=_midpoint(times, body_last + 1),
             end=_midpoint(times, last_index + 1),
             origin=times[body_last + 1],
-            seek=_seek_before(keyframes, times[body_last + 1], exact_seek),
+            seek=_seek_before(keyframes, times[body_last + 1], **seeking),
         )
     first = times[first_index]
     last = shown[last_index]
@@ -389,7 +394,7 @@ def plan_cut(scan: Scan, *, start: float, end: float, exact_seek: bool) -> CutPl
         body=Body(
             first_pts=copy_from.pts,
             stop_pts=stop.pts if stop else None,
-            seek=_seek_before(keyframes, copy_from.time, exact_seek),
+            seek=_seek_before(keyframes, copy_from.time, **seeking),
             first_lead=float((copy_from.pts - _dts(copy_from)) * scan.stream.time_base),
             last_decode=float((_dts(body[-1]) - copy_from.pts) * scan.stream.time_base),
         ),
