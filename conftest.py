@@ -101,3 +101,14 @@ def user_api(accounts, django_user_model):
         return client
 
     return make
+
+
+@pytest.fixture
+def alice(user_api):
+    """A user with a token, as an API client; bob is another."""
+    return user_api("alice")
+
+
+@pytest.fixture
+def bob(user_api):
+    return user_api("bob")

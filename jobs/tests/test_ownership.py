@@ -13,16 +13,6 @@ from jobs.models import Job
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice(user_api):
-    return user_api("alice")
-
-
-@pytest.fixture
-def bob(user_api):
-    return user_api("bob")
-
-
 def queue_trim(client, video_id: int, request_code: str = "user"):
     body = {"request_code": request_code, "video_id": video_id, "trim_start": "0",
             "trim_end": "1000"}  # fmt: skip

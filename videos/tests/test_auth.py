@@ -42,16 +42,6 @@ def api_paths() -> dict[str, str]:
     return paths
 
 
-@pytest.fixture
-def alice(user_api):
-    return user_api("alice")
-
-
-@pytest.fixture
-def bob(user_api):
-    return user_api("bob")
-
-
 def test_every_api_path_answers_401_without_credentials(accounts):
     paths = api_paths()
     assert {"video-upload", "job-retry", "docs", "schema", "storage"} <= set(paths)
@@ -397,3 +387,15 @@ def test_on_s3_presigned_links_go_to_the_owner_only(alice, bob, clip, s3):
     assert owner.get(f"/storage/{name}").status_code == 302
     assert other.get(f"/storage/{name}").status_code == 404
     assert Client().get(f"/storage/{name}").status_code == 401
+
+
+def test_an_admin_creates_a_token_for_a_user_in_the_admin(alice, admin_client):
+    response = admin_client.post(
+        "/admin/knox/authtoken/add/", {"user": alice.user.id, "expiry": ""}, follow=True
+    )
+
+    [key] = [str(m)[len("TOKEN ") :] for m in response.context["messages"] if "TOKEN" in str(m)]
+    script = APIClient()
+    script.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert script.get("/video/view/all").status_code == 200
+    assert AuthToken.objects.filter(user=alice.user).count() == 2

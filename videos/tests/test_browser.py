@@ -39,6 +39,17 @@ def seek(page: Page, seconds: float) -> None:
     page.locator("#player").evaluate("(video, t) => { video.currentTime = t; }", seconds)
 
 
+def unnamed_controls(page: Page) -> list[str]:
+    """The controls a person can reach that have no name a screen reader can say."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea, button, a[href]')]
+            .filter((el) => el.type !== 'hidden')
+            .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                && !el.getAttribute('aria-labelledby') && !el.textContent.trim() && !el.title)
+            .map((el) => el.outerHTML)"""
+    )
+
+
 def drop_file(page: Page, path: Path) -> None:
     """Drop a file on the drop zone, as a person dragging it from their desktop."""
     transfer = page.evaluate_handle(
@@ -180,14 +191,7 @@ def test_every_control_is_named_and_a_trim_can_be_queued_from_the_keyboard(
     expect(card(page, "keys.mp4")).to_be_visible()
 
     # every control a person can reach has a name a screen reader can say
-    unnamed = page.evaluate(
-        """() => [...document.querySelectorAll('input, select, textarea, button, a[href]')]
-            .filter((el) => el.type !== 'hidden')
-            .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
-                && !el.getAttribute('aria-labelledby') && !el.textContent.trim() && !el.title)
-            .map((el) => el.outerHTML)"""
-    )
-    assert unnamed == []
+    assert unnamed_controls(page) == []
 
     # play the video, type the times and send the form, with keys only
     card(page, "keys.mp4").get_by_role("button", name="Play keys.mp4").focus()
@@ -352,6 +356,7 @@ def test_with_accounts_a_person_signs_in_works_on_their_own_and_manages_tokens(
     expect(page.locator("#account-name")).to_have_text("alice")
     page.get_by_label("Requester code").fill("user")
     page.get_by_role("button", name="Save").click()
+    assert unnamed_controls(page) == []  # the account controls and tokens panel too
 
     # she uploads (with her session and CSRF token); her library is hers alone, and its
     # poster and player come through signed links
