@@ -18,6 +18,7 @@ import json
 import math
 import subprocess
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -27,7 +28,7 @@ import av
 import ffmpeg
 from django.conf import settings
 
-from videos.media import FORMATS, FFmpegCancelled, FFmpegError, file_url
+from videos.media import FORMATS, FFmpegCancelled, FFmpegError, file_url, run_ffmpeg
 
 from . import capabilities, pipelines
 
@@ -720,22 +721,29 @@ def _smart_cut(*, source: Path, demuxer: str, start: float, end: float,
     def frames_for(seconds: float) -> float:
         return float(math.ceil(Fraction(seconds + SEAM_MARGIN) / frame) * frame)
 
-    parts: list[tuple[str, float | None]] = []
+    # The tail is encoded alongside the head (another FFmpeg process): the runner's
+    # progress and cancel follow the head, and the tail is waited for either way.
+    head, tail = workdir / f"head.{extension}", workdir / f"tail.{extension}"
+    with ThreadPoolExecutor(max_workers=1) as alongside:
+        tail_done = plan.tail and alongside.submit(
+            run_ffmpeg,
+            part_args(source=source, demuxer=demuxer, part=plan.tail, stream=found.stream,
+                      output=tail),
+        )  # fmt: skip
+        if plan.head:
+            runner.run(part_args(source=source, demuxer=demuxer, part=plan.head,
+                                 stream=found.stream, output=head),
+                       plan.body_start - plan.first)  # fmt: skip
+        if tail_done:
+            tail_done.result()
     body_shift = 0.0
     if plan.tail:
-        tail = workdir / f"tail.{extension}"
-        runner.run(part_args(source=source, demuxer=demuxer, part=plan.tail,
-                             stream=found.stream, output=tail),
-                   plan.end - plan.tail.origin)  # fmt: skip
         # The tail's first packet must be decoded after the body's last.
         overlap = plan.body.last_decode + decode_lead(tail) - body_length
         if stamps_decode and overlap > -SEAM_MARGIN:
             body_shift = frames_for(overlap)
+    parts: list[tuple[str, float | None]] = []
     if plan.head:
-        head = workdir / f"head.{extension}"
-        runner.run(part_args(source=source, demuxer=demuxer, part=plan.head,
-                             stream=found.stream, output=head),
-                   plan.body_start - plan.first)  # fmt: skip
         # The head's last packet must be decoded before the body's first.
         body_first = plan.body_start - plan.first - plan.body.first_lead - body_shift
         overlap = last_decode(head) - body_first
