@@ -36,7 +36,7 @@ from . import capabilities, pipelines
 # re-encodes head and tail, and the container the parts travel in.
 SMART_CODECS = {
     "h264": ({"mov", "matroska", "flv"}, "libx264", "mpegts"),
-    "hevc": ({"mov", "matroska", "flv"}, "libx265", "mpegts"),
+    "hevc": ({"mov", "matroska"}, "libx265", "mpegts"),  # FFmpeg 5.1 has no HEVC in FLV
     "vp9": ({"matroska"}, "libvpx-vp9", "matroska"),
     "vp8": ({"matroska"}, "libvpx", "matroska"),
     "mpeg2video": ({"mpeg", "mpegts"}, "mpeg2video", "mpegts"),
@@ -708,6 +708,8 @@ def _smart_cut(*, source: Path, demuxer: str, start: float, end: float,
     found = scan(source, demuxer)
     if reason := refusal(found.stream, demuxer):
         raise NotSmart(reason)
+    if output_plan.video_codec != found.stream.codec:
+        raise NotSmart(f"a {output_plan.extension} result cannot hold {found.stream.codec}")
     plan = plan_cut(found, start=start, end=end,
                     exact_seek=demuxer in pipelines.EXACT_SEEK_DEMUXERS)  # fmt: skip
     part_format = SMART_CODECS[found.stream.codec][2]
