@@ -281,8 +281,10 @@ class _Share:
     def __init__(self, monitor: _Monitor, span: tuple[float, float]):
         self.monitor, self.span = monitor, span
 
-    def run(self, args: list[str], duration: float) -> None:
-        self.monitor.run(args, duration, span=self.span)
+    def run(self, args: list[str], duration: float, span: tuple[float, float] = (0, 1)) -> None:
+        low, high = self.span
+        self.monitor.run(args, duration, span=(low + span[0] * (high - low),
+                                               low + span[1] * (high - low)))  # fmt: skip
 
     def should_cancel(self) -> bool:
         return self.monitor.should_cancel()

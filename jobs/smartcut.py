@@ -68,6 +68,7 @@ TIME_TOLERANCE = 0.0015  # seconds: a result's frame may sit this far from where
 # Seconds by which decode times at a seam are kept apart, at least: more than a tick of
 # any time base a result is written in (FLV counts milliseconds).
 SEAM_MARGIN = 0.0015
+HEAD_SHARE = 0.5  # of a cut's progress: re-encoding the head (and the tail alongside)
 # Samples an audio encoder puts before the sound (FFmpeg's initial_padding).
 AVI_UNSIGNALLED_PRIMING = {"libmp3lame": 1105, "aac": 1024}
 
@@ -75,7 +76,8 @@ AVI_UNSIGNALLED_PRIMING = {"libmp3lame": 1105, "aac": 1024}
 class Runner(Protocol):
     """What runs FFmpeg for a cut (the job's monitor: progress, cancel)."""
 
-    def run(self, args: list[str], duration: float) -> None: ...
+    def run(self, args: list[str], duration: float, span: tuple[float, float] = (0, 1)) -> None:
+        """Run one FFmpeg step whose progress fills `span` of the cut's."""
 
     def should_cancel(self) -> bool: ...
 
@@ -735,7 +737,7 @@ def _smart_cut(*, source: Path, demuxer: str, start: float, end: float,
         if plan.head:
             runner.run(part_args(source=source, demuxer=demuxer, part=plan.head,
                                  stream=found.stream, output=head),
-                       plan.body_start - plan.first)  # fmt: skip
+                       plan.body_start - plan.first, span=(0, HEAD_SHARE))  # fmt: skip
         if tail_done:
             tail_done.result()
     body_shift = 0.0
@@ -778,6 +780,7 @@ def _smart_cut(*, source: Path, demuxer: str, start: float, end: float,
             output=output,
         ),  # fmt: skip
         plan.end - plan.first,
+        span=(HEAD_SHARE if plan.head else 0, 1),
     )
     if fault := result_fault(output, plan.frame_times, stamped=output_plan.extension != "avi"):
         output.unlink()
