@@ -303,16 +303,47 @@ def concat_list(part_names: list[str]) -> str:
     return "ffconcat version 1.0\n" + "".join(f"file '{name}'\n" for name in part_names)
 
 
+# Sound that cannot be joined by copy across encoder runs: Vorbis keeps its codebooks in
+# each stream's header, and a trim's (its sound re-encoded) differ from its source's.
+HEADER_BOUND_AUDIO = {"vorbis"}
+
+
+@dataclass(frozen=True)
+class PartSound:
+    """A concat part as a sound input: its file, how to open it, and how long the concat
+    demuxer lays it out (its container's duration)."""
+
+    path: Path
+    demuxer: str
+    duration: float
+
+
 def concat_args(*, list_file: Path, demuxers: set[str], extension: str, has_audio: bool,
-                output: Path) -> list[str]:  # fmt: skip
+                output: Path, sounds: list[PartSound] | None = None,
+                sound_plan: OutputPlan | None = None) -> list[str]:  # fmt: skip
     """Stream copy through the concat demuxer: no re-encode, I/O bound. The parts may only
-    be opened as the containers their probes found."""
+    be opened as the containers their probes found. With `sounds` (HEADER_BOUND_AUDIO),
+    only the picture is copied: each part's sound, padded or cut to the part's span,
+    is joined with the concat filter and encoded once as `sound_plan` says, so it stays
+    in sync at every seam."""
     parts = ffmpeg.input(
         str(list_file), f="concat", safe=1, protocol_whitelist="file",
         format_whitelist=",".join(["concat", *sorted(demuxers)]),
     )  # fmt: skip
-    streams = [parts["v:0"]] + ([parts["a:0"]] if has_audio else [])
-    options = {"c": "copy", "f": FORMATS[extension].muxer}
+    streams = [parts["v:0"]]
+    options = {"f": FORMATS[extension].muxer}
+    if sounds:
+        pieces = [
+            ffmpeg.input(file_url(sound.path), f=sound.demuxer, protocol_whitelist="file")["a:0"]
+            .filter("apad")
+            .filter("atrim", end=f"{sound.duration:.6f}")
+            for sound in sounds
+        ]
+        streams.append(ffmpeg.concat(*pieces, v=0, a=1))
+        options.update({"c:v": "copy", **audio_options(sound_plan)})
+    else:
+        options["c"] = "copy"
+        streams += [parts["a:0"]] if has_audio else []
     if extension in MOV_FAMILY:
         options["movflags"] = "+faststart"
     return ffmpeg.output(*streams, str(output), **options).compile(

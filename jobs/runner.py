@@ -144,6 +144,15 @@ def _run_concat(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, 
             part_names.append(name)
         list_file = workdir / "parts.ffconcat"
         list_file.write_text(pipelines.concat_list(part_names))
+        sounds, sound_plan = None, None
+        if first.audio_codec in pipelines.HEADER_BOUND_AUDIO:
+            sounds = [
+                pipelines.PartSound(
+                    path=workdir / name, demuxer=video.demuxer, duration=video.duration
+                )
+                for name, video in zip(part_names, videos, strict=True)
+            ]
+            sound_plan = pipelines.trim_plan(first)  # the sound as its trims encode it
         monitor.run(
             pipelines.concat_args(
                 list_file=list_file,
@@ -151,6 +160,8 @@ def _run_concat(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, 
                 extension=first.extension,
                 has_audio=first.audio_codec is not None,
                 output=output,
+                sounds=sounds,
+                sound_plan=sound_plan,
             ),  # fmt: skip
             sum(video.duration for video in videos),
         )
