@@ -146,12 +146,7 @@ def _run_concat(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, 
         list_file.write_text(pipelines.concat_list(part_names))
         sounds, sound_plan = None, None
         if first.audio_codec in pipelines.HEADER_BOUND_AUDIO:
-            sounds = [
-                pipelines.PartSound(
-                    path=workdir / name, demuxer=video.demuxer, duration=video.duration
-                )
-                for name, video in zip(part_names, videos, strict=True)
-            ]
+            sounds = [_part_sound(workdir / name) for name in part_names]
             sound_plan = pipelines.trim_plan(first)  # the sound as its trims encode it
         monitor.run(
             pipelines.concat_args(
@@ -170,6 +165,12 @@ def _run_concat(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, 
         _output_stem(first, "concat"),
         {"concat_info": {"video_ids": [v.id for v in videos]}},
     )
+
+
+def _part_sound(path: Path) -> pipelines.PartSound:
+    """A concat part as the input of its own sound (pipelines.HEADER_BOUND_AUDIO)."""
+    found = probe(path)
+    return pipelines.PartSound(path=path, demuxer=found.demuxer, duration=found.duration)
 
 
 def _run_normalized_concat(job: Job, videos: list[Video], workdir: Path,
@@ -192,7 +193,8 @@ def _run_normalized_concat(job: Job, videos: list[Video], workdir: Path,
 
 def _join_parts(parts: list["normalize.Part"], plan: pipelines.OutputPlan, workdir: Path,
                 monitor: _Monitor) -> Path:  # fmt: skip
-    """Make each part as the plan says (90% of the progress), then join them by copy."""
+    """Make each part as the plan says (90% of the progress), then join them by copy
+    (Vorbis sound re-encoded once: pipelines.HEADER_BOUND_AUDIO)."""
     total = sum(part.duration for part in parts)
     done = 0.0
     for part in parts:
@@ -204,6 +206,9 @@ def _join_parts(parts: list["normalize.Part"], plan: pipelines.OutputPlan, workd
     list_file = workdir / "parts.ffconcat"
     list_file.write_text(pipelines.concat_list([part.name for part in parts]))
     output = workdir / f"output.{plan.extension}"
+    sounds = None
+    if plan.audio_codec in pipelines.HEADER_BOUND_AUDIO:
+        sounds = [_part_sound(workdir / part.name) for part in parts]
     monitor.run(
         pipelines.concat_args(
             list_file=list_file,
@@ -211,6 +216,8 @@ def _join_parts(parts: list["normalize.Part"], plan: pipelines.OutputPlan, workd
             extension=plan.extension,
             has_audio=plan.audio_encoder is not None,
             output=output,
+            sounds=sounds,
+            sound_plan=plan,
         ),  # fmt: skip
         total,
         span=(0.9, 1),

@@ -16,6 +16,7 @@ from jobs.tests.test_execute import (
     output_path,
     rotate_mp4,
 )
+from jobs.tests.test_smartcut import stream_end, strict_decode_errors
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -147,3 +148,28 @@ def test_bad_targets_are_refused_and_nothing_is_stored(api, unlike, normalize, r
     assert response.status_code == 400
     assert reason in response.json()["detail"]
     assert not Job.objects.exists()
+
+
+def test_vorbis_sound_of_a_normalised_join_is_encoded_once(api, tmp_path, media_root):
+    # given two VP8/Vorbis clips whose sound differs in rate: the second's is re-encoded
+    # to the first's, which has its own codebooks (Vorbis keeps them in the header)
+    clips = [
+        make_media(
+            tmp_path / f"clip{rate}.webm", video="libvpx", audio="libvorbis", audio_rate=rate
+        )
+        for rate in (48000, 44100)
+    ]
+    first, second = upload(api, *clips).json()
+
+    # when they are joined as the first
+    response = concat(api, [first["id"], second["id"]], normalize=True)
+    assert response.status_code == 200, response.json()
+    assert execute(api).status_code == 200
+
+    # then every frame of both, decoding cleanly, the sound as long as the picture
+    job = Job.objects.get(pk=response.json()["job_id"])
+    assert job.status == "succeeded", job.error
+    joined = output_path(job.id, media_root)
+    assert frame_count(joined) == 100
+    assert strict_decode_errors(joined) == ""
+    assert abs(stream_end(joined, "v:0") - stream_end(joined, "a:0")) <= 1152 / 48000
