@@ -71,6 +71,8 @@ SEAM_MARGIN = 0.0015
 HEAD_SHARE = 0.5  # of a cut's progress: re-encoding the head (and the tail alongside)
 # Samples an audio encoder puts before the sound (FFmpeg's initial_padding).
 AVI_UNSIGNALLED_PRIMING = {"libmp3lame": 1105, "aac": 1024}
+# Sound codecs FFmpeg writes to MP4 but not to MOV (the sound part's container).
+MP4_ONLY_SOUND = {"opus", "flac"}
 
 
 class Runner(Protocol):
@@ -436,7 +438,7 @@ def encoder_options(stream: SourceStream) -> dict:
             options[option] = value
     depth = stream.has_b_frames
     if encoder == "libx264":
-        options.update(crf=18, preset="veryfast", profile=X264_PROFILES[stream.profile])
+        options.update(crf=18, preset="superfast", profile=X264_PROFILES[stream.profile])
         if stream.level > 0:
             options["level"] = f"{stream.level / 10:g}"
         # x264 reorders 0 (no B-frames), 1 (B-frames) or 2 (B-pyramid) frames deep.
@@ -501,20 +503,80 @@ def join_list(parts: list[tuple[str, float | None]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def join_args(
-    *,
-    list_file: Path,
-    part_format: str,
-    source: Path,
-    demuxer: str,
-    plan: CutPlan,
-    output_plan: pipelines.OutputPlan,
-    stream: SourceStream,
-    rotation: int,
-    output: Path,
-) -> list[str]:
-    """Join the parts by stream copy, and cut the sound from the source to the same
-    frames: re-encoded once, so it is exact at both ends and has no seams."""
+def sound_args(*, source: Path, demuxer: str, plan: CutPlan,
+               output_plan: pipelines.OutputPlan, output: Path) -> list[str]:  # fmt: skip
+    """Cut the sound from the source to the kept frames, re-encoded once (exact at both
+    ends, no seams), alongside the picture's parts. It waits in a MOV/MP4 file, whose
+    edit list keeps the encoder's priming where the encoder put it, for the join to copy
+    it in as if it had encoded it there."""
+    pre_roll = 1 if demuxer in pipelines.EXACT_SEEK_DEMUXERS else pipelines.SEEK_PRE_ROLL
+    audio_seek = max(plan.first - pre_roll, 0)
+    seek = {"ss": f"{audio_seek:.6f}"} if audio_seek > 0 else {}
+    source_input = ffmpeg.input(
+        file_url(source), f=demuxer, protocol_whitelist="file", noaccurate_seek=None, **seek
+    )
+    # AVI keeps no timestamps, so the encoder's priming (what it puts before the sound)
+    # would make the sound late: cut it that much later instead.
+    primed = AVI_UNSIGNALLED_PRIMING.get(output_plan.audio_encoder, 0)
+    delay = primed / (output_plan.sample_rate or 48000) if output_plan.extension == "avi" else 0
+    cut = (
+        f"asettb=AVTB,atrim=start={plan.first + delay:.6f}:end={plan.end + delay:.6f},"
+        f"asetpts=PTS-{plan.first + delay:.6f}/TB"
+    )
+    muxer = "mp4" if output_plan.audio_codec in MP4_ONLY_SOUND else "mov"
+    options = {"af": cut, "f": muxer, "strict": "experimental"}
+    options.update(pipelines.audio_options(output_plan))
+    return (
+        ffmpeg.output(source_input["a:0"], str(output), **options)
+        .global_args("-copyts", "-start_at_zero")
+        .compile(cmd=settings.FFMPEG_BINARY, overwrite_output=True)
+    )
+
+
+def copy_sound(*, source: Path, demuxer: str, plan: CutPlan, start_time: float,
+               output_plan: pipelines.OutputPlan, output: Path) -> bool:  # fmt: skip
+    """Copy the sound's packets over the kept frames where an edit list cuts them to the
+    sample: AAC-LC from a MOV/MP4 into one. The packet before the first is kept for the
+    decoder to start with (its output, and the first packet's before the first frame,
+    are skipped by the edit list the negative start makes); the last packet is cut short
+    to end with the last frame. False, and nothing written, where the sound must be
+    re-encoded."""
+    if not (output_plan.extension in pipelines.MOV_FAMILY and demuxer == "mov"
+            and output_plan.audio_encoder == "aac"):  # fmt: skip
+        return False
+    with av.open(str(source), format=demuxer, options={"protocol_whitelist": "file"}) as src:
+        if not src.streams.audio:
+            return False
+        audio = src.streams.audio[0]
+        context, time_base = audio.codec_context, audio.time_base
+        if (context.name, context.profile, context.sample_rate, context.channels) != (
+            "aac", "LC", output_plan.sample_rate, output_plan.channels
+        ):
+            return False
+        first = round((plan.first + start_time) / time_base)
+        end = round((plan.end + start_time) / time_base)
+        src.seek(max(first - round(1 / time_base), 0), stream=audio)
+        packets = [packet for packet in src.demux(audio) if packet.size and packet.pts is not None]
+        kept = [index for index, packet in enumerate(packets)
+                if packet.pts + packet.duration > first and packet.pts < end]  # fmt: skip
+        if not kept:
+            return False
+        with av.open(str(output), "w", format="mp4") as out:
+            target = out.add_stream_from_template(audio)
+            for packet in packets[max(kept[0] - 1, 0) : kept[-1] + 1]:
+                if packet.pts + packet.duration > end:
+                    packet.duration = end - packet.pts
+                packet.pts -= first
+                packet.dts = packet.pts
+                packet.stream = target
+                out.mux(packet)
+    return True
+
+
+def join_args(*, list_file: Path, part_format: str, sound: Path | None,
+              output_plan: pipelines.OutputPlan, stream: SourceStream, rotation: int,
+              output: Path) -> list[str]:  # fmt: skip
+    """Join the picture's parts and the sound, all by stream copy."""
     parts = ffmpeg.input(
         str(list_file),
         f="concat",
@@ -523,24 +585,9 @@ def join_args(
         format_whitelist=f"concat,{part_format}",
     )
     streams = [parts["v:0"]]
-    options = {"c:v": "copy", **pipelines.container_options(output_plan)}
-    if output_plan.audio_encoder:
-        pre_roll = 1 if demuxer in pipelines.EXACT_SEEK_DEMUXERS else pipelines.SEEK_PRE_ROLL
-        audio_seek = max(plan.first - pre_roll, 0)
-        seek = {"ss": f"{audio_seek:.6f}"} if audio_seek > 0 else {}
-        source_input = ffmpeg.input(
-            file_url(source), f=demuxer, protocol_whitelist="file", noaccurate_seek=None, **seek
-        )
-        streams.append(source_input["a:0"])
-        # AVI keeps no timestamps, so the encoder's priming (what it puts before the
-        # sound) would make the sound late: cut it that much later instead.
-        primed = AVI_UNSIGNALLED_PRIMING.get(output_plan.audio_encoder, 0)
-        delay = primed / (output_plan.sample_rate or 48000) if output_plan.extension == "avi" else 0
-        options["af"] = (
-            f"asettb=AVTB,atrim=start={plan.first + delay:.6f}:end={plan.end + delay:.6f},"
-            f"asetpts=PTS-{plan.first + delay:.6f}/TB"
-        )
-        options.update(pipelines.audio_options(output_plan))
+    if sound:
+        streams.append(ffmpeg.input(file_url(sound), protocol_whitelist="file")["a:0"])
+    options = {"c": "copy", **pipelines.container_options(output_plan)}
     if output_plan.extension in pipelines.MOV_FAMILY:
         options["video_track_timescale"] = stream.time_base.denominator
         if rotation:  # the parts have no display matrix: say it again
@@ -636,13 +683,14 @@ def decode_earlier(*, part: Path, seconds: float, part_format: str, output: Path
 def packet_times(path: Path) -> list[tuple[float | None, float | None]]:
     """(shown, decoded) of each video packet of a file, in decode order; None where the
     container does not say (MPEG-PS stamps only some packets)."""
-    args = [settings.FFPROBE_BINARY, "-v", "error", "-select_streams", "v:0", "-show_entries",
-            "packet=pts_time,dts_time", "-of", "csv=p=0", file_url(path)]  # fmt: skip
-    listing = subprocess.run(
-        args, capture_output=True, text=True, check=True, timeout=settings.FFPROBE_TIMEOUT
-    ).stdout
-    rows = [line.split(",")[:2] for line in listing.split()]
-    return [tuple(None if value == "N/A" else float(value) for value in row) for row in rows]
+    with av.open(str(path), options={"protocol_whitelist": "file"}) as container:
+        video = container.streams.video[0]
+        return [
+            tuple(None if stamp is None else float(stamp * video.time_base)
+                  for stamp in (packet.pts, packet.dts))
+            for packet in container.demux(video)
+            if packet.size
+        ]  # fmt: skip
 
 
 def decode_lead(path: Path) -> float:
@@ -725,21 +773,28 @@ def _smart_cut(*, source: Path, demuxer: str, start: float, end: float,
     def frames_for(seconds: float) -> float:
         return float(math.ceil(Fraction(seconds + SEAM_MARGIN) / frame) * frame)
 
-    # The tail is encoded alongside the head (another FFmpeg process): the runner's
-    # progress and cancel follow the head, and the tail is waited for either way.
+    # The tail and the sound are encoded alongside the head (FFmpeg processes of their
+    # own): the runner's progress and cancel follow the head, and the others are waited
+    # for either way.
     head, tail = workdir / f"head.{extension}", workdir / f"tail.{extension}"
-    with ThreadPoolExecutor(max_workers=1) as alongside:
-        tail_done = plan.tail and alongside.submit(
-            run_ffmpeg,
-            part_args(source=source, demuxer=demuxer, part=plan.tail, stream=found.stream,
-                      output=tail),
-        )  # fmt: skip
+    sound = workdir / "sound.mp4" if output_plan.audio_encoder else None
+    copied_sound = sound and copy_sound(source=source, demuxer=demuxer, plan=plan,
+                                        start_time=found.stream.start_time,
+                                        output_plan=output_plan, output=sound)  # fmt: skip
+    alongside = [
+        part_args(source=source, demuxer=demuxer, part=plan.tail, stream=found.stream,
+                  output=tail) if plan.tail else None,
+        sound_args(source=source, demuxer=demuxer, plan=plan, output_plan=output_plan,
+                   output=sound) if sound and not copied_sound else None,
+    ]  # fmt: skip
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        running = [pool.submit(run_ffmpeg, args) for args in alongside if args]
         if plan.head:
             runner.run(part_args(source=source, demuxer=demuxer, part=plan.head,
                                  stream=found.stream, output=head),
                        plan.body_start - plan.first, span=(0, HEAD_SHARE))  # fmt: skip
-        if tail_done:
-            tail_done.result()
+        for done in running:
+            done.result()
     body_shift = 0.0
     if plan.tail:
         # The tail's first packet must be decoded after the body's last.
@@ -768,20 +823,12 @@ def _smart_cut(*, source: Path, demuxer: str, start: float, end: float,
     list_file = workdir / "smartcut.ffconcat"
     list_file.write_text(join_list(parts))
     runner.run(
-        join_args(
-            list_file=list_file,
-            part_format=part_format,
-            source=source,
-            demuxer=demuxer,
-            plan=plan,
-            output_plan=output_plan,
-            stream=found.stream,
-            rotation=rotation,
-            output=output,
-        ),  # fmt: skip
+        join_args(list_file=list_file, part_format=part_format, sound=sound,
+                  output_plan=output_plan, stream=found.stream, rotation=rotation,
+                  output=output),
         plan.end - plan.first,
         span=(HEAD_SHARE if plan.head else 0, 1),
-    )
+    )  # fmt: skip
     if fault := result_fault(output, plan.frame_times, stamped=output_plan.extension != "avi"):
         output.unlink()
         raise NotSmart(fault)
