@@ -266,26 +266,33 @@ def classify_keyframe(codec: str, data: bytes, length_size: int | None) -> tuple
 
 def scan(source: Path, demuxer: str) -> Scan:
     """The video stream's parameters and every packet's timing, and which keyframes a
-    copy may start at (demuxing only: no decoding)."""
-    stream = probe_stream(source, demuxer)
+    copy may start at (demuxing only: no decoding). ffprobe reads the parameters while
+    PyAV reads the packets."""
+    found = []  # pts, dts, duration, safe start, parameter sets
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        probing = pool.submit(probe_stream, source, demuxer)
+        with av.open(str(source), format=demuxer,
+                     options={"protocol_whitelist": "file"}) as container:  # fmt: skip
+            video = container.streams.video[0]
+            codec = video.codec_context.name
+            length_size = _length_size(codec, video.codec_context.extradata)
+            time_base = video.time_base
+            for packet in container.demux(video):
+                if packet.size == 0:  # the demuxer's end-of-stream marker
+                    continue
+                if packet.pts is None:
+                    raise NotSmart("the video has packets without timestamps")
+                safe, parameter_sets = False, b""
+                if packet.is_keyframe:
+                    safe, parameter_sets = classify_keyframe(codec, bytes(packet), length_size)
+                found.append((packet.pts, packet.dts, packet.duration or 0, safe, parameter_sets))
+        stream = probing.result()
     packets = []
-    with av.open(str(source), format=demuxer, options={"protocol_whitelist": "file"}) as container:
-        video = container.streams.video[0]
-        length_size = _length_size(stream.codec, video.codec_context.extradata)
-        time_base = video.time_base
-        for packet in container.demux(video):
-            if packet.size == 0:  # the demuxer's end-of-stream marker
-                continue
-            if packet.pts is None:
-                raise NotSmart("the video has packets without timestamps")
-            time = float(packet.pts * time_base) - stream.start_time
-            safe, parameter_sets = False, b""
-            if packet.is_keyframe:
-                safe, parameter_sets = classify_keyframe(stream.codec, bytes(packet), length_size)
-            duration = float((packet.duration or 0) * time_base)
-            packets.append(
-                Packet(packet.pts, packet.dts, time, time + duration, safe, parameter_sets)
-            )
+    for pts, dts, duration, safe, parameter_sets in found:
+        time = float(pts * time_base) - stream.start_time
+        packets.append(
+            Packet(pts, dts, time, time + float(duration * time_base), safe, parameter_sets)
+        )
     return Scan(stream, packets)
 
 
@@ -425,7 +432,9 @@ def _next_time(times: list[float], index: int, stream: SourceStream) -> float:
 def encoder_options(stream: SourceStream) -> dict:
     """The encoder and options that make a part the source's twin: codec, profile, level,
     pixel format, colour tags and reorder depth (size, aspect and rate come with the
-    frames), at a quality close to the source's."""
+    frames), at a quality close to the source's. x264 and x265 run their fastest preset
+    at a high quality: the few frames around the cuts are what the cut waits for, and
+    their size hardly counts."""
     encoder = SMART_CODECS[stream.codec][1]
     options: dict = {"c:v": encoder, "pix_fmt": stream.pix_fmt}
     for option, value in (
@@ -438,18 +447,19 @@ def encoder_options(stream: SourceStream) -> dict:
             options[option] = value
     depth = stream.has_b_frames
     if encoder == "libx264":
-        options.update(crf=18, preset="superfast", profile=X264_PROFILES[stream.profile])
+        profile = X264_PROFILES[stream.profile]
+        options.update(crf=17, preset="ultrafast", profile=profile)
         if stream.level > 0:
             options["level"] = f"{stream.level / 10:g}"
         # x264 reorders 0 (no B-frames), 1 (B-frames) or 2 (B-pyramid) frames deep.
-        options["x264-params"] = {
-            0: "bframes=0",
-            1: "bframes=2:b-pyramid=none",
-            2: "bframes=3:b-pyramid=normal",
-        }[depth]
+        reorder = {0: "bframes=0", 1: "bframes=2:b-pyramid=none", 2: "bframes=3:b-pyramid=normal"}
+        # x264 writes the lowest profile the features it uses need, and ultrafast uses
+        # few: turn on what makes it write the source's (a concat compares them).
+        features = {"baseline": "", "main": ":cabac=1"}.get(profile, ":cabac=1:8x8dct=1")
+        options["x264-params"] = reorder[depth] + features
     elif encoder == "libx265":
         bframes = {0: "bframes=0", 1: "bframes=2:b-pyramid=0", 2: "bframes=4:b-pyramid=1"}
-        options.update(crf=20, preset="fast", profile=X265_PROFILES[stream.profile])
+        options.update(crf=19, preset="ultrafast", profile=X265_PROFILES[stream.profile])
         params = f"{bframes[depth]}:repeat-headers=1:log-level=error"
         if stream.level > 0:
             params += f":level-idc={stream.level / 30:g}"
