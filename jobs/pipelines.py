@@ -123,6 +123,12 @@ def container_options(plan: OutputPlan) -> dict:
         options["movflags"] = "+faststart"
         if plan.video_codec == "hevc":
             options["tag:v"] = "hvc1"  # Apple's players refuse HEVC tagged hev1
+    if plan.extension == "avi":
+        # AVI stores no timestamps: a frame's time is its index. Moving every stream
+        # later because the sound starts before 0 (an MP3 encoder's priming) moves the
+        # picture by a whole frame, which the muxer writes as an empty frame after the
+        # first one: the picture would run a frame long, late against the sound.
+        options["avoid_negative_ts"] = "disabled"
     options["f"] = FORMATS[plan.extension].muxer
     return options
 

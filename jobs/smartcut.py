@@ -526,11 +526,12 @@ def sound_args(*, source: Path, demuxer: str, plan: CutPlan,
         file_url(source), f=demuxer, protocol_whitelist="file", noaccurate_seek=None, **seek
     )
     # AVI keeps no timestamps, so the encoder's priming (what it puts before the sound)
-    # would make the sound late: cut it that much later instead.
+    # would make the sound late: start it that much later instead, and end it with the
+    # picture.
     primed = AVI_UNSIGNALLED_PRIMING.get(output_plan.audio_encoder, 0)
     delay = primed / (output_plan.sample_rate or 48000) if output_plan.extension == "avi" else 0
     cut = (
-        f"asettb=AVTB,atrim=start={plan.first + delay:.6f}:end={plan.end + delay:.6f},"
+        f"asettb=AVTB,atrim=start={plan.first + delay:.6f}:end={plan.end:.6f},"
         f"asetpts=PTS-{plan.first + delay:.6f}/TB"
     )
     muxer = "mp4" if output_plan.audio_codec in MP4_ONLY_SOUND else "mov"
@@ -598,6 +599,11 @@ def join_args(*, list_file: Path, part_format: str, sound: Path | None,
     if sound:
         streams.append(ffmpeg.input(file_url(sound), protocol_whitelist="file")["a:0"])
     options = {"c": "copy", **pipelines.container_options(output_plan)}
+    if output_plan.extension == "avi":
+        # The concat demuxer reads every part in the first one's time base, so a trim
+        # must count frames in its source's; copied from the parts' 90 kHz clock, FFmpeg
+        # would count half frames in AVI.
+        options["time_base:v"] = str(stream.time_base)
     if output_plan.extension in pipelines.MOV_FAMILY:
         options["video_track_timescale"] = stream.time_base.denominator
         if rotation:  # the parts have no display matrix: say it again

@@ -418,20 +418,9 @@ def test_smart_trim_is_exact_and_copies_the_middle(api, sources, media_root, nam
         assert longest_common_run(packet_hashes(source, None, stream="a:0"), ours) == len(ours)
 
 
-AVI_CONCAT_GAP = pytest.mark.xfail(
-    strict=True,
-    reason="the concat of an avi source and its smart trims leaves a gap in the picture "
-    "(its first trim starts 4 s after the source ends: 18.9 s of picture, 9.46 s of sound)",
-)
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(pair[0], marks=AVI_CONCAT_GAP) if pair[1] == "avi" else pair[0]
-     for pair in PAIRS],
-)  # fmt: skip
+@pytest.mark.parametrize("name", [pair[0] for pair in PAIRS])
 def test_smart_trims_concatenate_with_their_source_and_each_other(api, sources, media_root, name):
     # given a source and two smart trims of it
     source = sources(name)
