@@ -276,7 +276,14 @@ def trim_args(*, source: Path, demuxer: str, start: float, end: float,
     with trim filters in microseconds, so the first frame is exactly the first one at or
     after `start` and the last the one before `end`, whatever the container's time base.
     Timestamps are the source's (each frame keeps its own: variable-rate footage stays
-    so), shifted by `start` alike for picture and sound. Rotation is kept as metadata."""
+    so), shifted by `start` alike for picture and sound. Rotation is kept as metadata.
+
+    The encoder counts whole frames (its time base is 1/frame rate), so the first frame
+    is put on the nearest count and the others kept at their distances from it: a start
+    halfway between two frames would otherwise leave every frame on a half count, which
+    microsecond rounding sends either way, stamping two frames alike ("Invalid pts").
+    An AVI cannot show its picture late (a frame's time is its index): its first frame
+    is at 0."""
     seek_to = start if demuxer in EXACT_SEEK_DEMUXERS else start - SEEK_PRE_ROLL
     seek = {"ss": f"{seek_to:.6f}"} if seek_to > 0 else {}
     source_input = ffmpeg.input(
@@ -284,11 +291,11 @@ def trim_args(*, source: Path, demuxer: str, start: float, end: float,
         noaccurate_seek=None, **seek,
     )  # fmt: skip
     cut = f"trim=start={start:.6f}:end={end:.6f}"
-    shift = f"PTS-{start:.6f}/TB"
+    first_at = "0" if plan.extension == "avi" else f"round((STARTPTS*TB-{start:.6f})*FR)/(FR*TB)"
     streams = [source_input["v:0"]] + ([source_input["a:0"]] if plan.audio_encoder else [])
-    filters = {"vf": f"settb=AVTB,{cut},setpts={shift}"}
+    filters = {"vf": f"settb=AVTB,{cut},setpts=PTS-STARTPTS+{first_at}"}
     if plan.audio_encoder:
-        filters["af"] = f"asettb=AVTB,a{cut},asetpts={shift}"
+        filters["af"] = f"asettb=AVTB,a{cut},asetpts=PTS-{start:.6f}/TB"
     # Simple (-vf/-af) filters, not a filter_complex: only these keep the source stream's
     # side data, such as the rotation of phone footage.
     return (
