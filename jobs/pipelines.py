@@ -42,6 +42,10 @@ DEFAULT_ENCODERS = {
 # x264 picks High (or a 10-bit / 4:2:2 / 4:4:4 High) by itself; a trim of Baseline or Main
 # footage must say so, or it would not concatenate with its source.
 X264_PROFILES = {"Constrained Baseline": "baseline", "Baseline": "baseline", "Main": "main"}
+# FFmpeg's MPEG-4 encoder makes no B-frames unless asked, and then says Advanced Simple
+# Profile: a trim of such footage (DivX, XviD) needs them, to say the same profile and to
+# be decoded with the same delay, or its join with its source loses or repeats a frame.
+MPEG4_B_FRAMES = {"Advanced Simple Profile": 2}
 # Demuxers whose seek lands on a keyframe at or before the target (they keep an index).
 # Others (MPEG-PS/TS, ASF, FLV) may land after it: seek this many seconds earlier.
 EXACT_SEEK_DEMUXERS = {"mov", "matroska", "avi"}
@@ -63,6 +67,7 @@ class OutputPlan:
     channels: int | None
     high_quality: bool  # trims keep quality close to the source; encodes aim at size
     profile: str | None = None  # the encoder's -profile:v, where it must match a source
+    b_frames: int | None = None  # the encoder's -bf, where it must match a source
 
     @property
     def video_codec(self) -> str:
@@ -99,6 +104,8 @@ def video_options(plan: OutputPlan) -> dict:
         options["pix_fmt"] = plan.pix_fmt
     if plan.profile:
         options["profile:v"] = plan.profile
+    if plan.b_frames:
+        options["bf"] = plan.b_frames
     return options
 
 
@@ -180,12 +187,14 @@ def trim_plan(video: Video) -> OutputPlan:
         channels=video.audio_channels,
         high_quality=True,
         profile=X264_PROFILES.get(video.video_profile) if video_encoder == "libx264" else None,
+        b_frames=MPEG4_B_FRAMES.get(video.video_profile) if video_encoder == "mpeg4" else None,
     )
     if write_refusal(plan) is None:
         return plan
     fallback = replace(
         plan,
         profile=None,
+        b_frames=None,
         video_encoder=default_video,
         pix_fmt=pick_pix_fmt(default_video, video.pix_fmt),
         audio_encoder=default_audio if video.audio_codec else None,
