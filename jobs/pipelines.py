@@ -4,6 +4,7 @@ Builders are pure and return argument lists. What this FFmpeg can do (its encode
 which container holds which codecs) is jobs/capabilities.py.
 """
 
+import math
 import re
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -50,6 +51,9 @@ MPEG4_B_FRAMES = {"Advanced Simple Profile": 2}
 # Others (MPEG-PS/TS, ASF, FLV) may land after it: seek this many seconds earlier.
 EXACT_SEEK_DEMUXERS = {"mov", "matroska", "avi"}
 SEEK_PRE_ROLL = 20.0
+# Samples an audio encoder puts before the sound (FFmpeg's initial_padding), which an AVI
+# has no way to tell a player to skip.
+AVI_UNSIGNALLED_PRIMING = {"libmp3lame": 1105, "aac": 1024}
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,17 @@ def container_options(plan: OutputPlan) -> dict:
         options["avoid_negative_ts"] = "disabled"
     options["f"] = FORMATS[plan.extension].muxer
     return options
+
+
+def avi_sound_shift(plan: OutputPlan, *, reorder_frames: int) -> float:
+    """How much later than its first frame's time an AVI's sound must be cut to start:
+    later by the encoder's priming, which players play (an AVI keeps no timestamps to
+    skip it by), earlier by the frames a decoder holds back for B-frames (players show
+    the picture that much late). 0 for other containers."""
+    if plan.extension != "avi" or not plan.audio_encoder:
+        return 0.0
+    priming = AVI_UNSIGNALLED_PRIMING.get(plan.audio_encoder, 0) / (plan.sample_rate or 48000)
+    return priming - float(reorder_frames / Fraction(plan.frame_rate))
 
 
 def output_options(plan: OutputPlan) -> dict:
@@ -292,7 +307,7 @@ def trim_args(*, source: Path, demuxer: str, start: float, end: float,
     halfway between two frames would otherwise leave every frame on a half count, which
     microsecond rounding sends either way, stamping two frames alike ("Invalid pts").
     An AVI cannot show its picture late (a frame's time is its index): its first frame
-    is at 0."""
+    is at 0, and the sound is cut to start and end with the frames kept."""
     seek_to = start if demuxer in EXACT_SEEK_DEMUXERS else start - SEEK_PRE_ROLL
     seek = {"ss": f"{seek_to:.6f}"} if seek_to > 0 else {}
     source_input = ffmpeg.input(
@@ -304,7 +319,17 @@ def trim_args(*, source: Path, demuxer: str, start: float, end: float,
     streams = [source_input["v:0"]] + ([source_input["a:0"]] if plan.audio_encoder else [])
     filters = {"vf": f"settb=AVTB,{cut},setpts=PTS-STARTPTS+{first_at}"}
     if plan.audio_encoder:
-        filters["af"] = f"asettb=AVTB,a{cut},asetpts=PTS-{start:.6f}/TB"
+        sound = (start, end)
+        if plan.extension == "avi":
+            # Its frames are on the source's ticks (of 1/frame rate).
+            tick = 1 / Fraction(plan.frame_rate)
+            first, stop = (math.ceil(Fraction(time) / tick - 1e-6) * tick for time in (start, end))
+            shift = avi_sound_shift(plan, reorder_frames=1 if plan.b_frames else 0)
+            sound = (float(first) + shift, float(stop))
+        filters["af"] = (
+            f"asettb=AVTB,atrim=start={sound[0]:.6f}:end={sound[1]:.6f},"
+            f"asetpts=PTS-{sound[0]:.6f}/TB"
+        )
     # Simple (-vf/-af) filters, not a filter_complex: only these keep the source stream's
     # side data, such as the rotation of phone footage.
     return (

@@ -69,8 +69,6 @@ TIME_TOLERANCE = 0.0015  # seconds: a result's frame may sit this far from where
 # any time base a result is written in (FLV counts milliseconds).
 SEAM_MARGIN = 0.0015
 HEAD_SHARE = 0.5  # of a cut's progress: re-encoding the head (and the tail alongside)
-# Samples an audio encoder puts before the sound (FFmpeg's initial_padding).
-AVI_UNSIGNALLED_PRIMING = {"libmp3lame": 1105, "aac": 1024}
 # Sound codecs FFmpeg writes to MP4 but not to MOV (the sound part's container).
 MP4_ONLY_SOUND = {"opus", "flac"}
 
@@ -513,7 +511,7 @@ def join_list(parts: list[tuple[str, float | None]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def sound_args(*, source: Path, demuxer: str, plan: CutPlan,
+def sound_args(*, source: Path, demuxer: str, plan: CutPlan, stream: SourceStream,
                output_plan: pipelines.OutputPlan, output: Path) -> list[str]:  # fmt: skip
     """Cut the sound from the source to the kept frames, re-encoded once (exact at both
     ends, no seams), alongside the picture's parts. It waits in a MOV/MP4 file, whose
@@ -525,11 +523,9 @@ def sound_args(*, source: Path, demuxer: str, plan: CutPlan,
     source_input = ffmpeg.input(
         file_url(source), f=demuxer, protocol_whitelist="file", noaccurate_seek=None, **seek
     )
-    # AVI keeps no timestamps, so the encoder's priming (what it puts before the sound)
-    # would make the sound late: start it that much later instead, and end it with the
-    # picture.
-    primed = AVI_UNSIGNALLED_PRIMING.get(output_plan.audio_encoder, 0)
-    delay = primed / (output_plan.sample_rate or 48000) if output_plan.extension == "avi" else 0
+    # AVI keeps no timestamps: the sound starts where players will play it along with
+    # the first frame, and ends with the picture.
+    delay = pipelines.avi_sound_shift(output_plan, reorder_frames=stream.has_b_frames)
     cut = (
         f"asettb=AVTB,atrim=start={plan.first + delay:.6f}:end={plan.end:.6f},"
         f"asetpts=PTS-{plan.first + delay:.6f}/TB"
@@ -800,8 +796,8 @@ def _smart_cut(*, source: Path, demuxer: str, start: float, end: float,
     alongside = [
         part_args(source=source, demuxer=demuxer, part=plan.tail, stream=found.stream,
                   output=tail) if plan.tail else None,
-        sound_args(source=source, demuxer=demuxer, plan=plan, output_plan=output_plan,
-                   output=sound) if sound and not copied_sound else None,
+        sound_args(source=source, demuxer=demuxer, plan=plan, stream=found.stream,
+                   output_plan=output_plan, output=sound) if sound and not copied_sound else None,
     ]  # fmt: skip
     with ThreadPoolExecutor(max_workers=2) as pool:
         running = [pool.submit(run_ffmpeg, args) for args in alongside if args]
