@@ -289,12 +289,15 @@ def stream_end(path: Path, selector: str) -> float:
 
 
 def envelope(path: Path, start: float, seconds: float) -> list[float]:
-    """The sound's loudness every millisecond from `start`, decoded as 8 kHz mono."""
+    """The sound's loudness every millisecond from `start` by the file's own timestamps
+    (-copyts: else FFmpeg counts from the file's start, 0.5 s or 1.4 s into an MPEG-PS
+    or TS), decoded as 8 kHz mono."""
     raw = subprocess.run(
         [
             "ffmpeg",
             "-v",
             "error",
+            "-copyts",
             "-i",
             str(path),
             "-map",
@@ -409,10 +412,7 @@ def test_smart_trim_is_exact_and_copies_the_middle(api, sources, media_root, nam
     offset = sound_offset_ms(source, frame, result, min(video_times(result)))
     in_copy = frame - min(video_times(source)) + min(video_times(copied))
     copy_offset = sound_offset_ms(source, frame, copied, in_copy)
-    # Not checked for MPEG-PS results: this measure finds 28 ms for them, 19 ms for the
-    # full re-encode and fails on a stream copy of a TS into PS; not solved.
-    if not name.startswith("mpeg2"):
-        assert abs(offset - copy_offset) <= 2
+    assert abs(offset - copy_offset) <= 2
     # and in an mp4, mov or 3gp the AAC sound is the source's packets, copied (the edit
     # list cuts them to the picture), where elsewhere it is re-encoded once
     if result.suffix[1:] in pipelines.MOV_FAMILY:
