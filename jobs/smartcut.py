@@ -265,7 +265,8 @@ def classify_keyframe(codec: str, data: bytes, length_size: int | None) -> tuple
 def scan(source: Path, demuxer: str) -> Scan:
     """The video stream's parameters and every packet's timing, and which keyframes a
     copy may start at (demuxing only: no decoding). ffprobe reads the parameters while
-    PyAV reads the packets."""
+    PyAV reads the packets: the parameters, the start time above all, must be the ones
+    the FFmpeg that cuts sees (PyAV brings FFmpeg libraries of its own)."""
     found = []  # pts, dts, duration, safe start, parameter sets
     with ThreadPoolExecutor(max_workers=1) as pool:
         probing = pool.submit(probe_stream, source, demuxer)
@@ -452,8 +453,10 @@ def encoder_options(stream: SourceStream) -> dict:
         # x264 reorders 0 (no B-frames), 1 (B-frames) or 2 (B-pyramid) frames deep.
         reorder = {0: "bframes=0", 1: "bframes=2:b-pyramid=none", 2: "bframes=3:b-pyramid=normal"}
         # x264 writes the lowest profile the features it uses need, and ultrafast uses
-        # few: turn on what makes it write the source's (a concat compares them).
-        features = {"baseline": "", "main": ":cabac=1"}.get(profile, ":cabac=1:8x8dct=1")
+        # few: turn on the cheapest that makes it write the source's (a concat compares
+        # them): 8x8 transforms for High, B-frames or else CABAC for Main.
+        main = "" if depth else ":cabac=1"
+        features = {"baseline": "", "main": main}.get(profile, ":8x8dct=1")
         options["x264-params"] = reorder[depth] + features
     elif encoder == "libx265":
         bframes = {0: "bframes=0", 1: "bframes=2:b-pyramid=0", 2: "bframes=4:b-pyramid=1"}

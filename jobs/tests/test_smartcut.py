@@ -555,6 +555,24 @@ def test_h264_with_b_frame_pyramid(api, tmp_path):
     assert ffprobe(result)["streams"][0]["has_b_frames"] == 2
 
 
+COLOURS = {"color_range": "pc", "color_space": "bt709", "color_transfer": "smpte170m",
+           "color_primaries": "bt470bg"}  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_sources_colour_description_is_kept(api, tmp_path):
+    # given a source that says its colours (each property something else)
+    tags = ["-color_range", "pc", "-colorspace", "bt709", "-color_trc", "smpte170m",
+            "-color_primaries", "bt470bg"]  # fmt: skip
+    source = make_source(tmp_path / "colours.mp4", [*X264, *tags], "aac")
+    assert {key: ffprobe(source)["streams"][0][key] for key in COLOURS} == COLOURS
+    # when it is cut smartly, then the result (its re-encoded head first) says the same
+    job, result = run_trim(api, source, *CUT)
+    assert job.params["trim_method"] == "smart"
+    assert {key: ffprobe(result)["streams"][0][key] for key in COLOURS} == COLOURS
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_h264_open_gop_is_copied_only_from_idr_pictures(api, tmp_path):
