@@ -529,9 +529,11 @@ def sound_args(*, source: Path, demuxer: str, plan: CutPlan, stream: SourceStrea
     # AVI keeps no timestamps: the sound starts where players will play it along with
     # the first frame, and ends with the picture.
     delay = pipelines.avi_sound_shift(output_plan, reorder_frames=stream.has_b_frames)
+    # Sound that starts after the first frame is padded with silence to start with it:
+    # the join shifts the file to start at 0.
     cut = (
         f"asettb=AVTB,atrim=start={plan.first + delay:.6f}:end={plan.end:.6f},"
-        f"asetpts=PTS-{plan.first + delay:.6f}/TB"
+        f"asetpts=PTS-{plan.first + delay:.6f}/TB,aresample=first_pts=0"
     )
     muxer = "mp4" if output_plan.audio_codec in MP4_ONLY_SOUND else "mov"
     options = {"af": cut, "f": muxer, "strict": "experimental"}
@@ -550,7 +552,7 @@ def copy_sound(*, source: Path, demuxer: str, plan: CutPlan, start_time: float,
     decoder to start with (its output, and the first packet's before the first frame,
     are skipped by the edit list the negative start makes); the last packet is cut short
     to end with the last frame. False, and nothing written, where the sound must be
-    re-encoded."""
+    re-encoded (also where the sound starts after the first frame)."""
     if not (output_plan.extension in pipelines.MOV_FAMILY and demuxer == "mov"
             and output_plan.audio_encoder == "aac"):  # fmt: skip
         return False
@@ -569,7 +571,7 @@ def copy_sound(*, source: Path, demuxer: str, plan: CutPlan, start_time: float,
         packets = [packet for packet in src.demux(audio) if packet.size and packet.pts is not None]
         kept = [index for index, packet in enumerate(packets)
                 if packet.pts + packet.duration > first and packet.pts < end]  # fmt: skip
-        if not kept:
+        if not kept or packets[kept[0]].pts > first:  # no sound at the first frame
             return False
         with av.open(str(output), "w", format="mp4") as out:
             target = out.add_stream_from_template(audio)

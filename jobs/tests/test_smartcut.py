@@ -185,9 +185,11 @@ PAIRS = [
 ]
 
 
-def make_source(path: Path, video: list[str], audio: str, *, duration: float = 4) -> Path:
+def make_source(path: Path, video: list[str], audio: str, *, duration: float = 4,
+                sound_from: float = 0) -> Path:  # fmt: skip
     """A clip whose picture changes every frame and whose sound is a tone switched on
-    and off every 100 ms, so both can be lined up with the source by content."""
+    and off every 100 ms (from `sound_from` s), so both can be lined up with the source
+    by content."""
     args = [
         "ffmpeg",
         "-hide_banner",
@@ -198,6 +200,8 @@ def make_source(path: Path, video: list[str], audio: str, *, duration: float = 4
         "lavfi",
         "-i",
         f"testsrc2=s=320x240:r={RATE}:d={duration}",
+        "-itsoffset",
+        str(sound_from),
         "-f",
         "lavfi",
         "-i",
@@ -553,6 +557,35 @@ def test_h264_with_b_frame_pyramid(api, tmp_path):
     assert job.params["trim_method"] == "smart"
     assert_exact(source, result, 0.55, 3.3)
     assert ffprobe(result)["streams"][0]["has_b_frames"] == 2
+
+
+def first_sound(path: Path) -> float:
+    """Seconds from a file's first picture to the first loud sample of its sound, both
+    by the file's own timestamps (a sound that starts late is padded to its start)."""
+    start = min(video_times(path))
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-copyts", "-i", str(path), "-map", "0:a:0", "-af",
+         f"aresample=first_pts=0,atrim=start={start}", "-ac", "1", "-f", "s16le", "-"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    samples = array.array("h", raw[: len(raw) // 2 * 2])
+    return next(index for index, sample in enumerate(samples) if abs(sample) > 3000) / 48000
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("extension", ["mp4", "mkv"])
+def test_sound_that_starts_after_the_picture_keeps_its_place(api, tmp_path, extension):
+    # given a source whose sound (a tone on for 0.1 s of every 0.2 s) starts 0.3 s after
+    # its picture
+    source = make_source(tmp_path / f"late.{extension}", X264, "aac", sound_from=0.3)
+    assert abs(first_sound(source) - 0.3) < 0.003
+    # when it is cut smartly from 0.1 s (the sound cannot be copied from before it
+    # begins: it is re-encoded, padded to start with the picture)
+    job, result = run_trim(api, source, 100, 3300)
+    assert job.params["trim_method"] == "smart"
+    # then the first tone still comes 0.2 s after the first frame
+    assert abs(first_sound(result) - 0.2) < 0.003
 
 
 COLOURS = {"color_range": "pc", "color_space": "bt709", "color_transfer": "smpte170m",
