@@ -567,7 +567,8 @@ def copy_sound(*, source: Path, demuxer: str, plan: CutPlan, start_time: float,
             return False
         first = round((plan.first + start_time) / time_base)
         end = round((plan.end + start_time) / time_base)
-        src.seek(max(first - round(1 / time_base), 0), stream=audio)
+        if first > 1 / time_base:  # else from the start: its priming is the pre-roll
+            src.seek(first - round(1 / time_base), stream=audio)
         packets = [packet for packet in src.demux(audio) if packet.size and packet.pts is not None]
         kept = [index for index, packet in enumerate(packets)
                 if packet.pts + packet.duration > first and packet.pts < end]  # fmt: skip

@@ -588,6 +588,19 @@ def test_sound_that_starts_after_the_picture_keeps_its_place(api, tmp_path, exte
     assert abs(first_sound(result) - 0.2) < 0.003
 
 
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_trim_from_the_start_keeps_the_first_sound(api, tmp_path):
+    # given an mp4 whose sound is a tone from its very first sample
+    source = make_source(tmp_path / "start.mp4", X264, "aac")
+    assert first_sound(source) < 0.001
+    # when it is cut from 0 (its AAC copied, with the encoder's priming before it)
+    job, result = run_trim(api, source, 0, 3300)
+    assert job.params["trim_method"] == "smart"
+    # then the tone sounds from the first frame, as in the source
+    assert first_sound(result) < 0.001
+
+
 COLOURS = {"color_range": "pc", "color_space": "bt709", "color_transfer": "smpte170m",
            "color_primaries": "bt470bg"}  # fmt: skip
 
