@@ -5,16 +5,17 @@ start, up to the last such keyframe before the end, are copied untouched (the bo
 frames before that first keyframe (the head) and from the end of the copy to the end of
 the trim (the tail) are re-encoded with the source's codec and parameters. The parts
 travel as MPEG-TS (Annex B: parameter sets before every keyframe, so each part decodes
-with its own) or Matroska, are joined by the concat demuxer without re-encoding, and get
-the sound re-encoded once over the whole range, which keeps it exact at both ends and
-free of seams. Whatever the smart path cannot prove safe falls back to the full
-accurate re-encode, and says why.
+with its own) or Matroska and are joined by the concat demuxer without re-encoding; the
+sound, exact at both ends, is copied where an edit list can cut it and otherwise
+re-encoded once over the whole range, free of seams. Whatever the smart path cannot
+prove safe falls back to the full accurate re-encode, and says why.
 
-Times are seconds from the file's start, as `-copyts -start_at_zero` sees them.
+This module builds and runs the cut; `cutscan` reads the source and `cutplan` decides
+what is copied. Times are seconds from the file's start, as `-copyts -start_at_zero`
+sees them.
 """
 
 import itertools
-import json
 import math
 import subprocess
 from collections.abc import Callable
@@ -30,40 +31,20 @@ from django.conf import settings
 
 from videos.media import FORMATS, FFmpegCancelled, FFmpegError, file_url, run_ffmpeg
 
-from . import capabilities, pipelines
+from . import pipelines
+from .cutplan import (
+    MPEG2_PROFILES,
+    SMART_CODECS,
+    X264_PROFILES,
+    X265_PROFILES,
+    Body,
+    CutPlan,
+    Part,
+    plan_cut,
+    refusal,
+)
+from .cutscan import NotSmart, SourceStream, scan
 
-# What the smart path handles: codec -> the demuxers it is proven on, the encoder that
-# re-encodes head and tail, and the container the parts travel in.
-SMART_CODECS = {
-    "h264": ({"mov", "matroska", "flv"}, "libx264", "mpegts"),
-    "hevc": ({"mov", "matroska"}, "libx265", "mpegts"),  # FFmpeg 5.1 has no HEVC in FLV
-    "vp9": ({"matroska"}, "libvpx-vp9", "matroska"),
-    "vp8": ({"matroska"}, "libvpx", "matroska"),
-    "mpeg2video": ({"mpeg", "mpegts"}, "mpeg2video", "mpegts"),
-    "mpeg4": ({"avi"}, "mpeg4", "mpegts"),
-}
-INTERLACED = {"tt", "bb", "tb", "bt"}
-CLOSED_GOPS = {"h264", "vp8", "vp9"}
-X264_PROFILES = {
-    "Constrained Baseline": "baseline",
-    "Baseline": "baseline",
-    "Main": "main",
-    "High": "high",
-    "High 10": "high10",
-    "High 4:2:2": "high422",
-    "High 4:4:4 Predictive": "high444",
-}
-X265_PROFILES = {
-    "Main": "main",
-    "Main 10": "main10",
-    "Main 4:2:2 10": "main422-10",
-    "Main 4:4:4": "main444-8",
-}
-MPEG2_PROFILES = {"Main": 4, "Simple": 5, "High": 1, "4:2:2": 0}
-# The H.264 / HEVC NAL unit types a decoder can start at (IDR; HEVC's IRAP: BLA, IDR, CRA)
-# and those that carry a parameter set (SPS; VPS, SPS).
-H264_IDR, H264_SPS = {5}, {7}
-HEVC_IRAP, HEVC_SPS = set(range(16, 22)), {32, 33}
 TIME_TOLERANCE = 0.0015  # seconds: a result's frame may sit this far from where planned
 # Seconds by which decode times at a seam are kept apart, at least: more than a tick of
 # any time base a result is written in (FLV counts milliseconds).
@@ -83,346 +64,11 @@ class Runner(Protocol):
 
 
 @dataclass(frozen=True)
-class SourceStream:
-    """The first video stream's parameters that a re-encoded part must share."""
-
-    codec: str
-    profile: str
-    level: int
-    pix_fmt: str
-    field_order: str
-    has_b_frames: int
-    time_base: Fraction
-    frame_rate: str
-    color_range: str
-    color_space: str
-    color_transfer: str
-    color_primaries: str
-    start_time: float  # the file's, which -start_at_zero takes away
-
-
-@dataclass(frozen=True)
-class Packet:
-    """One video packet, in decode order."""
-
-    pts: int
-    dts: int | None
-    time: float  # when it is shown, in seconds from the file's start
-    end: float  # when the next one is shown
-    safe_start: bool  # a keyframe that decoding can start at
-    parameter_sets: bytes  # the in-band SPS (and VPS) it carries, if any
-
-
-@dataclass(frozen=True)
-class Scan:
-    stream: SourceStream
-    packets: list[Packet]  # decode order
-
-
-@dataclass(frozen=True)
-class Part:
-    """A re-encoded part: the frames from `start` to `end`, `origin` shown at 0."""
-
-    start: float
-    end: float
-    origin: float
-    seek: float  # where to start decoding
-
-
-@dataclass(frozen=True)
-class Body:
-    """The copied part: packets from the one shown at `first_pts` (a safe keyframe) up
-    to the one shown at `stop_pts` (the next part's keyframe; None: the end)."""
-
-    first_pts: int
-    stop_pts: int | None
-    seek: float
-    first_lead: float  # how long before it is shown its keyframe is decoded
-    last_decode: float  # when its last packet is decoded, from its start
-
-
-@dataclass(frozen=True)
-class CutPlan:
-    first: float  # the first kept frame
-    end: float  # the end of the last kept frame
-    frame_times: list[float]  # every kept frame, from `first`
-    head: Part | None
-    body: Body
-    tail: Part | None
-    body_start: float  # the keyframe the copy starts at
-    body_end: float  # where the copy's last frame ends
-
-
-@dataclass(frozen=True)
 class CutResult:
     method: str  # "smart", "reencode" or "keyframe"
     reason: str | None = None  # why a smart cut fell back to a re-encode
     real_start: float | None = None  # for "keyframe": where the copy really starts
     copied: tuple[float, float] | None = None  # for "smart": the copied span
-
-
-class NotSmart(Exception):
-    """The smart path cannot prove this cut safe; the message says why."""
-
-
-# --- scanning -----------------------------------------------------------------------
-
-
-def probe_stream(source: Path, demuxer: str) -> SourceStream:
-    args = [
-        settings.FFPROBE_BINARY,
-        "-v",
-        "error",
-        "-protocol_whitelist",
-        "file",
-        "-f",
-        demuxer,
-        "-select_streams",
-        "v:0",
-        "-show_streams",
-        "-show_format",
-        "-of",
-        "json",
-        file_url(source),
-    ]
-    completed = subprocess.run(
-        args, capture_output=True, timeout=settings.FFPROBE_TIMEOUT, stdin=subprocess.DEVNULL
-    )
-    if completed.returncode:
-        raise NotSmart("the video stream could not be probed")
-    probed = json.loads(completed.stdout)
-    if not probed.get("streams"):
-        raise NotSmart("the file has no video stream")
-    stream = probed["streams"][0]
-    return SourceStream(
-        codec=stream.get("codec_name", ""),
-        profile=stream.get("profile", ""),
-        level=int(stream.get("level", -99)),
-        pix_fmt=stream.get("pix_fmt", ""),
-        field_order=stream.get("field_order", "unknown"),
-        has_b_frames=int(stream.get("has_b_frames", 0)),
-        time_base=_fraction(stream.get("time_base", "")),
-        frame_rate=stream.get("r_frame_rate", "0/0"),
-        color_range=stream.get("color_range", "unknown"),
-        color_space=stream.get("color_space", "unknown"),
-        color_transfer=stream.get("color_transfer", "unknown"),
-        color_primaries=stream.get("color_primaries", "unknown"),
-        start_time=float(probed["format"].get("start_time", 0)),
-    )
-
-
-def _fraction(text: str) -> Fraction:
-    """ffprobe's "30000/1001"; 0 for what it does not know ("0/0", "")."""
-    numerator, _, denominator = text.partition("/")
-    try:
-        return Fraction(int(numerator), int(denominator or 1))
-    except (ValueError, ZeroDivisionError):
-        return Fraction(0)
-
-
-def nal_units(data: bytes, length_size: int | None) -> list[bytes]:
-    """The NAL units of an H.264/HEVC packet: length-prefixed (mp4, Matroska: the size
-    of the prefix from the codec's extradata) or Annex B (start codes)."""
-    units = []
-    if length_size:
-        position = 0
-        while position + length_size <= len(data):
-            size = int.from_bytes(data[position : position + length_size], "big")
-            position += length_size
-            units.append(data[position : position + size])
-            position += size
-        return units
-    for chunk in data.split(b"\x00\x00\x01")[1:]:
-        units.append(chunk.rstrip(b"\x00"))
-    return units
-
-
-def _length_size(codec: str, extradata: bytes | None) -> int | None:
-    """The NAL length prefix size from avcC / hvcC extradata; None for Annex B."""
-    if not extradata or extradata[0] != 1:  # avcC / hvcC begin with their version, 1
-        return None
-    if codec == "h264":
-        return (extradata[4] & 3) + 1
-    return (extradata[21] & 3) + 1 if len(extradata) > 21 else None
-
-
-def classify_keyframe(codec: str, data: bytes, length_size: int | None) -> tuple[bool, bytes]:
-    """Whether a keyframe packet can start decoding, and the parameter sets it carries."""
-    if codec not in ("h264", "hevc"):
-        return True, b""
-    starts, parameter_sets = (H264_IDR, H264_SPS) if codec == "h264" else (HEVC_IRAP, HEVC_SPS)
-    safe, found = False, []
-    for unit in nal_units(data, length_size):
-        if not unit:
-            continue
-        kind = unit[0] & 0x1F if codec == "h264" else (unit[0] >> 1) & 0x3F
-        safe = safe or kind in starts
-        if kind in parameter_sets:
-            found.append(unit)
-    return safe, b"".join(found)
-
-
-def scan(source: Path, demuxer: str) -> Scan:
-    """The video stream's parameters and every packet's timing, and which keyframes a
-    copy may start at (demuxing only: no decoding). ffprobe reads the parameters while
-    PyAV reads the packets: the parameters, the start time above all, must be the ones
-    the FFmpeg that cuts sees (PyAV brings FFmpeg libraries of its own)."""
-    found = []  # pts, dts, duration, safe start, parameter sets
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        probing = pool.submit(probe_stream, source, demuxer)
-        with av.open(str(source), format=demuxer,
-                     options={"protocol_whitelist": "file"}) as container:  # fmt: skip
-            video = container.streams.video[0]
-            codec = video.codec_context.name
-            length_size = _length_size(codec, video.codec_context.extradata)
-            time_base = video.time_base
-            for packet in container.demux(video):
-                if packet.size == 0:  # the demuxer's end-of-stream marker
-                    continue
-                if packet.pts is None:
-                    raise NotSmart("the video has packets without timestamps")
-                safe, parameter_sets = False, b""
-                if packet.is_keyframe:
-                    safe, parameter_sets = classify_keyframe(codec, bytes(packet), length_size)
-                found.append((packet.pts, packet.dts, packet.duration or 0, safe, parameter_sets))
-        stream = probing.result()
-    packets = []
-    for pts, dts, duration, safe, parameter_sets in found:
-        time = float(pts * time_base) - stream.start_time
-        packets.append(
-            Packet(pts, dts, time, time + float(duration * time_base), safe, parameter_sets)
-        )
-    return Scan(stream, packets)
-
-
-# --- planning -----------------------------------------------------------------------
-
-
-def refusal(stream: SourceStream, demuxer: str) -> str | None:
-    """Why a stream cannot be cut smartly, before looking at its packets; None if it can."""
-    if stream.codec not in SMART_CODECS or demuxer not in SMART_CODECS[stream.codec][0]:
-        return f"{stream.codec} in {demuxer} is not cut smartly"
-    encoder = SMART_CODECS[stream.codec][1]
-    if encoder not in capabilities.encoders():
-        return f"this server has no {encoder} encoder"
-    if stream.field_order in INTERLACED:
-        return "the video is interlaced"
-    if _fraction(stream.frame_rate) <= 0 or stream.time_base <= 0:
-        return "the video's frame rate is unknown"
-    if stream.codec == "h264" and stream.profile not in X264_PROFILES:
-        return f"H.264 profile {stream.profile or 'unknown'} is not re-encoded smartly"
-    if stream.codec == "hevc" and not X265_PROFILES.get(stream.profile):
-        return f"HEVC profile {stream.profile or 'unknown'} is not re-encoded smartly"
-    if stream.codec in ("h264", "hevc") and stream.has_b_frames > 2:
-        return f"a reorder depth of {stream.has_b_frames} frames is not matched"
-    return None
-
-
-def _midpoint(times: list[float], index: int) -> float:
-    """A boundary just before frame `index`, halfway from the one before it, so a trim
-    filter keeps exactly the planned frames whatever its rounding."""
-    if index <= 0:
-        return max(times[0] - 1, 0) if times else 0.0
-    if index >= len(times):
-        return times[-1] + 1
-    return (times[index - 1] + times[index]) / 2
-
-
-def _seek_before(keyframes: list[float], time: float, *, exact_seek: bool,
-                 open_gops: bool) -> float:  # fmt: skip
-    """Where to start decoding for a frame at `time`: the keyframe at or before it, or
-    one GOP earlier where GOPs may be open (their leading frames need the GOP before)."""
-    earlier = [k for k in keyframes if k <= time]
-    back = 2 if open_gops else 1
-    seek = earlier[-back] if len(earlier) >= back else 0.0
-    return max(seek if exact_seek else seek - pipelines.SEEK_PRE_ROLL, 0.0)
-
-
-def plan_cut(scan: Scan, *, start: float, end: float, exact_seek: bool) -> CutPlan:
-    """Which frames are copied and which re-encoded to keep exactly the frames shown at
-    `start` <= time < `end`; NotSmart if nothing can be copied."""
-    shown = sorted(scan.packets, key=lambda packet: packet.pts)
-    times = [packet.time for packet in shown]
-    kept = [index for index, time in enumerate(times) if start <= time < end]
-    if not kept:
-        raise NotSmart("no frame is shown inside the range")
-    first_index, last_index = kept[0], kept[-1]
-    starts = [packet for packet in shown[first_index : last_index + 1] if packet.safe_start]
-    keyframes = [packet.time for packet in shown if packet.safe_start]
-    if not starts:
-        raise NotSmart("no keyframe inside the range to copy from")
-    copy_from = starts[0]
-    reaches_end = last_index == len(shown) - 1
-    # The copy may stop at a keyframe inside the range, or at the one right after it.
-    ends = shown[first_index : last_index + 2]
-    later = [packet for packet in ends if packet.safe_start and packet.time > copy_from.time]
-    if reaches_end:
-        stop = None
-    elif later:
-        stop = later[-1]
-    else:
-        raise NotSmart("the range holds no whole group of pictures to copy")
-    # The body: packets from copy_from up to stop, in decode order, less the leading
-    # pictures of an open GOP (shown before copy_from, they need frames not copied).
-    order = {packet.pts: index for index, packet in enumerate(scan.packets)}
-    stop_at = order[stop.pts] if stop else len(scan.packets)
-    body = [
-        packet
-        for packet in scan.packets[order[copy_from.pts] : stop_at]
-        if packet.pts >= copy_from.pts
-    ]
-    body_times = sorted(packet.time for packet in body)
-    body_first = times.index(body_times[0])
-    body_last = body_first + len(body_times) - 1
-    if times[body_first : body_last + 1] != body_times or body_last > last_index:
-        raise NotSmart("frames are reordered across the keyframes a copy would start at")
-    if len({packet.parameter_sets for packet in body if packet.parameter_sets}) > 1:
-        raise NotSmart("the parameter sets change inside the range")
-    # H.264 starts only at IDR pictures and VP8/VP9 keyframes are closed: no open GOPs.
-    seeking = {"exact_seek": exact_seek, "open_gops": scan.stream.codec not in CLOSED_GOPS}
-    head = tail = None
-    if body_first > first_index:
-        head = Part(
-            start=_midpoint(times, first_index),
-            end=_midpoint(times, body_first),
-            origin=times[first_index],
-            seek=_seek_before(keyframes, times[first_index], **seeking),
-        )
-    if body_last < last_index:
-        tail = Part(
-            start=_midpoint(times, body_last + 1),
-            end=_midpoint(times, last_index + 1),
-            origin=times[body_last + 1],
-            seek=_seek_before(keyframes, times[body_last + 1], **seeking),
-        )
-    first = times[first_index]
-    last = shown[last_index]
-    return CutPlan(
-        first=first,
-        end=last.end if last.end > last.time else _next_time(times, last_index, scan.stream),
-        frame_times=[times[index] - first for index in kept],
-        head=head,
-        body=Body(
-            first_pts=copy_from.pts,
-            stop_pts=stop.pts if stop else None,
-            seek=_seek_before(keyframes, copy_from.time, **seeking),
-            first_lead=float((copy_from.pts - _dts(copy_from)) * scan.stream.time_base),
-            last_decode=float((_dts(body[-1]) - copy_from.pts) * scan.stream.time_base),
-        ),
-        tail=tail,
-        body_start=copy_from.time,
-        body_end=times[body_last + 1] if body_last + 1 < len(times) else shown[body_last].end,
-    )
-
-
-def _dts(packet: Packet) -> int:
-    return packet.pts if packet.dts is None else packet.dts
-
-
-def _next_time(times: list[float], index: int, stream: SourceStream) -> float:
-    if index + 1 < len(times):
-        return times[index + 1]
-    return times[index] + float(1 / Fraction(stream.frame_rate))
 
 
 # --- builders -----------------------------------------------------------------------

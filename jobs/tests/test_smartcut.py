@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ffprobe, make_media, upload
-from jobs import pipelines, smartcut
+from jobs import cutplan, cutscan, pipelines
+from jobs.cutscan import NotSmart, Packet, Scan, SourceStream
 from jobs.models import Job
-from jobs.smartcut import NotSmart, Packet, Scan, SourceStream
 from videos.models import Video
 
 from .test_execute import (
@@ -78,7 +78,7 @@ def test_plan_copies_whole_gops_and_reencodes_head_and_tail():
     scan = gops("IPPPPP", "IPPPPP", "IPPPPP")
 
     # when
-    plan = smartcut.plan_cut(scan, start=2 / 30, end=14 / 30, exact_seek=True)
+    plan = cutplan.plan_cut(scan, start=2 / 30, end=14 / 30, exact_seek=True)
 
     # then frames 2-5 are re-encoded, 6-11 copied, 12-13 re-encoded
     assert (plan.head.origin, plan.body_start, plan.tail.origin) == (2 / 30, 6 / 30, 12 / 30)
@@ -93,7 +93,7 @@ def test_plan_leaves_an_open_gops_leading_pictures_to_the_head():
     scan = gops("IPPPPP", "LLIPPP", "LLIPPP")
 
     # when the cut starts inside the first GOP
-    plan = smartcut.plan_cut(scan, start=1 / 30, end=17 / 30, exact_seek=True)
+    plan = cutplan.plan_cut(scan, start=1 / 30, end=17 / 30, exact_seek=True)
 
     # then the copy starts at the keyframe shown at frame 8; frames 6 and 7 are the head's
     assert plan.body.first_pts == 8
@@ -105,24 +105,24 @@ def test_plan_leaves_an_open_gops_leading_pictures_to_the_head():
 
 def test_plan_starts_only_at_keyframes_decoding_can_start_at():
     scan = gops("IPPPPP", "iPPPPP", "IPPPPP", "IPPPPP")
-    plan = smartcut.plan_cut(scan, start=1 / 30, end=20 / 30, exact_seek=True)
+    plan = cutplan.plan_cut(scan, start=1 / 30, end=20 / 30, exact_seek=True)
     assert plan.body.first_pts == 12
 
 
 def test_plan_without_a_tail_at_the_end_of_the_video_or_on_a_keyframe():
     scan = gops("IPPPPP", "IPPPPP", "IPPPPP")
-    to_the_end = smartcut.plan_cut(scan, start=3 / 30, end=10, exact_seek=True)
+    to_the_end = cutplan.plan_cut(scan, start=3 / 30, end=10, exact_seek=True)
     assert (to_the_end.body.stop_pts, to_the_end.tail) == (None, None)
-    on_keyframes = smartcut.plan_cut(scan, start=6 / 30, end=12 / 30, exact_seek=True)
+    on_keyframes = cutplan.plan_cut(scan, start=6 / 30, end=12 / 30, exact_seek=True)
     assert (on_keyframes.head, on_keyframes.tail, on_keyframes.body.stop_pts) == (None, None, 12)
 
 
 def test_plan_refuses_a_range_without_a_whole_gop():
     scan = gops("IPPPPP", "IPPPPP", "IPPPPP")
     with pytest.raises(NotSmart, match="no whole group of pictures"):
-        smartcut.plan_cut(scan, start=4 / 30, end=10 / 30, exact_seek=True)
+        cutplan.plan_cut(scan, start=4 / 30, end=10 / 30, exact_seek=True)
     with pytest.raises(NotSmart, match="no keyframe"):
-        smartcut.plan_cut(scan, start=1 / 30, end=5 / 30, exact_seek=True)
+        cutplan.plan_cut(scan, start=1 / 30, end=5 / 30, exact_seek=True)
 
 
 def test_plan_refuses_parameter_sets_that_change_inside_the_copy():
@@ -130,18 +130,18 @@ def test_plan_refuses_parameter_sets_that_change_inside_the_copy():
     packets = list(scan.packets)
     packets[12] = replace(packets[12], parameter_sets=b"other sps")
     with pytest.raises(NotSmart, match="parameter sets change"):
-        smartcut.plan_cut(Scan(STREAM, packets), start=1 / 30, end=23 / 30, exact_seek=True)
+        cutplan.plan_cut(Scan(STREAM, packets), start=1 / 30, end=23 / 30, exact_seek=True)
 
 
 def test_keyframes_are_told_apart_by_their_nal_units():
     idr = b"\x00\x00\x00\x02\x67\x64" + b"\x00\x00\x00\x02\x68\xee" + b"\x00\x00\x00\x02\x65\x88"
     recovery_point = b"\x00\x00\x00\x02\x06\x05" + b"\x00\x00\x00\x02\x41\x9a"
-    assert smartcut.classify_keyframe("h264", idr, 4) == (True, b"\x67\x64")
-    assert smartcut.classify_keyframe("h264", recovery_point, 4) == (False, b"")
+    assert cutscan.classify_keyframe("h264", idr, 4) == (True, b"\x67\x64")
+    assert cutscan.classify_keyframe("h264", recovery_point, 4) == (False, b"")
     cra = b"\x00\x00\x01\x2a\x01\xaf"  # HEVC NAL type 21 in Annex B
     trail = b"\x00\x00\x01\x02\x01\xd0"  # type 1
-    assert smartcut.classify_keyframe("hevc", cra, None)[0] is True
-    assert smartcut.classify_keyframe("hevc", trail, None)[0] is False
+    assert cutscan.classify_keyframe("hevc", cra, None)[0] is True
+    assert cutscan.classify_keyframe("hevc", trail, None)[0] is False
 
 
 # --- real cuts ----------------------------------------------------------------------
@@ -535,7 +535,7 @@ def test_open_gop_hevc_is_copied_only_from_where_decoding_can_start(api, tmp_pat
          f"keyint={GOP}:min-keyint={GOP}:scenecut=0:open-gop=1:bframes=3:log-level=error"],
         "aac",
     )  # fmt: skip
-    found = smartcut.scan(source, "matroska")
+    found = cutscan.scan(source, "matroska")
     assert found.stream.has_b_frames > 0
 
     # when it is trimmed with both cuts inside a GOP
@@ -624,7 +624,7 @@ def test_the_sources_colour_description_is_kept(api, tmp_path):
 def test_h264_open_gop_is_copied_only_from_idr_pictures(api, tmp_path):
     # given x264's open GOPs: its keyframes after the first are recovery points, not IDR
     source = make_source(tmp_path / "open.mp4", [*X264, "-x264-params", "open-gop=1"], "aac")
-    found = smartcut.scan(source, "mov")
+    found = cutscan.scan(source, "mov")
     assert [p.time for p in found.packets if p.safe_start] == [0.0]
 
     # when it is trimmed, then no copy can start inside the range: it is re-encoded, exactly

@@ -1,0 +1,191 @@
+"""What a smart cut reads from its source before it plans: the video stream's parameters
+(ffprobe) and every packet's timing, and which keyframes decoding can start at (PyAV,
+demuxing only: no decoding).
+
+Times are seconds from the file's start, as `-copyts -start_at_zero` sees them.
+"""
+
+import json
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from django.conf import settings
+
+from videos.media import file_url
+
+# The H.264 / HEVC NAL unit types a decoder can start at (IDR; HEVC's IRAP: BLA, IDR, CRA)
+# and those that carry a parameter set (SPS; VPS, SPS).
+H264_IDR, H264_SPS = {5}, {7}
+HEVC_IRAP, HEVC_SPS = set(range(16, 22)), {32, 33}
+
+
+class NotSmart(Exception):
+    """The smart path cannot prove this cut safe; the message says why."""
+
+
+@dataclass(frozen=True)
+class SourceStream:
+    """The first video stream's parameters that a re-encoded part must share."""
+
+    codec: str
+    profile: str
+    level: int
+    pix_fmt: str
+    field_order: str
+    has_b_frames: int
+    time_base: Fraction
+    frame_rate: str
+    color_range: str
+    color_space: str
+    color_transfer: str
+    color_primaries: str
+    start_time: float  # the file's, which -start_at_zero takes away
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One video packet, in decode order."""
+
+    pts: int
+    dts: int | None
+    time: float  # when it is shown, in seconds from the file's start
+    end: float  # when the next one is shown
+    safe_start: bool  # a keyframe that decoding can start at
+    parameter_sets: bytes  # the in-band SPS (and VPS) it carries, if any
+
+
+@dataclass(frozen=True)
+class Scan:
+    stream: SourceStream
+    packets: list[Packet]  # decode order
+
+
+def probe_stream(source: Path, demuxer: str) -> SourceStream:
+    args = [
+        settings.FFPROBE_BINARY,
+        "-v",
+        "error",
+        "-protocol_whitelist",
+        "file",
+        "-f",
+        demuxer,
+        "-select_streams",
+        "v:0",
+        "-show_streams",
+        "-show_format",
+        "-of",
+        "json",
+        file_url(source),
+    ]
+    completed = subprocess.run(
+        args, capture_output=True, timeout=settings.FFPROBE_TIMEOUT, stdin=subprocess.DEVNULL
+    )
+    if completed.returncode:
+        raise NotSmart("the video stream could not be probed")
+    probed = json.loads(completed.stdout)
+    if not probed.get("streams"):
+        raise NotSmart("the file has no video stream")
+    stream = probed["streams"][0]
+    return SourceStream(
+        codec=stream.get("codec_name", ""),
+        profile=stream.get("profile", ""),
+        level=int(stream.get("level", -99)),
+        pix_fmt=stream.get("pix_fmt", ""),
+        field_order=stream.get("field_order", "unknown"),
+        has_b_frames=int(stream.get("has_b_frames", 0)),
+        time_base=fraction(stream.get("time_base", "")),
+        frame_rate=stream.get("r_frame_rate", "0/0"),
+        color_range=stream.get("color_range", "unknown"),
+        color_space=stream.get("color_space", "unknown"),
+        color_transfer=stream.get("color_transfer", "unknown"),
+        color_primaries=stream.get("color_primaries", "unknown"),
+        start_time=float(probed["format"].get("start_time", 0)),
+    )
+
+
+def fraction(text: str) -> Fraction:
+    """ffprobe's "30000/1001"; 0 for what it does not know ("0/0", "")."""
+    numerator, _, denominator = text.partition("/")
+    try:
+        return Fraction(int(numerator), int(denominator or 1))
+    except (ValueError, ZeroDivisionError):
+        return Fraction(0)
+
+
+def nal_units(data: bytes, length_size: int | None) -> list[bytes]:
+    """The NAL units of an H.264/HEVC packet: length-prefixed (mp4, Matroska: the size
+    of the prefix from the codec's extradata) or Annex B (start codes)."""
+    units = []
+    if length_size:
+        position = 0
+        while position + length_size <= len(data):
+            size = int.from_bytes(data[position : position + length_size], "big")
+            position += length_size
+            units.append(data[position : position + size])
+            position += size
+        return units
+    for chunk in data.split(b"\x00\x00\x01")[1:]:
+        units.append(chunk.rstrip(b"\x00"))
+    return units
+
+
+def _length_size(codec: str, extradata: bytes | None) -> int | None:
+    """The NAL length prefix size from avcC / hvcC extradata; None for Annex B."""
+    if not extradata or extradata[0] != 1:  # avcC / hvcC begin with their version, 1
+        return None
+    if codec == "h264":
+        return (extradata[4] & 3) + 1
+    return (extradata[21] & 3) + 1 if len(extradata) > 21 else None
+
+
+def classify_keyframe(codec: str, data: bytes, length_size: int | None) -> tuple[bool, bytes]:
+    """Whether a keyframe packet can start decoding, and the parameter sets it carries."""
+    if codec not in ("h264", "hevc"):
+        return True, b""
+    starts, parameter_sets = (H264_IDR, H264_SPS) if codec == "h264" else (HEVC_IRAP, HEVC_SPS)
+    safe, found = False, []
+    for unit in nal_units(data, length_size):
+        if not unit:
+            continue
+        kind = unit[0] & 0x1F if codec == "h264" else (unit[0] >> 1) & 0x3F
+        safe = safe or kind in starts
+        if kind in parameter_sets:
+            found.append(unit)
+    return safe, b"".join(found)
+
+
+def scan(source: Path, demuxer: str) -> Scan:
+    """The video stream's parameters and every packet's timing, and which keyframes a
+    copy may start at (demuxing only: no decoding). ffprobe reads the parameters while
+    PyAV reads the packets: the parameters, the start time above all, must be the ones
+    the FFmpeg that cuts sees (PyAV brings FFmpeg libraries of its own)."""
+    found = []  # pts, dts, duration, safe start, parameter sets
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        probing = pool.submit(probe_stream, source, demuxer)
+        with av.open(str(source), format=demuxer,
+                     options={"protocol_whitelist": "file"}) as container:  # fmt: skip
+            video = container.streams.video[0]
+            codec = video.codec_context.name
+            length_size = _length_size(codec, video.codec_context.extradata)
+            time_base = video.time_base
+            for packet in container.demux(video):
+                if packet.size == 0:  # the demuxer's end-of-stream marker
+                    continue
+                if packet.pts is None:
+                    raise NotSmart("the video has packets without timestamps")
+                safe, parameter_sets = False, b""
+                if packet.is_keyframe:
+                    safe, parameter_sets = classify_keyframe(codec, bytes(packet), length_size)
+                found.append((packet.pts, packet.dts, packet.duration or 0, safe, parameter_sets))
+        stream = probing.result()
+    packets = []
+    for pts, dts, duration, safe, parameter_sets in found:
+        time = float(pts * time_base) - stream.start_time
+        packets.append(
+            Packet(pts, dts, time, time + float(duration * time_base), safe, parameter_sets)
+        )
+    return Scan(stream, packets)
