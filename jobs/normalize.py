@@ -141,6 +141,10 @@ def part_args(*, source, video, plan: OutputPlan, output, start: float | None = 
         file_url(source), f=video.demuxer, protocol_whitelist="file", **span
     )
     options = pipelines.container_options(plan)
+    if plan.extension in pipelines.MOV_FAMILY:
+        # Every part counted in the same ticks (the concat demuxer reads them all in the
+        # first's): a copied picture keeps its source's otherwise.
+        options["video_track_timescale"] = pipelines.mov_timescale(plan.frame_rate)
     if video_differs(video, plan):
         streams = [pipelines.fit_picture(source_input["v:0"], plan)]
         options.update(pipelines.video_options(plan))

@@ -398,6 +398,28 @@ def concat_args(*, list_file: Path, demuxers: set[str], extension: str, has_audi
     )
 
 
+def retime_args(*, source: Path, demuxer: str, timescale: int, has_audio: bool,
+                extension: str, output: Path) -> list[str]:  # fmt: skip
+    """A stream copy of an MP4/MOV whose picture counts `timescale` ticks a second. The
+    concat demuxer reads every part's ticks in the first part's time base, so a part
+    counted in another (a phone's 600, FFmpeg's 15360) would play at the wrong speed."""
+    source_input = ffmpeg.input(file_url(source), f=demuxer, protocol_whitelist="file")
+    streams = [source_input["v:0"]] + ([source_input["a:0"]] if has_audio else [])
+    options = {"c": "copy", "video_track_timescale": timescale, "f": FORMATS[extension].muxer}
+    return ffmpeg.output(*streams, str(output), **options).compile(
+        cmd=settings.FFMPEG_BINARY, overwrite_output=True
+    )
+
+
+def mov_timescale(frame_rate: str) -> int:
+    """The ticks a second FFmpeg's MOV muxer counts a picture encoded at this constant rate
+    in (the rate's numerator, doubled up to 10000 or more)."""
+    ticks = Fraction(frame_rate).numerator
+    while ticks < 10000:
+        ticks *= 2
+    return ticks
+
+
 def encode_args(*, source: Path, demuxer: str, plan: OutputPlan, output: Path) -> list[str]:
     """Scale into the requested frame keeping the picture's shape (padding the rest),
     then convert to a constant frame rate. Phone footage is turned upright first."""

@@ -8,6 +8,7 @@ import threading
 import time
 from contextlib import ExitStack
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 from django.conf import settings
@@ -140,7 +141,18 @@ def _run_concat(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, 
         # of user text and let the concat demuxer's safe mode stay on.
         for index, (video, source) in enumerate(zip(videos, sources, strict=True)):
             name = f"part{index}.{video.extension}"
-            (workdir / name).symlink_to(source)
+            if first.extension in pipelines.MOV_FAMILY and video.time_base != first.time_base:
+                run_ffmpeg(
+                    pipelines.retime_args(
+                        source=source, demuxer=video.demuxer,
+                        timescale=Fraction(first.time_base).denominator,
+                        has_audio=video.audio_codec is not None, extension=video.extension,
+                        output=workdir / name,
+                    ),
+                    should_cancel=monitor.should_cancel,
+                )  # fmt: skip
+            else:
+                (workdir / name).symlink_to(source)
             part_names.append(name)
         list_file = workdir / "parts.ffconcat"
         list_file.write_text(pipelines.concat_list(part_names))

@@ -2,6 +2,7 @@
 
 import subprocess
 import threading
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,26 @@ def test_concat_copies_streams_without_reencoding(api, clip, tmp_path, media_roo
     assert Job.objects.get(pk=job_id).output_video.concat_info == {
         "video_ids": [first_id, second_id]
     }
+
+
+def test_concat_of_videos_counted_in_other_ticks_keeps_every_frames_time(api, clip, tmp_path,
+                                                                          media_root):  # fmt: skip
+    # given two compatible mp4s whose pictures count other ticks a second (a phone's
+    # 600 and FFmpeg's 12800)
+    second = make_media(tmp_path / "phone.mp4", duration=1, extra=["-video_track_timescale", "600"])
+    assert ffprobe(second)["streams"][0]["time_base"] == "1/600"
+    first_id, second_id = (v["id"] for v in upload(api, clip, second).json())
+
+    # when they are concatenated
+    job_id = queue(api, "concat", video_ids=[first_id, second_id])
+    assert execute(api).status_code == 200
+
+    # then the second plays at its speed after the first: every frame 1/25 s apart
+    joined = output_path(job_id, media_root)
+    assert decoded_frame_hashes(joined) == decoded_frame_hashes(clip) + decoded_frame_hashes(second)
+    times = frame_times(joined)
+    assert len(times) == 75
+    assert all(abs(b - a - 0.04) < 0.001 for a, b in pairwise(times))
 
 
 def test_encode_produces_what_was_asked(api, uploaded, media_root):

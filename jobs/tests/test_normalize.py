@@ -2,6 +2,7 @@
 those that differ re-encoded, the parts joined by copy into one clean file."""
 
 import subprocess
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from jobs.tests.test_execute import (
     decoded_frame_hashes,
     execute,
     frame_count,
+    frame_times,
     gray_frame,
     output_path,
     rotate_mp4,
@@ -130,6 +132,26 @@ def test_a_named_target_reencodes_only_the_inputs_that_differ(api, tmp_path, med
     assert hashes[:60] == decoded_frame_hashes(at_target[0])
     assert hashes[90:] == decoded_frame_hashes(at_target[1])
     assert decode_errors(joined) == ""
+
+
+def test_a_copied_part_counted_in_other_ticks_keeps_its_speed(api, tmp_path, media_root):
+    # given a clip at the target counted in a phone's ticks, and one to re-encode
+    phone = make_media(tmp_path / "phone.mp4", size="320x240", rate="30",
+                       extra=["-video_track_timescale", "600"])  # fmt: skip
+    other = make_media(tmp_path / "other.mp4", size="640x480", rate="25", duration=1)
+    first, odd = upload(api, phone, other).json()
+
+    # when they are joined as the first
+    response = concat(api, [first["id"], odd["id"]], normalize=True)
+    assert response.status_code == 200, response.json()
+    assert execute(api).status_code == 200
+
+    # then the copied one is the very same pictures, and every frame is 1/30 s apart
+    joined = output_path(response.json()["job_id"], media_root)
+    assert decoded_frame_hashes(joined)[:60] == decoded_frame_hashes(phone)
+    times = frame_times(joined)
+    assert len(times) == 90
+    assert all(abs(b - a - 1 / 30) < 0.001 for a, b in pairwise(times))
 
 
 @pytest.mark.parametrize(
