@@ -213,8 +213,9 @@ def copy_sound(*, source: Path, demuxer: str, plan: CutPlan, start_time: float,
             return False
         first = round((plan.first + start_time) / time_base)
         end = round((plan.end + start_time) / time_base)
-        if first > 1 / time_base:  # else from the start: its priming is the pre-roll
-            src.seek(first - round(1 / time_base), stream=audio)
+        second = round(1 / time_base)
+        if first > second:  # else from the start: its priming is the pre-roll
+            src.seek(first - second, stream=audio)
         packets = [packet for packet in src.demux(audio) if packet.size and packet.pts is not None]
         kept = [index for index, packet in enumerate(packets)
                 if packet.pts + packet.duration > first and packet.pts < end]  # fmt: skip
@@ -357,19 +358,21 @@ def packet_times(path: Path) -> list[tuple[float | None, float | None]]:
         ]  # fmt: skip
 
 
+def _stamped(times: list[tuple[float | None, float | None]]) -> tuple[list[float], list[float]]:
+    """The show times and the decode times that packet_times found, each in decode order."""
+    shown = [pts for pts, _ in times if pts is not None]
+    return shown, [dts for _, dts in times if dts is not None]
+
+
 def decode_lead(path: Path) -> float:
     """How long before its first picture is shown a file's first packet is decoded."""
-    times = packet_times(path)
-    shown = [pts for pts, _ in times if pts is not None]
-    decoded = [dts for _, dts in times if dts is not None]
+    shown, decoded = _stamped(packet_times(path))
     return max(min(shown) - min(decoded), 0.0) if shown and decoded else 0.0
 
 
 def last_decode(path: Path) -> float:
     """When a file's last packet is decoded, from when its first picture is shown."""
-    times = packet_times(path)
-    shown = [pts for pts, _ in times if pts is not None]
-    decoded = [dts for _, dts in times if dts is not None]
+    shown, decoded = _stamped(packet_times(path))
     return max(decoded) - min(shown) if shown and decoded else 0.0
 
 
@@ -380,12 +383,12 @@ def result_fault(path: Path, planned: list[float], *, stamped: bool) -> str | No
     times = packet_times(path)
     if len(times) != len(planned):
         return f"the joined parts hold {len(times)} frames, not the {len(planned)} planned"
-    shown = sorted(pts for pts, _ in times if pts is not None)
+    shown, decoded = _stamped(times)
+    shown.sort()
     if stamped and len(shown) == len(planned):
         offsets = [pts - shown[0] - want for pts, want in zip(shown, planned, strict=True)]
         if any(abs(offset) > TIME_TOLERANCE for offset in offsets):
             return "the joined parts do not show the frames when planned"
-    decoded = [dts for _, dts in times if dts is not None]
     if any(b <= a for a, b in itertools.pairwise(decoded)):
         return "the joined parts are not decoded in order"
     return None
