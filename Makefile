@@ -104,6 +104,7 @@ chromium:
 
 test: setup chromium nginx
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -m "not integration"
 	DATABASE_URL=$(TEST_DATABASE_URL)_$$$$ CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		$(BIN)/python -m pytest -m integration

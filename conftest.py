@@ -29,9 +29,17 @@ def api():
     return APIClient()
 
 
-def make_media(path: Path, *, video: str | None = "libx264", audio: str | None = "aac",
-               size: str = "320x240", rate: str = "25", duration: float = 2.0,
-               extra: list[str] | None = None, audio_rate: int = 44100) -> Path:  # fmt: skip
+def make_media(
+    path: Path,
+    *,
+    video: str | None = "libx264",
+    audio: str | None = "aac",
+    size: str = "320x240",
+    rate: str = "25",
+    duration: float = 2.0,
+    extra: list[str] | None = None,
+    audio_rate: int = 44100,
+) -> Path:
     """A test clip: a moving test pattern whose every frame differs, and a tone."""
     inputs, outputs = [], []
     if video:
@@ -50,10 +58,20 @@ def make_media(path: Path, *, video: str | None = "libx264", audio: str | None =
 
 def ffprobe(path: Path, *extra: str) -> dict:
     completed = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", *extra,
-         str(path)],  # fmt: skip
-        capture_output=True, check=True,
-    )  # fmt: skip
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_format",
+            "-show_streams",
+            "-of",
+            "json",
+            *extra,
+            str(path),
+        ],
+        capture_output=True,
+        check=True,
+    )
     return json.loads(completed.stdout)
 
 

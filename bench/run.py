@@ -47,11 +47,33 @@ def make_sources() -> tuple[Path, Path, Path]:
     long_clip, short_clip, five = WORK / "minute.mp4", WORK / "second.mp4", WORK / "five.mp4"
     for path, seconds in ((long_clip, 60), (short_clip, 20), (five, 300)):
         if not path.exists():
-            sh("ffmpeg", "-v", "error", "-y",
-               "-f", "lavfi", "-i", f"testsrc2=s=1920x1080:r=30:d={seconds}",
-               "-f", "lavfi", "-i", f"sine=f=440:r=48000:d={seconds}",
-               "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "60",
-               "-c:a", "aac", "-b:a", "128k", str(path))  # fmt: skip
+            sh(
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc2=s=1920x1080:r=30:d={seconds}",
+                "-f",
+                "lavfi",
+                "-i",
+                f"sine=f=440:r=48000:d={seconds}",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-pix_fmt",
+                "yuv420p",
+                "-g",
+                "60",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "128k",
+                str(path),
+            )
     return long_clip, short_clip, five
 
 
@@ -78,9 +100,11 @@ def our_trims() -> dict[str, tuple[float, str]]:
 
     def trim(source: str, start: float, end: float):
         job = services.job_queue_trim(
-            request_code="bench", video_id=videos[source].id, trim_start_ms=start * 1000,
+            request_code="bench",
+            video_id=videos[source].id,
+            trim_start_ms=start * 1000,
             trim_end_ms=end * 1000,
-        )  # fmt: skip
+        )
         services.jobs_execute(request_code="bench")
         job.refresh_from_db()
         return job
@@ -110,8 +134,17 @@ def plain_trims() -> dict[str, tuple[float, float, float]]:
     for name, source, start, end in TRIMS:
         cut = ["-ss", str(start), "-i", str(WORK / source), "-t", str(end - start)]
         accurate = [*ffmpeg, *cut, *encode, str(out / "trim.mp4")]
-        two_gops = [*ffmpeg, "-ss", str(start), "-i", str(WORK / source), "-t", "4", *encode,
-                    str(out / "gops.mp4")]  # fmt: skip
+        two_gops = [
+            *ffmpeg,
+            "-ss",
+            str(start),
+            "-i",
+            str(WORK / source),
+            "-t",
+            "4",
+            *encode,
+            str(out / "gops.mp4"),
+        ]
         copy = [*ffmpeg, *cut, "-c", "copy", str(out / "copy.mp4")]
         copied = median_of(3, lambda args=copy: sh(*args))
         results[name] = (
@@ -143,9 +176,12 @@ def ours(long_clip: Path, short_clip: Path) -> dict[str, float]:
     first, second = video_import(path=long_clip), video_import(path=short_clip)
     operations = {
         "trim 10 s from the middle, re-encoded": lambda: services.job_queue_trim(
-            request_code="bench", video_id=first.id, trim_start_ms=25000, trim_end_ms=35000,
+            request_code="bench",
+            video_id=first.id,
+            trim_start_ms=25000,
+            trim_end_ms=35000,
             mode="reencode",
-        ),  # fmt: skip
+        ),
         "concat two clips": lambda: services.job_queue_concat(
             request_code="bench", video_ids=[first.id, second.id]
         ),
@@ -157,7 +193,7 @@ def ours(long_clip: Path, short_clip: Path) -> dict[str, float]:
             resolution="1280:720",
             frame_rate=30,
             container=None,
-        ),  # fmt: skip
+        ),
     }
     return {
         name: timed(lambda queue=queue: (queue(), services.jobs_execute(request_code="bench")))
@@ -175,32 +211,58 @@ def edits(long_clip: Path, short_clip: Path) -> list[tuple[str, float, str]]:
 
     other = WORK / "other-720p25.mp4"
     if not other.exists():
-        sh("ffmpeg", "-v", "error", "-y",
-           "-f", "lavfi", "-i", "testsrc2=s=1280x720:r=25:d=10",
-           "-f", "lavfi", "-i", "sine=f=660:r=44100:d=10",
-           "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-           "-c:a", "aac", str(other))  # fmt: skip
+        sh(
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=1280x720:r=25:d=10",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=660:r=44100:d=10",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            str(other),
+        )
     minute, second, odd = (video_import(path=path) for path in (long_clip, short_clip, other))
 
     def edit(length: float) -> dict:
         starts = [(minute, 10.5), (second, 2.3), (minute, 40.2)]
-        return {"segments": [
-            {"video_id": video.id, "start": start * 1000, "end": (start + length) * 1000}
-            for video, start in starts
-        ]}  # fmt: skip
+        return {
+            "segments": [
+                {"video_id": video.id, "start": start * 1000, "end": (start + length) * 1000}
+                for video, start in starts
+            ]
+        }
 
     cases = {
         "edit, 3 segments of 4 s (12 s)": lambda: services.job_queue_edit(
-            request_code="bench", **edit(4)),
+            request_code="bench", **edit(4)
+        ),
         "edit, 3 segments of 15 s (45 s)": lambda: services.job_queue_edit(
-            request_code="bench", **edit(15)),
+            request_code="bench", **edit(15)
+        ),
         "normalised concat 20 s + 10 s (720p25) + 20 s, target the first": lambda: (
-            services.job_queue_concat(request_code="bench", normalize=True,
-                                      video_ids=[second.id, odd.id, second.id])),
+            services.job_queue_concat(
+                request_code="bench", normalize=True, video_ids=[second.id, odd.id, second.id]
+            )
+        ),
         "normalised concat 10 s (720p25) + 20 s + 20 s, target the first": lambda: (
-            services.job_queue_concat(request_code="bench", normalize=True,
-                                      video_ids=[odd.id, second.id, second.id])),
-    }  # fmt: skip
+            services.job_queue_concat(
+                request_code="bench", normalize=True, video_ids=[odd.id, second.id, second.id]
+            )
+        ),
+    }
     results = []
     for name, queue in cases.items():
         job = None
@@ -231,19 +293,58 @@ def plain(long_clip: Path, short_clip: Path) -> dict[str, float]:
     ffmpeg = ["ffmpeg", "-v", "error", "-y"]
     commands = {
         "trim 10 s from the middle, re-encoded": [
-            *ffmpeg, "-ss", "25", "-i", str(long_clip), "-t", "10", "-c:v", "libx264",
-            "-crf", "18", "-preset", "veryfast", "-c:a", "aac", str(out / "trim.mp4"),
+            *ffmpeg,
+            "-ss",
+            "25",
+            "-i",
+            str(long_clip),
+            "-t",
+            "10",
+            "-c:v",
+            "libx264",
+            "-crf",
+            "18",
+            "-preset",
+            "veryfast",
+            "-c:a",
+            "aac",
+            str(out / "trim.mp4"),
         ],
         "concat two clips": [
-            *ffmpeg, "-f", "concat", "-safe", "0", "-i", str(out / "list.txt"), "-c", "copy",
+            *ffmpeg,
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+            str(out / "list.txt"),
+            "-c",
+            "copy",
             str(out / "concat.mp4"),
         ],
         "encode to 1280:720": [
-            *ffmpeg, "-i", str(long_clip), "-vf", "scale=1280:720", "-r", "30", "-c:v",
-            "libx264", "-crf", "23", "-preset", "fast", "-pix_fmt", "yuv420p", "-c:a", "aac",
-            "-movflags", "+faststart", str(out / "encode.mp4"),
+            *ffmpeg,
+            "-i",
+            str(long_clip),
+            "-vf",
+            "scale=1280:720",
+            "-r",
+            "30",
+            "-c:v",
+            "libx264",
+            "-crf",
+            "23",
+            "-preset",
+            "fast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+faststart",
+            str(out / "encode.mp4"),
         ],
-    }  # fmt: skip
+    }
     return {name: timed(lambda args=args: sh(*args)) for name, args in commands.items()}
 
 
@@ -258,9 +359,23 @@ def make_upload_file() -> Path:
     path = WORK / "big.mkv"
     if not path.exists():
         frames = UPLOAD_BYTES // (1920 * 1080 * 3 // 2) + 1
-        sh("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=1920x1080:r=30",
-           "-frames:v", str(frames), "-c:v", "rawvideo", "-pix_fmt", "yuv420p",
-           str(path))  # fmt: skip
+        sh(
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=1920x1080:r=30",
+            "-frames:v",
+            str(frames),
+            "-c:v",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        )
     return path
 
 
@@ -271,11 +386,25 @@ def peak_upload_memory(media_root: Path) -> tuple[int, float, int]:
     port = free_port()
     env = {**os.environ, "MEDIA_ROOT": str(media_root)}
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "videoproc.wsgi:application", "--bind",
-         f"127.0.0.1:{port}", "--workers", "1", "--worker-class", "gthread", "--threads", "4",
-         "--timeout", "0"],  # fmt: skip
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "videoproc.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "4",
+            "--timeout",
+            "0",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -309,8 +438,9 @@ def peak_upload_memory(media_root: Path) -> tuple[int, float, int]:
         seconds = time.perf_counter() - start
         if response.status != 200:
             raise RuntimeError(f"upload failed: {response.status} {body[:300]!r}")
-        workers = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True,
-                                 text=True).stdout.split()  # fmt: skip
+        workers = subprocess.run(
+            ["pgrep", "-P", str(server.pid)], capture_output=True, text=True
+        ).stdout.split()
         peak_kib = max(_vm_hwm_kib(int(pid)) for pid in workers)
         return size, seconds, peak_kib
     finally:
@@ -327,13 +457,19 @@ def _vm_hwm_kib(pid: int) -> int:
 
 def machine() -> str:
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")), platform.processor(),
-    )  # fmt: skip
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
     ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout
-    return (f"{os.cpu_count()} cores ({cpu}), {memory_kib / 1024**2:.0f} GiB, "
-            f"{platform.platform()}, {ffmpeg.splitlines()[0]}")  # fmt: skip
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory_kib / 1024**2:.0f} GiB, "
+        f"{platform.platform()}, {ffmpeg.splitlines()[0]}"
+    )
 
 
 def main() -> None:
@@ -355,29 +491,39 @@ def main() -> None:
     finally:
         shutil.rmtree(media_root, ignore_errors=True)
     load = os.getloadavg()[0]
-    print(f"Date: {time.strftime('%Y-%m-%d %H:%M')}  \nMachine: {machine()}  \n"
-          f"Load average (1 min) at the end: {load:.1f}\n")  # fmt: skip
-    print("| trim | videoproc (s) | method | FFmpeg accurate re-encode (s) | ratio | FFmpeg "
-          "2 GOPs re-encoded + keyframe copy (s) | FFmpeg keyframe copy (s) |")  # fmt: skip
+    print(
+        f"Date: {time.strftime('%Y-%m-%d %H:%M')}  \nMachine: {machine()}  \n"
+        f"Load average (1 min) at the end: {load:.1f}\n"
+    )
+    print(
+        "| trim | videoproc (s) | method | FFmpeg accurate re-encode (s) | ratio | FFmpeg "
+        "2 GOPs re-encoded + keyframe copy (s) | FFmpeg keyframe copy (s) |"
+    )
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: |")
     for name, (seconds, method) in smart.items():
         accurate, two_gops, copy = plain_cuts[name]
-        print(f"| {name} | {seconds:.2f} | {method} | {accurate:.2f} | {seconds / accurate:.2f} "
-              f"| {two_gops:.2f} | {copy:.2f} |")  # fmt: skip
+        print(
+            f"| {name} | {seconds:.2f} | {method} | {accurate:.2f} | {seconds / accurate:.2f} "
+            f"| {two_gops:.2f} | {copy:.2f} |"
+        )
     if only:
         return
     print()
     print("| operation | videoproc (s) | plain ffmpeg (s) | ratio |")
     print("| --- | ---: | ---: | ---: |")
     for name, seconds in our_times.items():
-        print(f"| {name} | {seconds:.2f} | {plain_times[name]:.2f} | "
-              f"{seconds / plain_times[name]:.2f} |")  # fmt: skip
+        print(
+            f"| {name} | {seconds:.2f} | {plain_times[name]:.2f} | "
+            f"{seconds / plain_times[name]:.2f} |"
+        )
     print("\n| edit or normalised join | videoproc (s) | what ran |")
     print("| --- | ---: | --- |")
     for name, seconds, ran in edit_times:
         print(f"| {name} | {seconds:.2f} | {ran} |")
-    print(f"\nUpload of {size / 1024**3:.2f} GiB in {upload_seconds:.1f} s: peak resident "
-          f"memory of the server worker {peak_kib / 1024:.0f} MiB.")  # fmt: skip
+    print(
+        f"\nUpload of {size / 1024**3:.2f} GiB in {upload_seconds:.1f} s: peak resident "
+        f"memory of the server worker {peak_kib / 1024:.0f} MiB."
+    )
 
 
 if __name__ == "__main__":

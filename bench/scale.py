@@ -28,8 +28,9 @@ TARGET = "1280:720"
 
 
 def setup_django() -> None:
-    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DATABASE],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DATABASE], check=True
+    )
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DATABASE], check=True)
     os.environ.update(
         DJANGO_SETTINGS_MODULE="videoproc.settings",
@@ -50,13 +51,31 @@ def source_video():
 
     clip = WORK / "source.mp4"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y",
-         "-f", "lavfi", "-i", f"testsrc2=s={SOURCE['size']}:r=25:d={SOURCE['seconds']}",
-         "-f", "lavfi", "-i", f"sine=f=440:r=44100:d={SOURCE['seconds']}",
-         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
-         str(clip)],
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=s={SOURCE['size']}:r=25:d={SOURCE['seconds']}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=f=440:r=44100:d={SOURCE['seconds']}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            str(clip),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return video_import(path=clip)
 
 
@@ -82,7 +101,7 @@ def start_workers(count: int) -> list[subprocess.Popen]:
                     "--without-gossip",
                     "--without-mingle",
                     "--without-heartbeat",
-                ],  # fmt: skip
+                ],
                 cwd=ROOT,
                 stdout=log.open("w"),
                 stderr=subprocess.STDOUT,
@@ -111,9 +130,15 @@ def run(workers: int, jobs: int, video) -> float:
 
     request_code = f"bench-{workers}"
     for _ in range(jobs):
-        services.job_queue_encode(request_code=request_code, video_id=video.id,
-                                  video_codec="libx264", audio_codec="aac", resolution=TARGET,
-                                  frame_rate=25, container=None)  # fmt: skip
+        services.job_queue_encode(
+            request_code=request_code,
+            video_id=video.id,
+            video_codec="libx264",
+            audio_codec="aac",
+            resolution=TARGET,
+            frame_rate=25,
+            container=None,
+        )
     processes = start_workers(workers)
     try:
         start = time.perf_counter()
@@ -132,13 +157,17 @@ def main() -> None:
     setup_django()
     video = source_video()
     seconds = {workers: run(workers, jobs, video) for workers in (1, 2)}
-    print(f"{jobs} encodes of a {SOURCE['seconds']} s {SOURCE['size']} H.264 clip to {TARGET} "
-          f"(libx264) on {os.cpu_count()} cores ({platform.machine()}):\n")  # fmt: skip
+    print(
+        f"{jobs} encodes of a {SOURCE['seconds']} s {SOURCE['size']} H.264 clip to {TARGET} "
+        f"(libx264) on {os.cpu_count()} cores ({platform.machine()}):\n"
+    )
     print("| workers | wall time | jobs per minute | speed-up |")
     print("| --- | --- | --- | --- |")
     for workers, elapsed in seconds.items():
-        print(f"| {workers} | {elapsed:.1f} s | {jobs * 60 / elapsed:.1f} | "
-              f"{seconds[1] / elapsed:.2f}x |")  # fmt: skip
+        print(
+            f"| {workers} | {elapsed:.1f} s | {jobs * 60 / elapsed:.1f} | "
+            f"{seconds[1] / elapsed:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

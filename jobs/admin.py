@@ -91,7 +91,7 @@ class JobAdmin(admin.ModelAdmin):
                         reverse("admin:jobs_job_change", args=[upstream.pk]),
                         upstream.pk,
                         upstream.status,
-                    )  # fmt: skip
+                    )
                     for upstream in job.depends_on.all()
                 ),
             )

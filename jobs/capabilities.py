@@ -75,8 +75,11 @@ def encoders() -> dict[str, Encoder]:
 def _ffmpeg_says(*args: str) -> str:
     return subprocess.run(
         [settings.FFMPEG_BINARY, "-hide_banner", *args],
-        capture_output=True, text=True, check=True, timeout=TRIAL_TIMEOUT,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=TRIAL_TIMEOUT,
+    ).stdout
 
 
 def dependable(encoder: Encoder) -> bool:
@@ -155,9 +158,18 @@ def _trial_side(side: int) -> int:
     return side if side > SMALL_SIDE_LIMIT else TRIAL_SIDE + side % 16
 
 
-def trial_for(*, options: dict, video_encoder: str, width: int, height: int, frame_rate: str,
-              audio: bool, sample_rate: int | None, channels: int | None,
-              exact_size: bool = False) -> Trial:  # fmt: skip
+def trial_for(
+    *,
+    options: dict,
+    video_encoder: str,
+    width: int,
+    height: int,
+    frame_rate: str,
+    audio: bool,
+    sample_rate: int | None,
+    channels: int | None,
+    exact_size: bool = False,
+) -> Trial:
     """The trial that answers for an output: a small frame with the same remainders
     (unless `exact_size`, or a side is large), and one frame rate for all, except where
     the encoder lists the rates it takes or the rate needs more than 16 bits."""
@@ -176,16 +188,14 @@ def trial_for(*, options: dict, video_encoder: str, width: int, height: int, fra
 def trial_args(trial: Trial, output: Path) -> list[str]:
     """FFmpeg arguments writing a trial's few gray frames (and silence) to `output`."""
     streams = [
-        ffmpeg.input(
-            f"color=c=gray:s={trial.width}x{trial.height}:r={trial.frame_rate}", f="lavfi"
-        )  # fmt: skip
+        ffmpeg.input(f"color=c=gray:s={trial.width}x{trial.height}:r={trial.frame_rate}", f="lavfi")
     ]
     if trial.sample_rate:
         layout = {1: "mono", 2: "stereo"}.get(trial.channels, f"{trial.channels}c")
         streams.append(
             ffmpeg.input(
                 f"anullsrc=r={trial.sample_rate}:cl={layout}", f="lavfi", t=TRIAL_AUDIO_SECONDS
-            )  # fmt: skip
+            )
         )
     options = {"frames:v": TRIAL_FRAMES, **dict(trial.options)}
     return ffmpeg.output(*streams, str(output), **options).compile(

@@ -105,8 +105,9 @@ def _midpoint(times: list[float], index: int) -> float:
     return (times[index - 1] + times[index]) / 2
 
 
-def _seek_before(keyframes: list[float], time: float, *, exact_seek: bool,
-                 open_gops: bool) -> float:  # fmt: skip
+def _seek_before(
+    keyframes: list[float], time: float, *, exact_seek: bool, open_gops: bool
+) -> float:
     """Where to start decoding for a frame at `time`: the keyframe at or before it, or
     one GOP earlier where GOPs may be open (their leading frames need the GOP before)."""
     earlier = [k for k in keyframes if k <= time]

@@ -166,8 +166,9 @@ def scan(source: Path, demuxer: str) -> Scan:
     found = []  # pts, dts, duration, safe start, parameter sets
     with ThreadPoolExecutor(max_workers=1) as pool:
         probing = pool.submit(probe_stream, source, demuxer)
-        with av.open(str(source), format=demuxer,
-                     options={"protocol_whitelist": "file"}) as container:  # fmt: skip
+        with av.open(
+            str(source), format=demuxer, options={"protocol_whitelist": "file"}
+        ) as container:
             video = container.streams.video[0]
             codec = video.codec_context.name
             length_size = _length_size(codec, video.codec_context.extradata)

@@ -130,8 +130,9 @@ def _plan_trim(job: Job) -> PlannedVideo:
     # A trim keeps its source's codecs, size, rate and container (the contract's rule).
     (source,) = _inputs_of(job, [job.params["video_id"]])
     end_ms = min(job.params["trim_end_ms"], source.duration * 1000)
-    return planned_from(source, job_id=job.id,
-                        duration=(end_ms - job.params["trim_start_ms"]) / 1000)  # fmt: skip
+    return planned_from(
+        source, job_id=job.id, duration=(end_ms - job.params["trim_start_ms"]) / 1000
+    )
 
 
 def _plan_concat(job: Job) -> PlannedVideo:
@@ -153,20 +154,23 @@ def _planned_join(job: Job, sources: list[Input], duration: float) -> PlannedVid
     """A join is like its first input, or like the target it was normalised to."""
     if job.params.get("normalize"):
         plan = target_plan(sources, job.params["normalize"])
-        return planned_output_of_plan(plan, job_id=job.id, duration=duration,
-                                      audio_channels=plan.channels)  # fmt: skip
+        return planned_output_of_plan(
+            plan, job_id=job.id, duration=duration, audio_channels=plan.channels
+        )
     return planned_from(sources[0], job_id=job.id, duration=duration)
 
 
 def _plan_encode(job: Job) -> PlannedVideo:
     (source,) = _inputs_of(job, [job.params["video_id"]])
     plan = pipelines.encode_plan(video=source, params=job.params)
-    return planned_output_of_plan(plan, job_id=job.id, duration=source.duration,
-                                  audio_channels=source.audio_channels)  # fmt: skip
+    return planned_output_of_plan(
+        plan, job_id=job.id, duration=source.duration, audio_channels=source.audio_channels
+    )
 
 
-def planned_output_of_plan(plan: pipelines.OutputPlan, *, job_id: int, duration: float,
-                           audio_channels: int | None) -> PlannedVideo:  # fmt: skip
+def planned_output_of_plan(
+    plan: pipelines.OutputPlan, *, job_id: int, duration: float, audio_channels: int | None
+) -> PlannedVideo:
     """What a re-encode to `plan` produces: square pixels, upright, constant rate."""
     profile = UNKNOWN
     if plan.profile is None and plan.video_encoder == "libx264":

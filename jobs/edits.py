@@ -49,7 +49,7 @@ def segments_of(params: dict, videos: list[Video]) -> list[Segment]:
             video=video,
             start=segment["start_ms"] / 1000,
             end=min(segment["end_ms"] / 1000, video.duration),
-        )  # fmt: skip
+        )
         for segment, video in zip(params["segments"], videos, strict=True)
     ]
 
@@ -69,15 +69,24 @@ def in_band_args(*, source: Path, output: Path, video_codec: str, extension: str
     ).compile(cmd=settings.FFMPEG_BINARY, overwrite_output=True)
 
 
-def join_args(*, list_file: Path, extension: str, sounds: list[tuple[Path, Segment, float]],
-              plan: OutputPlan, output: Path) -> list[str]:  # fmt: skip
+def join_args(
+    *,
+    list_file: Path,
+    extension: str,
+    sounds: list[tuple[Path, Segment, float]],
+    plan: OutputPlan,
+    output: Path,
+) -> list[str]:
     """The parts' pictures joined by copy; with sound, each segment's sound cut from its
     source from its first frame for as long as its part lasts (silence where the source
     has none), brought to one rate and layout, joined and encoded once."""
     pictures = ffmpeg.input(
-        str(list_file), f="concat", safe=1, protocol_whitelist="file",
+        str(list_file),
+        f="concat",
+        safe=1,
+        protocol_whitelist="file",
         format_whitelist=",".join(["concat", *sorted(FORMATS[extension].demuxers)]),
-    )  # fmt: skip
+    )
     streams = [pictures["v:0"]]
     options = {"c:v": "copy", **pipelines.container_options(replace(plan, extension=extension))}
     if plan.audio_encoder:
@@ -86,13 +95,17 @@ def join_args(*, list_file: Path, extension: str, sounds: list[tuple[Path, Segme
         pieces = []
         for source, segment, length in sounds:
             if segment.video.audio_codec is None:
-                piece = ffmpeg.input(f"anullsrc=r={rate}:cl={layout}", f="lavfi",
-                                     t=f"{length:.6f}")["a"]  # fmt: skip
+                piece = ffmpeg.input(
+                    f"anullsrc=r={rate}:cl={layout}", f="lavfi", t=f"{length:.6f}"
+                )["a"]
             else:
                 piece = ffmpeg.input(
-                    file_url(source), f=segment.video.demuxer, protocol_whitelist="file",
-                    ss=f"{segment.first_frame:.6f}", t=f"{length:.6f}",
-                )["a:0"]  # fmt: skip
+                    file_url(source),
+                    f=segment.video.demuxer,
+                    protocol_whitelist="file",
+                    ss=f"{segment.first_frame:.6f}",
+                    t=f"{length:.6f}",
+                )["a:0"]
             pieces.append(piece.filter("aresample", rate).filter("aformat", channel_layouts=layout))
         streams.append(ffmpeg.concat(*pieces, v=0, a=1) if len(pieces) > 1 else pieces[0])
         options.update(pipelines.audio_options(plan))

@@ -47,9 +47,11 @@ def target_plan(videos: list, normalize: bool | dict) -> OutputPlan:
         or capabilities.encoder_for_codec(first.video_codec)
         or default_video
     )
-    audio_encoder = wanted.get("audio_codec") or (
-        first.audio_codec and capabilities.encoder_for_codec(first.audio_codec)
-    ) or default_audio  # fmt: skip
+    audio_encoder = (
+        wanted.get("audio_codec")
+        or (first.audio_codec and capabilities.encoder_for_codec(first.audio_codec))
+        or default_audio
+    )
     params = {
         "video_codec": video_encoder,
         "audio_codec": audio_encoder,
@@ -126,12 +128,19 @@ class Part:
         return video_differs(self.video, plan) or audio_differs(self.video, plan)
 
     def args(self, *, source, plan: OutputPlan, output) -> list[str]:
-        return part_args(source=source, video=self.video, plan=plan, output=output,
-                         start=self.start, end=self.end)  # fmt: skip
+        return part_args(
+            source=source,
+            video=self.video,
+            plan=plan,
+            output=output,
+            start=self.start,
+            end=self.end,
+        )
 
 
-def part_args(*, source, video, plan: OutputPlan, output, start: float | None = None,
-              end: float | None = None) -> list[str]:  # fmt: skip
+def part_args(
+    *, source, video, plan: OutputPlan, output, start: float | None = None, end: float | None = None
+) -> list[str]:
     """One part of a normalised join, in the plan's container: what differs re-encoded,
     the rest copied, the parameter sets in-band. A span (start/end) is for an input
     whose picture is re-encoded: the input seek then decodes from the keyframe before

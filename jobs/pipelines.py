@@ -21,12 +21,29 @@ from .capabilities import encoder_for_codec, encoders, pick_pix_fmt, pick_sample
 
 MOV_FAMILY = {"mp4", "mov", "3gp"}
 MPEG_FAMILY_ENCODERS = {
-    "mpeg4", "msmpeg4", "msmpeg4v2", "wmv1", "wmv2", "flv", "h263", "h263p",
-    "mpeg1video", "mpeg2video", "mjpeg",
-}  # fmt: skip
+    "mpeg4",
+    "msmpeg4",
+    "msmpeg4v2",
+    "wmv1",
+    "wmv2",
+    "flv",
+    "h263",
+    "h263p",
+    "mpeg1video",
+    "mpeg2video",
+    "mjpeg",
+}
 LOSSY_AUDIO_ENCODERS = {
-    "aac", "libmp3lame", "libopus", "libvorbis", "wmav1", "wmav2", "mp2", "ac3", "eac3",
-}  # fmt: skip
+    "aac",
+    "libmp3lame",
+    "libopus",
+    "libvorbis",
+    "wmav1",
+    "wmav2",
+    "mp2",
+    "ac3",
+    "eac3",
+}
 # What a container's own kind of video uses when the source's codec cannot be written
 # here (no encoder, e.g. wmv3 or vc1): keeps a trim frame-accurate, at a codec change.
 DEFAULT_ENCODERS = {
@@ -88,8 +105,7 @@ def _video_quality(encoder: str, high: bool) -> dict:
     if encoder == "libx265":
         return {"crf": 20 if high else 26, "preset": "fast"}
     if encoder == "libvpx-vp9":
-        return {"crf": 24 if high else 32, "b:v": 0, "row-mt": 1, "deadline": "good",
-                "cpu-used": 4}  # fmt: skip
+        return {"crf": 24 if high else 32, "b:v": 0, "row-mt": 1, "deadline": "good", "cpu-used": 4}
     if encoder == "libvpx":
         return {"crf": 6 if high else 10, "b:v": "4M" if high else "2M", "cpu-used": 4}
     if encoder == "libaom-av1":
@@ -294,8 +310,9 @@ def encode_plan(*, video: Video, params: dict) -> OutputPlan:
     return fallback
 
 
-def trim_args(*, source: Path, demuxer: str, start: float, end: float,
-              plan: OutputPlan, output: Path) -> list[str]:  # fmt: skip
+def trim_args(
+    *, source: Path, demuxer: str, start: float, end: float, plan: OutputPlan, output: Path
+) -> list[str]:
     """Seek in the input (fast) to a keyframe before `start`, decode from there, and cut
     with trim filters in microseconds, so the first frame is exactly the first one at or
     after `start` and the last the one before `end`, whatever the container's time base.
@@ -311,9 +328,13 @@ def trim_args(*, source: Path, demuxer: str, start: float, end: float,
     seek_to = start if demuxer in EXACT_SEEK_DEMUXERS else start - SEEK_PRE_ROLL
     seek = {"ss": f"{seek_to:.6f}"} if seek_to > 0 else {}
     source_input = ffmpeg.input(
-        file_url(source), f=demuxer, protocol_whitelist="file", noautorotate=None,
-        noaccurate_seek=None, **seek,
-    )  # fmt: skip
+        file_url(source),
+        f=demuxer,
+        protocol_whitelist="file",
+        noautorotate=None,
+        noaccurate_seek=None,
+        **seek,
+    )
     cut = f"trim=start={start:.6f}:end={end:.6f}"
     first_at = "0" if plan.extension == "avi" else f"round((STARTPTS*TB-{start:.6f})*FR)/(FR*TB)"
     streams = [source_input["v:0"]] + ([source_input["a:0"]] if plan.audio_encoder else [])
@@ -335,7 +356,7 @@ def trim_args(*, source: Path, demuxer: str, start: float, end: float,
     return (
         ffmpeg.output(
             *streams, str(output), fps_mode="passthrough", **filters, **output_options(plan)
-        )  # fmt: skip
+        )
         # Timestamps as in the source (from 0 at its start), for the trim filters to read.
         .global_args("-copyts", "-start_at_zero")
         .compile(cmd=settings.FFMPEG_BINARY, overwrite_output=True)
@@ -365,18 +386,28 @@ class PartSound:
     duration: float
 
 
-def concat_args(*, list_file: Path, demuxers: set[str], extension: str, has_audio: bool,
-                output: Path, sounds: list[PartSound] | None = None,
-                sound_plan: OutputPlan | None = None) -> list[str]:  # fmt: skip
+def concat_args(
+    *,
+    list_file: Path,
+    demuxers: set[str],
+    extension: str,
+    has_audio: bool,
+    output: Path,
+    sounds: list[PartSound] | None = None,
+    sound_plan: OutputPlan | None = None,
+) -> list[str]:
     """Stream copy through the concat demuxer: no re-encode, I/O bound. The parts may only
     be opened as the containers their probes found. With `sounds` (HEADER_BOUND_AUDIO),
     only the picture is copied: each part's sound, padded or cut to the part's span,
     is joined with the concat filter and encoded once as `sound_plan` says, so it stays
     in sync at every seam."""
     parts = ffmpeg.input(
-        str(list_file), f="concat", safe=1, protocol_whitelist="file",
+        str(list_file),
+        f="concat",
+        safe=1,
+        protocol_whitelist="file",
         format_whitelist=",".join(["concat", *sorted(demuxers)]),
-    )  # fmt: skip
+    )
     streams = [parts["v:0"]]
     options = {"f": FORMATS[extension].muxer}
     if sounds:
@@ -398,8 +429,9 @@ def concat_args(*, list_file: Path, demuxers: set[str], extension: str, has_audi
     )
 
 
-def retime_args(*, source: Path, demuxer: str, timescale: int, has_audio: bool,
-                extension: str, output: Path) -> list[str]:  # fmt: skip
+def retime_args(
+    *, source: Path, demuxer: str, timescale: int, has_audio: bool, extension: str, output: Path
+) -> list[str]:
     """A stream copy of an MP4/MOV whose picture counts `timescale` ticks a second. The
     concat demuxer reads every part's ticks in the first part's time base, so a part
     counted in another (a phone's 600, FFmpeg's 15360) would play at the wrong speed."""
@@ -441,7 +473,7 @@ def fit_picture(video, plan: OutputPlan):
             plan.height,
             force_original_aspect_ratio="decrease",
             force_divisible_by=2,
-        )  # fmt: skip
+        )
         .filter("pad", plan.width, plan.height, "(ow-iw)/2", "(oh-ih)/2")
         .filter("setsar", 1)
         .filter("fps", plan.frame_rate)

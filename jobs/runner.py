@@ -61,9 +61,12 @@ class _Monitor:
         """Run one FFmpeg step; its progress fills `span` of the job's (for jobs of
         several steps)."""
         low, high = span
-        run_ffmpeg(args, duration=duration,
-                   on_progress=lambda fraction: self.report(low + fraction * (high - low)),
-                   should_cancel=self.should_cancel)  # fmt: skip
+        run_ffmpeg(
+            args,
+            duration=duration,
+            on_progress=lambda fraction: self.report(low + fraction * (high - low)),
+            should_cancel=self.should_cancel,
+        )
 
 
 def _output_stem(video: Video, operation: str) -> str:
@@ -86,15 +89,22 @@ def _run_trim(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, di
         elif mode == Job.TrimMode.SMART:
             try:
                 result = smartcut.smart_cut(
-                    source=source, demuxer=video.demuxer, start=start, end=end,
-                    output_plan=plan, rotation=video.rotation, workdir=workdir,
-                    output=output, runner=monitor,
-                )  # fmt: skip
+                    source=source,
+                    demuxer=video.demuxer,
+                    start=start,
+                    end=end,
+                    output_plan=plan,
+                    rotation=video.rotation,
+                    workdir=workdir,
+                    output=output,
+                    runner=monitor,
+                )
             except smartcut.NotSmart as refusal:
                 result = smartcut.CutResult(method="reencode", reason=str(refusal))
         if result is None or result.method == "reencode":
-            args = pipelines.trim_args(source=source, demuxer=video.demuxer, start=start,
-                                       end=end, plan=plan, output=output)  # fmt: skip
+            args = pipelines.trim_args(
+                source=source, demuxer=video.demuxer, start=start, end=end, plan=plan, output=output
+            )
             monitor.run(args, end - start)
             result = result or smartcut.CutResult(method="reencode")
     method = {"trim_method": result.method}
@@ -116,12 +126,19 @@ def _run_trim(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, di
     return output, _output_stem(video, "trim"), info
 
 
-def _keyframe_trim(video: Video, source: Path, start: float, end: float, output: Path,
-                   monitor: _Monitor) -> smartcut.CutResult:  # fmt: skip
+def _keyframe_trim(
+    video: Video, source: Path, start: float, end: float, output: Path, monitor: _Monitor
+) -> smartcut.CutResult:
     real_start = smartcut.keyframe_before(source, video.demuxer, start)
-    args = smartcut.keyframe_args(source=source, demuxer=video.demuxer, start=real_start,
-                                  end=end, has_audio=video.audio_codec is not None,
-                                  extension=video.extension, output=output)  # fmt: skip
+    args = smartcut.keyframe_args(
+        source=source,
+        demuxer=video.demuxer,
+        start=real_start,
+        end=end,
+        has_audio=video.audio_codec is not None,
+        extension=video.extension,
+        output=output,
+    )
     monitor.run(args, end - real_start)
     return smartcut.CutResult(method="keyframe", real_start=real_start)
 
@@ -144,13 +161,15 @@ def _run_concat(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, 
             if first.extension in pipelines.MOV_FAMILY and video.time_base != first.time_base:
                 run_ffmpeg(
                     pipelines.retime_args(
-                        source=source, demuxer=video.demuxer,
+                        source=source,
+                        demuxer=video.demuxer,
                         timescale=Fraction(first.time_base).denominator,
-                        has_audio=video.audio_codec is not None, extension=video.extension,
+                        has_audio=video.audio_codec is not None,
+                        extension=video.extension,
                         output=workdir / name,
                     ),
                     should_cancel=monitor.should_cancel,
-                )  # fmt: skip
+                )
             else:
                 (workdir / name).symlink_to(source)
             part_names.append(name)
@@ -169,7 +188,7 @@ def _run_concat(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, 
                 output=output,
                 sounds=sounds,
                 sound_plan=sound_plan,
-            ),  # fmt: skip
+            ),
             sum(video.duration for video in videos),
         )
     return (
@@ -185,8 +204,9 @@ def _part_sound(path: Path) -> pipelines.PartSound:
     return pipelines.PartSound(path=path, demuxer=found.demuxer, duration=found.duration)
 
 
-def _run_normalized_concat(job: Job, videos: list[Video], workdir: Path,
-                           monitor: _Monitor) -> tuple[Path, str, dict]:  # fmt: skip
+def _run_normalized_concat(
+    job: Job, videos: list[Video], workdir: Path, monitor: _Monitor
+) -> tuple[Path, str, dict]:
     plan = normalize.target_plan(videos, job.params["normalize"])
     parts = [
         normalize.Part(video=video, name=f"part{index}.{plan.extension}")
@@ -203,8 +223,9 @@ def _run_normalized_concat(job: Job, videos: list[Video], workdir: Path,
     return output, _output_stem(videos[0], "concat"), {"concat_info": info}
 
 
-def _join_parts(parts: list["normalize.Part"], plan: pipelines.OutputPlan, workdir: Path,
-                monitor: _Monitor) -> Path:  # fmt: skip
+def _join_parts(
+    parts: list["normalize.Part"], plan: pipelines.OutputPlan, workdir: Path, monitor: _Monitor
+) -> Path:
     """Make each part as the plan says (90% of the progress), then join them by copy
     (Vorbis sound re-encoded once: pipelines.HEADER_BOUND_AUDIO)."""
     total = sum(part.duration for part in parts)
@@ -212,8 +233,11 @@ def _join_parts(parts: list["normalize.Part"], plan: pipelines.OutputPlan, workd
     for part in parts:
         with storage.local_path(part.video.file.name) as source:
             share = (done / total * 0.9, (done + part.duration) / total * 0.9)
-            monitor.run(part.args(source=source, plan=plan, output=workdir / part.name),
-                        part.duration, span=share)  # fmt: skip
+            monitor.run(
+                part.args(source=source, plan=plan, output=workdir / part.name),
+                part.duration,
+                span=share,
+            )
         done += part.duration
     list_file = workdir / "parts.ffconcat"
     list_file.write_text(pipelines.concat_list([part.name for part in parts]))
@@ -230,7 +254,7 @@ def _join_parts(parts: list["normalize.Part"], plan: pipelines.OutputPlan, workd
             output=output,
             sounds=sounds,
             sound_plan=plan,
-        ),  # fmt: skip
+        ),
         total,
         span=(0.9, 1),
     )
@@ -282,7 +306,7 @@ def _run_edit(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, di
                 sounds=sounds,
                 plan=plan,
                 output=output,
-            ),  # fmt: skip
+            ),
             total,
             span=(0.9, 1),
         )
@@ -294,10 +318,8 @@ def _run_edit(job: Job, workdir: Path, monitor: _Monitor) -> tuple[Path, str, di
                 "start": round(spec["start_ms"]),
                 "end": round(spec["end_ms"]),
                 **method,
-            }  # fmt: skip
-            for segment, spec, method in zip(
-                segments, job.params["segments"], methods, strict=True
-            )  # fmt: skip
+            }
+            for segment, spec, method in zip(segments, job.params["segments"], methods, strict=True)
         ],
     }
     if normalizing:
@@ -313,15 +335,22 @@ class _Share:
 
     def run(self, args: list[str], duration: float, span: tuple[float, float] = (0, 1)) -> None:
         low, high = self.span
-        self.monitor.run(args, duration, span=(low + span[0] * (high - low),
-                                               low + span[1] * (high - low)))  # fmt: skip
+        self.monitor.run(
+            args, duration, span=(low + span[0] * (high - low), low + span[1] * (high - low))
+        )
 
     def should_cancel(self) -> bool:
         return self.monitor.should_cancel()
 
 
-def _cut_picture(segment: edits.Segment, source: Path, plan: pipelines.OutputPlan,
-                 normalizing: bool, output: Path, monitor: _Share) -> dict:  # fmt: skip
+def _cut_picture(
+    segment: edits.Segment,
+    source: Path,
+    plan: pipelines.OutputPlan,
+    normalizing: bool,
+    output: Path,
+    monitor: _Share,
+) -> dict:
     """Cut one segment's picture into a part of the join: smart where the source allows
     it, else re-encoded; which method ran (and why not smart, then)."""
     picture = edits.picture_plan(plan)
@@ -335,7 +364,7 @@ def _cut_picture(segment: edits.Segment, source: Path, plan: pipelines.OutputPla
                 output=output,
                 start=segment.start,
                 end=segment.end,
-            ),  # fmt: skip
+            ),
             segment.end - segment.start,
         )
         return {"method": "normalized"}
@@ -344,10 +373,16 @@ def _cut_picture(segment: edits.Segment, source: Path, plan: pipelines.OutputPla
     scratch.mkdir()
     try:
         smartcut.smart_cut(
-            source=source, demuxer=video.demuxer, start=segment.start, end=segment.end,
-            output_plan=own, rotation=video.rotation, workdir=scratch, output=output,
+            source=source,
+            demuxer=video.demuxer,
+            start=segment.start,
+            end=segment.end,
+            output_plan=own,
+            rotation=video.rotation,
+            workdir=scratch,
+            output=output,
             runner=monitor,
-        )  # fmt: skip
+        )
         return {"method": "smart"}
     except smartcut.NotSmart as refusal:
         fallback = {"method": "reencode", "fallback_reason": str(refusal)}
@@ -360,13 +395,13 @@ def _cut_picture(segment: edits.Segment, source: Path, plan: pipelines.OutputPla
             end=segment.end,
             plan=own,
             output=cut,
-        ),  # fmt: skip
+        ),
         segment.end - segment.start,
     )
     monitor.run(
         edits.in_band_args(
             source=cut, output=output, video_codec=own.video_codec, extension=plan.extension
-        ),  # fmt: skip
+        ),
         segment.end - segment.start,
     )
     return fallback
@@ -431,8 +466,9 @@ def _log_outcome(job: Job, seconds: float) -> None:
     elif job.status == Job.Status.RUNNING:  # another attempt took it over meanwhile
         logger.warning("taken over by another attempt after %.1f s", seconds)
     else:
-        logger.warning("%s after %.1f s: %s", job.status, seconds,
-                       FFmpegError(job.error or "").reason)  # fmt: skip
+        logger.warning(
+            "%s after %.1f s: %s", job.status, seconds, FFmpegError(job.error or "").reason
+        )
 
 
 class _Heartbeat(threading.Thread):
@@ -512,9 +548,14 @@ def _store_output(job: Job, attempt: int, output: Path, stem: str, info: dict) -
             current = Job.objects.select_for_update().get(pk=job.pk)
             if current.status != Job.Status.RUNNING or current.attempts != attempt:
                 raise FFmpegError(f"job {job.id} was taken over while it ran")
-            video = video_create(stored=stored, kind=Video.Kind.RESULT, probed=probed,
-                                 original_name=f"{stem}.{extension}", owner_id=job.owner_id,
-                                 **info)  # fmt: skip
+            video = video_create(
+                stored=stored,
+                kind=Video.Kind.RESULT,
+                probed=probed,
+                original_name=f"{stem}.{extension}",
+                owner_id=job.owner_id,
+                **info,
+            )
             job_finish(job=job, status=Job.Status.SUCCEEDED, output_video=video, progress=100)
     except BaseException:
         stored.delete()

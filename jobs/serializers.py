@@ -70,11 +70,12 @@ class TrimSerializer(RequestCodeSerializer):
     trim_start = TimeField(help_text="ms ('5000'), '5s', '5000ms', '5000000us' or 'HH:MM:SS.fff'")
     trim_end = TimeField(help_text="same forms as trim_start")
     mode = serializers.ChoiceField(
-        choices=Job.TrimMode.choices, default=Job.TrimMode.SMART,
+        choices=Job.TrimMode.choices,
+        default=Job.TrimMode.SMART,
         help_text="smart: frame-exact, copies all but the frames around the cut points; "
         "reencode: frame-exact, re-encodes everything; keyframe: copies from the keyframe "
         "at or before trim_start (instant, not frame-exact)",
-    )  # fmt: skip
+    )
 
 
 class OutputTargetSerializer(serializers.Serializer):
@@ -168,9 +169,11 @@ NORMALIZE_HELP = (
 
 class ConcatSerializer(RequestCodeSerializer):
     video_ids = serializers.ListField(
-        child=VideoRefField(), min_length=2, max_length=100,
+        child=VideoRefField(),
+        min_length=2,
+        max_length=100,
         error_messages={"min_length": "Give at least two video ids to concatenate."},
-    )  # fmt: skip
+    )
     normalize = NormalizeField(required=False, help_text=NORMALIZE_HELP)
 
 
@@ -187,9 +190,11 @@ class SegmentSerializer(serializers.Serializer):
 
 class EditSerializer(RequestCodeSerializer):
     segments = serializers.ListField(
-        child=SegmentSerializer(), min_length=1, max_length=100,
+        child=SegmentSerializer(),
+        min_length=1,
+        max_length=100,
         help_text="played in this order; the same video may appear several times",
-    )  # fmt: skip
+    )
     normalize = NormalizeField(required=False, help_text=NORMALIZE_HELP)
 
 

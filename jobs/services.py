@@ -49,8 +49,9 @@ def _active_jobs_check(*, owner) -> None:
         )
 
 
-def _job_create(*, request_code: str, kind: str, params: dict,
-                inputs: list[dependencies.Input], owner) -> Job:  # fmt: skip
+def _job_create(
+    *, request_code: str, kind: str, params: dict, inputs: list[dependencies.Input], owner
+) -> Job:
     _active_jobs_check(owner=owner)
     with transaction.atomic():
         job = Job.objects.create(request_code=request_code, kind=kind, params=params, owner=owner)
@@ -83,9 +84,15 @@ def _one_frame_check(*, start_ms: float, end_ms: float, source, what: str) -> No
         raise ServiceError(f"{what} must last at least one frame ({frame_ms:.1f} ms here)")
 
 
-def job_queue_trim(*, request_code: str, video_id: int | dict, trim_start_ms: float,
-                   trim_end_ms: float, mode: str = Job.TrimMode.SMART,
-                   owner=None) -> Job:  # fmt: skip
+def job_queue_trim(
+    *,
+    request_code: str,
+    video_id: int | dict,
+    trim_start_ms: float,
+    trim_end_ms: float,
+    mode: str = Job.TrimMode.SMART,
+    owner=None,
+) -> Job:
     """`video_id` is a video's id or {"job_id": N}, a pending job's output."""
     if trim_end_ms <= trim_start_ms:
         raise ServiceError("trim_end must be after trim_start")
@@ -104,20 +111,23 @@ def job_queue_trim(*, request_code: str, video_id: int | dict, trim_start_ms: fl
         "trim_end_ms": format_ms(trim_end_ms),
         "mode": str(mode),
     }
-    return _job_create(request_code=request_code, kind=Job.Kind.TRIM, params=params,
-                       inputs=[video], owner=owner)  # fmt: skip
+    return _job_create(
+        request_code=request_code, kind=Job.Kind.TRIM, params=params, inputs=[video], owner=owner
+    )
 
 
-def job_queue_concat(*, request_code: str, video_ids: list[int | dict],
-                     normalize: bool | dict = False, owner=None) -> Job:  # fmt: skip
+def job_queue_concat(
+    *, request_code: str, video_ids: list[int | dict], normalize: bool | dict = False, owner=None
+) -> Job:
     """Unlike videos are refused unless `normalize` asks for them to be made alike."""
     videos = dependencies.refs_resolve(request_code=request_code, refs=video_ids, owner=owner)
     params = {
         "video_ids": video_ids,
         **_join_check(videos, normalize, "videos cannot be concatenated"),
     }
-    return _job_create(request_code=request_code, kind=Job.Kind.CONCAT, params=params,
-                       inputs=videos, owner=owner)  # fmt: skip
+    return _job_create(
+        request_code=request_code, kind=Job.Kind.CONCAT, params=params, inputs=videos, owner=owner
+    )
 
 
 def _join_check(inputs: list[dependencies.Input], normalize: bool | dict, refusal: str) -> dict:
@@ -134,8 +144,9 @@ def _join_check(inputs: list[dependencies.Input], normalize: bool | dict, refusa
     return {}
 
 
-def job_queue_edit(*, request_code: str, segments: list[dict],
-                   normalize: bool | dict = False, owner=None) -> Job:  # fmt: skip
+def job_queue_edit(
+    *, request_code: str, segments: list[dict], normalize: bool | dict = False, owner=None
+) -> Job:
     """Segments of videos (or of pending jobs' outputs), in order, as one video. Unlike
     sources are refused unless `normalize` asks for them to be made alike."""
     sources = dependencies.refs_resolve(
@@ -149,8 +160,12 @@ def job_queue_edit(*, request_code: str, segments: list[dict],
                 f"segment {number} starts ({format_ms(segment['start'])} ms) at or past the "
                 f"end of {source.label} ({source.duration * 1000:.0f} ms)"
             )
-        _one_frame_check(start_ms=segment["start"], end_ms=segment["end"], source=source,
-                         what=f"Segment {number}")  # fmt: skip
+        _one_frame_check(
+            start_ms=segment["start"],
+            end_ms=segment["end"],
+            source=source,
+            what=f"Segment {number}",
+        )
         _plan_or_400(lambda source=source: pipelines.trim_plan(source))
     params = {
         "segments": [
@@ -158,22 +173,32 @@ def job_queue_edit(*, request_code: str, segments: list[dict],
                 "video_id": segment["video_id"],
                 "start_ms": format_ms(segment["start"]),
                 "end_ms": format_ms(segment["end"]),
-            }  # fmt: skip
+            }
             for segment in segments
         ],
         **_join_check(sources, normalize, "segments cannot be joined"),
     }
-    return _job_create(request_code=request_code, kind=Job.Kind.EDIT, params=params,
-                       inputs=sources, owner=owner)  # fmt: skip
+    return _job_create(
+        request_code=request_code, kind=Job.Kind.EDIT, params=params, inputs=sources, owner=owner
+    )
 
 
-def job_queue_encode(*, request_code: str, video_id: int | dict, video_codec: str,
-                     audio_codec: str, resolution: str, frame_rate: float,
-                     container: str | None, owner=None) -> Job:  # fmt: skip
+def job_queue_encode(
+    *,
+    request_code: str,
+    video_id: int | dict,
+    video_codec: str,
+    audio_codec: str,
+    resolution: str,
+    frame_rate: float,
+    container: str | None,
+    owner=None,
+) -> Job:
     video = _input(request_code=request_code, ref=video_id, owner=owner)
     width, height = map(int, resolution.split(":"))
-    if reason := budget_refusal(width=width, height=height, frame_rate=frame_rate,
-                                duration=video.duration):  # fmt: skip
+    if reason := budget_refusal(
+        width=width, height=height, frame_rate=frame_rate, duration=video.duration
+    ):
         raise ServiceError(f"The encode is too costly: {reason}")
     encoders = capabilities.encoders()
     same_audio = video.audio_codec is None or encoders[audio_codec].codec == video.audio_codec
@@ -198,8 +223,9 @@ def job_queue_encode(*, request_code: str, video_id: int | dict, video_codec: st
     }
     plan = _plan_or_400(lambda: pipelines.encode_plan(video=video, params=params))
     params["container"] = plan.extension
-    return _job_create(request_code=request_code, kind=Job.Kind.ENCODE, params=params,
-                       inputs=[video], owner=owner)  # fmt: skip
+    return _job_create(
+        request_code=request_code, kind=Job.Kind.ENCODE, params=params, inputs=[video], owner=owner
+    )
 
 
 def distributed() -> bool:
@@ -382,7 +408,7 @@ def jobs_execute(*, request_code: str, wait: bool = True, owner=None) -> list[Jo
             f"{len(failed)} of {len(finished)} jobs for request_code {request_code} failed: "
             + "; ".join(
                 f"job {job.id} ({job.kind}) {job.status}: {_headline(job.error)}" for job in failed
-            ),  # fmt: skip
+            ),
             status.HTTP_507_INSUFFICIENT_STORAGE
             if any(job.error == NO_SPACE_DETAIL for job in failed)
             else status.HTTP_500_INTERNAL_SERVER_ERROR,

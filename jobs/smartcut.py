@@ -133,9 +133,13 @@ def part_args(
     filters on the source's own timeline, show its first frame at 0."""
     seek = {"ss": f"{part.seek:.6f}"} if part.seek > 0 else {}
     source_input = ffmpeg.input(
-        file_url(source), f=demuxer, protocol_whitelist="file", noautorotate=None,
-        noaccurate_seek=None, **seek,
-    )  # fmt: skip
+        file_url(source),
+        f=demuxer,
+        protocol_whitelist="file",
+        noautorotate=None,
+        noaccurate_seek=None,
+        **seek,
+    )
     filters = (
         f"settb=AVTB,trim=start={part.start:.6f}:end={part.end:.6f},setpts=PTS-{part.origin:.6f}/TB"
     )
@@ -160,8 +164,15 @@ def join_list(parts: list[tuple[str, float | None]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def sound_args(*, source: Path, demuxer: str, plan: CutPlan, stream: SourceStream,
-               output_plan: pipelines.OutputPlan, output: Path) -> list[str]:  # fmt: skip
+def sound_args(
+    *,
+    source: Path,
+    demuxer: str,
+    plan: CutPlan,
+    stream: SourceStream,
+    output_plan: pipelines.OutputPlan,
+    output: Path,
+) -> list[str]:
     """Cut the sound from the source to the kept frames, re-encoded once (exact at both
     ends, no seams), alongside the picture's parts. It waits in a MOV/MP4 file, whose
     edit list keeps the encoder's priming where the encoder put it, for the join to copy
@@ -191,16 +202,26 @@ def sound_args(*, source: Path, demuxer: str, plan: CutPlan, stream: SourceStrea
     )
 
 
-def copy_sound(*, source: Path, demuxer: str, plan: CutPlan, start_time: float,
-               output_plan: pipelines.OutputPlan, output: Path) -> bool:  # fmt: skip
+def copy_sound(
+    *,
+    source: Path,
+    demuxer: str,
+    plan: CutPlan,
+    start_time: float,
+    output_plan: pipelines.OutputPlan,
+    output: Path,
+) -> bool:
     """Copy the sound's packets over the kept frames where an edit list cuts them to the
     sample: AAC-LC from a MOV/MP4 into one. The packet before the first is kept for the
     decoder to start with (its output, and the first packet's before the first frame,
     are skipped by the edit list the negative start makes); the last packet is cut short
     to end with the last frame. False, and nothing written, where the sound must be
     re-encoded (also where the sound starts after the first frame)."""
-    if not (output_plan.extension in pipelines.MOV_FAMILY and demuxer == "mov"
-            and output_plan.audio_encoder == "aac"):  # fmt: skip
+    if not (
+        output_plan.extension in pipelines.MOV_FAMILY
+        and demuxer == "mov"
+        and output_plan.audio_encoder == "aac"
+    ):
         return False
     with av.open(str(source), format=demuxer, options={"protocol_whitelist": "file"}) as src:
         if not src.streams.audio:
@@ -208,7 +229,10 @@ def copy_sound(*, source: Path, demuxer: str, plan: CutPlan, start_time: float,
         audio = src.streams.audio[0]
         context, time_base = audio.codec_context, audio.time_base
         if (context.name, context.profile, context.sample_rate, context.channels) != (
-            "aac", "LC", output_plan.sample_rate, output_plan.channels
+            "aac",
+            "LC",
+            output_plan.sample_rate,
+            output_plan.channels,
         ):
             return False
         first = round((plan.first + start_time) / time_base)
@@ -217,8 +241,11 @@ def copy_sound(*, source: Path, demuxer: str, plan: CutPlan, start_time: float,
         if first > second:  # else from the start: its priming is the pre-roll
             src.seek(first - second, stream=audio)
         packets = [packet for packet in src.demux(audio) if packet.size and packet.pts is not None]
-        kept = [index for index, packet in enumerate(packets)
-                if packet.pts + packet.duration > first and packet.pts < end]  # fmt: skip
+        kept = [
+            index
+            for index, packet in enumerate(packets)
+            if packet.pts + packet.duration > first and packet.pts < end
+        ]
         if not kept or packets[kept[0]].pts > first:  # no sound at the first frame
             return False
         with av.open(str(output), "w", format="mp4") as out:
@@ -233,9 +260,16 @@ def copy_sound(*, source: Path, demuxer: str, plan: CutPlan, start_time: float,
     return True
 
 
-def join_args(*, list_file: Path, part_format: str, sound: Path | None,
-              output_plan: pipelines.OutputPlan, stream: SourceStream, rotation: int,
-              output: Path) -> list[str]:  # fmt: skip
+def join_args(
+    *,
+    list_file: Path,
+    part_format: str,
+    sound: Path | None,
+    output_plan: pipelines.OutputPlan,
+    stream: SourceStream,
+    rotation: int,
+    output: Path,
+) -> list[str]:
     """Join the picture's parts and the sound, all by stream copy."""
     parts = ffmpeg.input(
         str(list_file),
@@ -295,9 +329,16 @@ def keyframe_args(
 
 
 def copy_body(
-    *, source: Path, demuxer: str, body: Body, start_time: float, dts_shift: int,
-    part_format: str, output: Path, should_cancel: Callable[[], bool],
-) -> None:  # fmt: skip
+    *,
+    source: Path,
+    demuxer: str,
+    body: Body,
+    start_time: float,
+    dts_shift: int,
+    part_format: str,
+    output: Path,
+    should_cancel: Callable[[], bool],
+) -> None:
     """Copy the body's packets untouched, shown from 0 and decoded `dts_shift` ticks
     earlier. Packets shown before its keyframe (an open GOP's leading pictures) are left
     out: the head has them."""
@@ -351,11 +392,13 @@ def packet_times(path: Path) -> list[tuple[float | None, float | None]]:
     with av.open(str(path), options={"protocol_whitelist": "file"}) as container:
         video = container.streams.video[0]
         return [
-            tuple(None if stamp is None else float(stamp * video.time_base)
-                  for stamp in (packet.pts, packet.dts))
+            tuple(
+                None if stamp is None else float(stamp * video.time_base)
+                for stamp in (packet.pts, packet.dts)
+            )
             for packet in container.demux(video)
             if packet.size
-        ]  # fmt: skip
+        ]
 
 
 def _stamped(times: list[tuple[float | None, float | None]]) -> tuple[list[float], list[float]]:
@@ -395,10 +438,17 @@ def result_fault(path: Path, planned: list[float], *, stamped: bool) -> str | No
 
 
 def smart_cut(
-    *, source: Path, demuxer: str, start: float, end: float,
-    output_plan: pipelines.OutputPlan, rotation: int, workdir: Path, output: Path,
+    *,
+    source: Path,
+    demuxer: str,
+    start: float,
+    end: float,
+    output_plan: pipelines.OutputPlan,
+    rotation: int,
+    workdir: Path,
+    output: Path,
     runner: Runner,
-) -> CutResult:  # fmt: skip
+) -> CutResult:
     """Cut `start` <= time < `end` of `source` into `output` with the smart method;
     NotSmart (and no output) where it cannot be proven safe, or where a step of it
     fails (the full re-encode may still succeed).
@@ -408,9 +458,17 @@ def smart_cut(
     reorder less or more than the source, so the parts before the tail are decoded
     earlier by just enough (their decode times move, never past their show times)."""
     try:
-        return _smart_cut(source=source, demuxer=demuxer, start=start, end=end,
-                          output_plan=output_plan, rotation=rotation, workdir=workdir,
-                          output=output, runner=runner)  # fmt: skip
+        return _smart_cut(
+            source=source,
+            demuxer=demuxer,
+            start=start,
+            end=end,
+            output_plan=output_plan,
+            rotation=rotation,
+            workdir=workdir,
+            output=output,
+            runner=runner,
+        )
     except FFmpegCancelled:
         raise
     except (FFmpegError, av.FFmpegError, subprocess.SubprocessError) as error:
@@ -419,16 +477,26 @@ def smart_cut(
         raise NotSmart(f"a step of the smart cut failed ({reason})") from error
 
 
-def _smart_cut(*, source: Path, demuxer: str, start: float, end: float,
-               output_plan: pipelines.OutputPlan, rotation: int, workdir: Path,
-               output: Path, runner: Runner) -> CutResult:  # fmt: skip
+def _smart_cut(
+    *,
+    source: Path,
+    demuxer: str,
+    start: float,
+    end: float,
+    output_plan: pipelines.OutputPlan,
+    rotation: int,
+    workdir: Path,
+    output: Path,
+    runner: Runner,
+) -> CutResult:
     found = scan(source, demuxer)
     if reason := refusal(found.stream, demuxer):
         raise NotSmart(reason)
     if output_plan.video_codec != found.stream.codec:
         raise NotSmart(f"a {output_plan.extension} result cannot hold {found.stream.codec}")
-    plan = plan_cut(found, start=start, end=end,
-                    exact_seek=demuxer in pipelines.EXACT_SEEK_DEMUXERS)  # fmt: skip
+    plan = plan_cut(
+        found, start=start, end=end, exact_seek=demuxer in pipelines.EXACT_SEEK_DEMUXERS
+    )
     part_format = SMART_CODECS[found.stream.codec][2]
     extension = "ts" if part_format == "mpegts" else "mkv"
     body_length = plan.body_end - plan.body_start
@@ -445,21 +513,39 @@ def _smart_cut(*, source: Path, demuxer: str, start: float, end: float,
     # for either way.
     head, tail = workdir / f"head.{extension}", workdir / f"tail.{extension}"
     sound = workdir / "sound.mp4" if output_plan.audio_encoder else None
-    copied_sound = sound and copy_sound(source=source, demuxer=demuxer, plan=plan,
-                                        start_time=found.stream.start_time,
-                                        output_plan=output_plan, output=sound)  # fmt: skip
+    copied_sound = sound and copy_sound(
+        source=source,
+        demuxer=demuxer,
+        plan=plan,
+        start_time=found.stream.start_time,
+        output_plan=output_plan,
+        output=sound,
+    )
     alongside = [
-        part_args(source=source, demuxer=demuxer, part=plan.tail, stream=found.stream,
-                  output=tail) if plan.tail else None,
-        sound_args(source=source, demuxer=demuxer, plan=plan, stream=found.stream,
-                   output_plan=output_plan, output=sound) if sound and not copied_sound else None,
-    ]  # fmt: skip
+        part_args(source=source, demuxer=demuxer, part=plan.tail, stream=found.stream, output=tail)
+        if plan.tail
+        else None,
+        sound_args(
+            source=source,
+            demuxer=demuxer,
+            plan=plan,
+            stream=found.stream,
+            output_plan=output_plan,
+            output=sound,
+        )
+        if sound and not copied_sound
+        else None,
+    ]
     with ThreadPoolExecutor(max_workers=2) as pool:
         running = [pool.submit(run_ffmpeg, args) for args in alongside if args]
         if plan.head:
-            runner.run(part_args(source=source, demuxer=demuxer, part=plan.head,
-                                 stream=found.stream, output=head),
-                       plan.body_start - plan.first, span=(0, HEAD_SHARE))  # fmt: skip
+            runner.run(
+                part_args(
+                    source=source, demuxer=demuxer, part=plan.head, stream=found.stream, output=head
+                ),
+                plan.body_start - plan.first,
+                span=(0, HEAD_SHARE),
+            )
         for done in running:
             done.result()
     body_shift = 0.0
@@ -475,27 +561,40 @@ def _smart_cut(*, source: Path, demuxer: str, start: float, end: float,
         overlap = last_decode(head) - body_first
         if stamps_decode and overlap > -SEAM_MARGIN:
             earlier = workdir / f"earlier-head.{extension}"
-            decode_earlier(part=head, seconds=frames_for(overlap), part_format=part_format,
-                           output=earlier)  # fmt: skip
+            decode_earlier(
+                part=head, seconds=frames_for(overlap), part_format=part_format, output=earlier
+            )
             head = earlier
         parts.append((head.name, plan.body_start - plan.first))
     body = workdir / f"body.{extension}"
-    copy_body(source=source, demuxer=demuxer, body=plan.body,
-              start_time=found.stream.start_time,
-              dts_shift=math.ceil(body_shift / found.stream.time_base),
-              part_format=part_format, output=body, should_cancel=runner.should_cancel)  # fmt: skip
+    copy_body(
+        source=source,
+        demuxer=demuxer,
+        body=plan.body,
+        start_time=found.stream.start_time,
+        dts_shift=math.ceil(body_shift / found.stream.time_base),
+        part_format=part_format,
+        output=body,
+        should_cancel=runner.should_cancel,
+    )
     parts.append((body.name, body_length if plan.tail else None))
     if plan.tail:
         parts.append((tail.name, None))
     list_file = workdir / "smartcut.ffconcat"
     list_file.write_text(join_list(parts))
     runner.run(
-        join_args(list_file=list_file, part_format=part_format, sound=sound,
-                  output_plan=output_plan, stream=found.stream, rotation=rotation,
-                  output=output),
+        join_args(
+            list_file=list_file,
+            part_format=part_format,
+            sound=sound,
+            output_plan=output_plan,
+            stream=found.stream,
+            rotation=rotation,
+            output=output,
+        ),
         plan.end - plan.first,
         span=(HEAD_SHARE if plan.head else 0, 1),
-    )  # fmt: skip
+    )
     if fault := result_fault(output, plan.frame_times, stamped=output_plan.extension != "avi"):
         output.unlink()
         raise NotSmart(fault)

@@ -9,5 +9,8 @@ from celery import shared_task
 def run_job(task, job_id: int, dispatch_token: str) -> None:
     from . import services  # services sends this task: import it when run, not at load
 
-    services.job_run_dispatched(job_id=job_id, dispatch_token=dispatch_token,
-                                worker=f"{task.request.hostname} pid {os.getpid()}")  # fmt: skip
+    services.job_run_dispatched(
+        job_id=job_id,
+        dispatch_token=dispatch_token,
+        worker=f"{task.request.hostname} pid {os.getpid()}",
+    )

@@ -57,32 +57,54 @@ def jobs_take(job_ids, *, to: str, **fields) -> list[Job]:
             .select_for_update(skip_locked=True)
             .values_list("id", flat=True)
         )
-        _move(Job.objects.filter(pk__in=taken), sources=(Status.PENDING,), to=to,
-              finished_at=None, progress=0, error=None, cancel_requested=False,
-              **fields)  # fmt: skip
+        _move(
+            Job.objects.filter(pk__in=taken),
+            sources=(Status.PENDING,),
+            to=to,
+            finished_at=None,
+            progress=0,
+            error=None,
+            cancel_requested=False,
+            **fields,
+        )
     return list(Job.objects.filter(pk__in=taken).order_by("id"))
 
 
 def jobs_claim(job_ids, *, worker: str) -> list[Job]:
     """Take pending jobs to run them in this process, now."""
     now = timezone.now()
-    return jobs_take(job_ids, to=Status.RUNNING, started_at=now, heartbeat_at=now,
-                     attempts=F("attempts") + 1, worker=worker)  # fmt: skip
+    return jobs_take(
+        job_ids,
+        to=Status.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        attempts=F("attempts") + 1,
+        worker=worker,
+    )
 
 
 def jobs_queue(job_ids, *, dispatch_token) -> list[Job]:
     """Take pending jobs to hand them to a worker queue; the token makes older messages
     for them void."""
-    return jobs_take(job_ids, to=Status.QUEUED, dispatch_token=dispatch_token,
-                     queued_at=timezone.now(), started_at=None, heartbeat_at=None)  # fmt: skip
+    return jobs_take(
+        job_ids,
+        to=Status.QUEUED,
+        dispatch_token=dispatch_token,
+        queued_at=timezone.now(),
+        started_at=None,
+        heartbeat_at=None,
+    )
 
 
 def jobs_unqueue(job_ids, *, dispatch_token) -> int:
     """Give back queued jobs whose message never reached the broker."""
     return _move(
         Job.objects.filter(pk__in=list(job_ids), dispatch_token=dispatch_token),
-        sources=(Status.QUEUED,), to=Status.PENDING, dispatch_token=None, queued_at=None,
-    )  # fmt: skip
+        sources=(Status.QUEUED,),
+        to=Status.PENDING,
+        dispatch_token=None,
+        queued_at=None,
+    )
 
 
 def job_start(*, job_id: int, dispatch_token: str, worker: str) -> Job | None:
@@ -108,9 +130,17 @@ def job_start(*, job_id: int, dispatch_token: str, worker: str) -> Job | None:
             _end(job, to=Status.FAILED, error=gave_up(job))
             return None
         now = timezone.now()
-        _move(Job.objects.filter(pk=job.pk), sources=(job.status,), to=Status.RUNNING,
-              attempts=F("attempts") + 1, started_at=now, heartbeat_at=now, progress=0,
-              error=None, worker=worker)  # fmt: skip
+        _move(
+            Job.objects.filter(pk=job.pk),
+            sources=(job.status,),
+            to=Status.RUNNING,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            heartbeat_at=now,
+            progress=0,
+            error=None,
+            worker=worker,
+        )
     job.refresh_from_db()
     return job
 
@@ -121,8 +151,14 @@ def gave_up(job: Job) -> str:
 
 def _end(job: Job, *, to: str, **fields) -> int:
     now = timezone.now()
-    return _move(Job.objects.filter(pk=job.pk), sources=(job.status,), to=to,
-                 finished_at=now, heartbeat_at=now, **fields)  # fmt: skip
+    return _move(
+        Job.objects.filter(pk=job.pk),
+        sources=(job.status,),
+        to=to,
+        finished_at=now,
+        heartbeat_at=now,
+        **fields,
+    )
 
 
 def job_finish(*, job: Job, status: str, **fields) -> bool:
@@ -137,7 +173,7 @@ def job_finish(*, job: Job, status: str, **fields) -> bool:
             finished_at=now,
             heartbeat_at=now,
             **fields,
-        )  # fmt: skip
+        )
     )
 
 
@@ -149,8 +185,15 @@ def job_release(*, job: Job) -> None:
     elif job.attempts >= settings.JOB_MAX_ATTEMPTS:
         _end(job, to=Status.FAILED, error=gave_up(job))
     else:
-        _move(Job.objects.filter(pk=job.pk), sources=(Status.RUNNING,), to=Status.PENDING,
-              started_at=None, heartbeat_at=None, dispatch_token=None, queued_at=None)  # fmt: skip
+        _move(
+            Job.objects.filter(pk=job.pk),
+            sources=(Status.RUNNING,),
+            to=Status.PENDING,
+            started_at=None,
+            heartbeat_at=None,
+            dispatch_token=None,
+            queued_at=None,
+        )
 
 
 def job_cancel(*, job: Job) -> None:
@@ -175,6 +218,17 @@ def job_retry(*, job: Job) -> None:
             f"Job {job.id} is {job.status}; only failed or cancelled jobs can be retried",
             http.HTTP_409_CONFLICT,
         )
-    _move(Job.objects.filter(pk=job.pk), sources=(job.status,), to=Status.PENDING,
-          progress=0, attempts=0, error=None, cancel_requested=False, started_at=None,
-          finished_at=None, heartbeat_at=None, queued_at=None, dispatch_token=None)  # fmt: skip
+    _move(
+        Job.objects.filter(pk=job.pk),
+        sources=(job.status,),
+        to=Status.PENDING,
+        progress=0,
+        attempts=0,
+        error=None,
+        cancel_requested=False,
+        started_at=None,
+        finished_at=None,
+        heartbeat_at=None,
+        queued_at=None,
+        dispatch_token=None,
+    )

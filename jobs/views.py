@@ -55,7 +55,7 @@ class ProcessViewSet(viewsets.ViewSet):
                 },
                 description="Job 12, of the same request code, runs first in the execute.",
             ),
-        ],  # fmt: skip
+        ],
     )
     def trim(self, request):
         data = _valid(TrimSerializer, request.data)
@@ -97,7 +97,7 @@ class ProcessViewSet(viewsets.ViewSet):
                     },
                 },
             ),
-        ],  # fmt: skip
+        ],
     )
     def concat(self, request):
         data = _valid(ConcatSerializer, request.data)
@@ -140,7 +140,7 @@ class ProcessViewSet(viewsets.ViewSet):
                     ],
                 },
             ),
-        ],  # fmt: skip
+        ],
     )
     def edit(self, request):
         data = _valid(EditSerializer, request.data)

@@ -12,8 +12,12 @@ from rest_framework.views import exception_handler as drf_exception_handler
 class ServiceError(Exception):
     """A refusal or failure the user must see, with the HTTP status that fits it."""
 
-    def __init__(self, detail: str, status_code: int = status.HTTP_400_BAD_REQUEST,
-                 headers: dict[str, str] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        detail: str,
+        status_code: int = status.HTTP_400_BAD_REQUEST,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(detail)
         self.detail = detail
         self.status_code = status_code

@@ -82,7 +82,7 @@ class VideoAdmin(admin.ModelAdmin):
                     "created_at",
                 ]
             },
-        ),  # fmt: skip
+        ),
         ("Produced by", {"fields": ["produced_by", "trim_info", "concat_info", "encode_info"]}),
         ("Probed by ffprobe", {"fields": PROBED_FIELDS}),
     ]

@@ -58,8 +58,11 @@ STDERR_TAIL_LINES = 30
 # What FFmpeg and its libraries print when an allocation fails (or, for a thread's stack,
 # pthread_create's EAGAIN).
 OUT_OF_MEMORY_SIGNS = (
-    "Cannot allocate memory", "Out of memory", "malloc of size", "Resource temporarily unavailable",
-)  # fmt: skip
+    "Cannot allocate memory",
+    "Out of memory",
+    "malloc of size",
+    "Resource temporarily unavailable",
+)
 BORING_LINES = {"Conversion failed!", "Exiting normally, received signal 15."}
 ERROR_WORDS_RE = re.compile(
     r"error|invalid|not (compatible|supported|permitted|found)|unsupported|could not|"
@@ -155,14 +158,28 @@ def probe(path: str | os.PathLike, *, demuxer: str | None = None) -> ProbeResult
 def _duration_from_packets(path: str | os.PathLike, demuxer: str) -> float | None:
     """The end of the last packet, for files whose header has no duration (a browser's
     MediaRecorder or any live stream writes WebM/Matroska without one). Demuxes only."""
-    args = [settings.FFPROBE_BINARY, "-v", "error", "-protocol_whitelist", "file",
-            "-f", demuxer, "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0",
-            file_url(path)]  # fmt: skip
+    args = [
+        settings.FFPROBE_BINARY,
+        "-v",
+        "error",
+        "-protocol_whitelist",
+        "file",
+        "-f",
+        demuxer,
+        "-show_entries",
+        "packet=pts_time,duration_time",
+        "-of",
+        "csv=p=0",
+        file_url(path),
+    ]
     end = None
     with subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
         text=True,
-    ) as scan:  # fmt: skip
+    ) as scan:
         timer = threading.Timer(settings.FFPROBE_TIMEOUT, scan.kill)
         timer.start()
         try:

@@ -100,6 +100,9 @@ class NewTokenSerializer(TokenSerializer):
 
 class TokenCreateSerializer(serializers.Serializer):
     days = serializers.IntegerField(
-        min_value=1, max_value=3650, required=False, allow_null=True,
+        min_value=1,
+        max_value=3650,
+        required=False,
+        allow_null=True,
         help_text="days until the token stops working; without it, until it is revoked",
-    )  # fmt: skip
+    )

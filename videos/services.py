@@ -67,10 +67,12 @@ def video_check_file(*, path: str | Path, filename: str) -> ProbeResult:
             f"'{filename}' is not a {extension} video (its content is {result.container})",
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         )
-    if reason := budget_refusal(width=result.width, height=result.height, frame_rate=result.fps,
-                                duration=result.duration):  # fmt: skip
-        raise ServiceError(f"'{filename}' is too costly: {reason}",
-                           status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)  # fmt: skip
+    if reason := budget_refusal(
+        width=result.width, height=result.height, frame_rate=result.fps, duration=result.duration
+    ):
+        raise ServiceError(
+            f"'{filename}' is too costly: {reason}", status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+        )
     return result
 
 
@@ -201,7 +203,7 @@ def video_upload(*, files: list[UploadedFile], owner=None) -> list[Video]:
                     probed=probed,
                     original_name=upload.name[:255],
                     owner=owner,
-                )  # fmt: skip
+                )
                 for video_files, (upload, probed) in zip(stored, checked, strict=True)
             ]
     except Exception:
@@ -222,8 +224,13 @@ def video_import(*, path: Path, owner=None) -> Video:
         shutil.copyfile(path, copy)
         stored = video_files_store(path=copy, name=_origin_name(path.name), probed=probed)
     try:
-        return video_create(stored=stored, kind=Video.Kind.UPLOAD, probed=probed,
-                            original_name=path.name[:255], owner=owner)  # fmt: skip
+        return video_create(
+            stored=stored,
+            kind=Video.Kind.UPLOAD,
+            probed=probed,
+            original_name=path.name[:255],
+            owner=owner,
+        )
     except Exception:
         stored.delete()
         raise

@@ -40,8 +40,7 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def wait_for(condition: Callable[[], object], *, timeout: float, what: str,
-             interval: float = 0.1):  # fmt: skip
+def wait_for(condition: Callable[[], object], *, timeout: float, what: str, interval: float = 0.1):
     """Poll until condition() is truthy and return its value; fail after timeout seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -188,7 +187,7 @@ def start_worker(services_up, media_root, tmp_path) -> Iterator[Callable[..., Wo
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
-            ],  # fmt: skip
+            ],
             cwd=BASE_DIR,
             env=shared_env(**env),
             stdout=log.open("w"),
@@ -227,8 +226,9 @@ class Web:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def request(self, method: str, path: str, body: dict | None = None,
-                timeout: float = 60) -> tuple[int, bytes]:  # fmt: skip
+    def request(
+        self, method: str, path: str, body: dict | None = None, timeout: float = 60
+    ) -> tuple[int, bytes]:
         """(status, body) of a request to this server; a 4xx/5xx is an answer too."""
         request = urllib.request.Request(
             self.url + path,
@@ -268,7 +268,7 @@ def start_web(services_up, media_root, tmp_path) -> Iterator[Callable[..., Web]]
                 "4",
                 "--timeout",
                 "0",
-            ],  # fmt: skip
+            ],
             cwd=BASE_DIR,
             env=shared_env(**env),
             stdout=log.open("w"),

@@ -17,8 +17,9 @@ CHANGELIST = "admin:jobs_job_changelist"
 
 @pytest.fixture
 def trim(uploaded) -> Job:
-    return job_queue_trim(request_code="alice", video_id=uploaded["id"], trim_start_ms=500,
-                          trim_end_ms=1500)  # fmt: skip
+    return job_queue_trim(
+        request_code="alice", video_id=uploaded["id"], trim_start_ms=500, trim_end_ms=1500
+    )
 
 
 def act(admin_client, action: str, *jobs: Job):
@@ -30,8 +31,9 @@ def act(admin_client, action: str, *jobs: Job):
 
 
 def test_list_filters_by_status_and_request_code(admin_client, trim, uploaded):
-    other = job_queue_trim(request_code="bob", video_id=uploaded["id"], trim_start_ms=0,
-                           trim_end_ms=500)  # fmt: skip
+    other = job_queue_trim(
+        request_code="bob", video_id=uploaded["id"], trim_start_ms=0, trim_end_ms=500
+    )
     Job.objects.filter(pk=other.pk).update(status=Job.Status.FAILED)
 
     response = admin_client.get(reverse(CHANGELIST), {"status__exact": "pending"})
@@ -67,8 +69,9 @@ def test_execute_action_runs_the_selected_pending_job(admin_client, trim):
 
 def test_execute_action_leaves_other_jobs_alone(admin_client, trim, uploaded):
     # given a second pending job of the same requester, not selected
-    other = job_queue_trim(request_code="alice", video_id=uploaded["id"], trim_start_ms=0,
-                           trim_end_ms=500)  # fmt: skip
+    other = job_queue_trim(
+        request_code="alice", video_id=uploaded["id"], trim_start_ms=0, trim_end_ms=500
+    )
     Job.objects.filter(pk=trim.pk).update(status=Job.Status.CANCELLED)
 
     # when only the cancelled one is "executed"

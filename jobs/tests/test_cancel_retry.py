@@ -51,8 +51,9 @@ def test_cancel_and_retry_refuse_jobs_in_the_wrong_state(api, uploaded):
 
 def test_cancel_stops_a_running_encode_and_leaves_nothing(api, tmp_path, media_root):
     # given a long encode running inside an execute request
-    source = make_media(tmp_path / "long.mp4", size="640x360", duration=30,
-                        extra=["-preset", "ultrafast"])  # fmt: skip
+    source = make_media(
+        tmp_path / "long.mp4", size="640x360", duration=30, extra=["-preset", "ultrafast"]
+    )
     video = upload(api, source).json()[0]
     body = {"request_code": "c", "video_id": video["id"], "resolution": "1920:1080"}
     job_id = api.post("/video/process/encoding", body, format="json").json()["job_id"]

@@ -29,8 +29,16 @@ def fresh_trials():
 
 
 def _output(**overrides) -> dict:
-    output = dict(options=H264_MP4, video_encoder="libx264", width=1920, height=1080,
-                  frame_rate="30", audio=False, sample_rate=None, channels=None)  # fmt: skip
+    output = dict(
+        options=H264_MP4,
+        video_encoder="libx264",
+        width=1920,
+        height=1080,
+        frame_rate="30",
+        audio=False,
+        sample_rate=None,
+        channels=None,
+    )
     return {**output, **overrides}
 
 
@@ -103,8 +111,7 @@ def test_trial_mux_writes_in_scratch(settings, monkeypatch):
 
 def test_a_refusal_is_remembered_and_names_the_reason():
     # given H.263, which takes only five sizes
-    h263 = _output(options={"c:v": "h263", "f": "avi"}, video_encoder="h263", width=320,
-                   height=240)  # fmt: skip
+    h263 = _output(options={"c:v": "h263", "f": "avi"}, video_encoder="h263", width=320, height=240)
     # when asked twice for a size it refuses
     first, second = capabilities.mux_refusal(**h263), capabilities.mux_refusal(**h263)
     # then the reason is FFmpeg's, and the second answer came from the cache
@@ -113,8 +120,7 @@ def test_a_refusal_is_remembered_and_names_the_reason():
 
 
 def test_a_size_refused_on_the_small_frame_is_asked_again_at_its_own_size():
-    h263 = _output(options={"c:v": "h263", "f": "avi"}, video_encoder="h263", width=352,
-                   height=288)  # fmt: skip
+    h263 = _output(options={"c:v": "h263", "f": "avi"}, video_encoder="h263", width=352, height=288)
     assert capabilities.mux_refusal(**h263) is None
 
 
@@ -147,10 +153,12 @@ def test_an_encode_at_a_new_frame_rate_and_size_reuses_the_trial(uploaded):
 
     video = Video.objects.get(pk=uploaded["id"])
     params = {"video_codec": "libx264", "audio_codec": "aac", "container": "mp4"}
-    pipelines.encode_plan(video=video, params={**params, "resolution": "1280:720",
-                                               "frame_rate": 30})  # fmt: skip
+    pipelines.encode_plan(
+        video=video, params={**params, "resolution": "1280:720", "frame_rate": 30}
+    )
     before = capabilities.trial_mux.cache_info().misses
-    plan = pipelines.encode_plan(video=video, params={**params, "resolution": "640:480",
-                                                      "frame_rate": 29.97})  # fmt: skip
+    plan = pipelines.encode_plan(
+        video=video, params={**params, "resolution": "640:480", "frame_rate": 29.97}
+    )
     assert capabilities.trial_mux.cache_info().misses == before
     assert (plan.width, plan.height, plan.frame_rate) == (640, 480, "2997/100")

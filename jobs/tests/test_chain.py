@@ -42,8 +42,7 @@ def test_a_chain_queued_at_once_runs_in_one_execute(api, sources, media_root):
     # given trim -> encode -> concat, each naming the job before it
     big, small = sources
     trim = queue(api, "trim", video_id=big["id"], trim_start="400", trim_end="1400")
-    encode = queue(api, "encoding", video_id={"job_id": trim}, resolution="160:120",
-                   frame_rate=25)  # fmt: skip
+    encode = queue(api, "encoding", video_id={"job_id": trim}, resolution="160:120", frame_rate=25)
     concat = queue(api, "concat", video_ids=[{"job_id": encode}, small["id"]])
 
     # when
@@ -72,8 +71,7 @@ def test_a_failed_link_fails_its_dependants_with_the_reason(api, sources, media_
     # given a chain whose first job will fail on a corrupt source, and an unrelated job
     big, small = sources
     trim = queue(api, "trim", video_id=big["id"], trim_start="0", trim_end="1000")
-    encode = queue(api, "encoding", video_id={"job_id": trim}, resolution="160:120",
-                   frame_rate=25)  # fmt: skip
+    encode = queue(api, "encoding", video_id={"job_id": trim}, resolution="160:120", frame_rate=25)
     concat = queue(api, "concat", video_ids=[{"job_id": encode}, small["id"]])
     other = queue(api, "trim", video_id=small["id"], trim_start="0", trim_end="500")
     stored = media_root / big["original_file_path"][len("./storage/") :]
@@ -88,8 +86,11 @@ def test_a_failed_link_fails_its_dependants_with_the_reason(api, sources, media_
         assert f"job {job_id}" in response.json()["detail"]
     jobs = {job.id: job for job in Job.objects.all()}
     assert [jobs[i].status for i in (trim, encode, concat, other)] == [
-        "failed", "failed", "failed", "succeeded",
-    ]  # fmt: skip
+        "failed",
+        "failed",
+        "failed",
+        "succeeded",
+    ]
     assert jobs[encode].error.startswith(f"input job {trim} failed: ")
     assert jobs[concat].error.startswith(f"input job {encode} failed: input job {trim} failed")
     assert Video.objects.filter(kind=Video.Kind.RESULT).count() == 1
@@ -149,16 +150,14 @@ def test_only_pending_jobs_can_be_named(api, sources):
     assert detail == f"Job {trim} is succeeded, not pending: use its output, video {output}"
 
 
-def test_workers_get_a_dependant_only_once_its_inputs_finished(api, sources, monkeypatch,
-                                                               settings):  # fmt: skip
+def test_workers_get_a_dependant_only_once_its_inputs_finished(api, sources, monkeypatch, settings):
     # given a broker that records what is sent, and a chain
     settings.CELERY_BROKER_URL = "redis://broker.invalid:6379/0"
     sent = []
     monkeypatch.setattr(tasks.run_job, "apply_async", lambda args, queue: sent.append(args))
     big, small = sources
     trim = queue(api, "trim", video_id=big["id"], trim_start="0", trim_end="1000")
-    encode = queue(api, "encoding", video_id={"job_id": trim}, resolution="160:120",
-                   frame_rate=25)  # fmt: skip
+    encode = queue(api, "encoding", video_id={"job_id": trim}, resolution="160:120", frame_rate=25)
     concat = queue(api, "concat", video_ids=[{"job_id": encode}, small["id"]])
 
     # when execute hands them out, only the trim is sent
@@ -181,14 +180,14 @@ def test_celery_workers_run_a_chain_in_dependency_order(api, sources, start_work
     start_worker("a")
     start_worker("b")
     trim = queue(api, "trim", video_id=big["id"], trim_start="0", trim_end="1000")
-    encode = queue(api, "encoding", video_id={"job_id": trim}, resolution="160:120",
-                   frame_rate=25)  # fmt: skip
+    encode = queue(api, "encoding", video_id={"job_id": trim}, resolution="160:120", frame_rate=25)
     concat = queue(api, "concat", video_ids=[{"job_id": encode}, small["id"]])
     alone = queue(api, "trim", video_id=small["id"], trim_start="0", trim_end="500")
 
     # when they are executed on the workers
-    response = api.post("/video/process/execute", {"request_code": "x", "wait": True},
-                        format="json")  # fmt: skip
+    response = api.post(
+        "/video/process/execute", {"request_code": "x", "wait": True}, format="json"
+    )
 
     # then all succeeded, each link started only after the one before it had finished
     assert response.status_code == 200, response.json()
@@ -203,8 +202,7 @@ def test_a_chain_may_grow_on_a_job_whose_input_has_run(api, sources):
     # given trim -> encode, and only the trim run since (the admin's execute of one job)
     big, _ = sources
     trim = queue(api, "trim", video_id=big["id"], trim_start="0", trim_end="1000")
-    encode = queue(api, "encoding", video_id={"job_id": trim}, resolution="160:120",
-                   frame_rate=25)  # fmt: skip
+    encode = queue(api, "encoding", video_id={"job_id": trim}, resolution="160:120", frame_rate=25)
     services.jobs_execute_selected(job_ids=[trim])
 
     # when a trim of the encode's output is queued, it is checked against the real input

@@ -163,8 +163,9 @@ def test_recover_gives_back_silent_jobs_and_fails_exhausted_ones(settings):
 def test_recover_honours_a_cancel_asked_while_the_process_was_dead(settings):
     # given a job whose process died after its cancel was asked
     long_ago = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT + 1)
-    orphan = running_job(attempts=1, started_at=long_ago, heartbeat_at=long_ago,
-                         cancel_requested=True)  # fmt: skip
+    orphan = running_job(
+        attempts=1, started_at=long_ago, heartbeat_at=long_ago, cancel_requested=True
+    )
     # when
     services.jobs_recover()
     # then
@@ -189,9 +190,13 @@ def test_with_a_broker_recover_hands_a_silent_job_out_again(
 
 @pytest.mark.parametrize(
     "source, target",
-    [("succeeded", "pending"), ("pending", "succeeded"), ("queued", "failed"),
-     ("failed", "running")],
-)  # fmt: skip
+    [
+        ("succeeded", "pending"),
+        ("pending", "succeeded"),
+        ("queued", "failed"),
+        ("failed", "running"),
+    ],
+)
 def test_the_table_refuses_a_change_it_does_not_list(source, target):
     # given
     job = Job.objects.create(request_code="user", kind=Job.Kind.TRIM, params={}, status=source)

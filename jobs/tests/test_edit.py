@@ -20,9 +20,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def edit(api, segments, code="x", **body):
     return api.post(
-        "/video/process/edit", {"request_code": code, "segments": segments, **body},
+        "/video/process/edit",
+        {"request_code": code, "segments": segments, **body},
         format="json",
-    )  # fmt: skip
+    )
 
 
 def negated_silent_clip(path: Path, duration: float = 4) -> Path:
@@ -53,7 +54,7 @@ def negated_silent_clip(path: Path, duration: float = 4) -> Path:
             "aac",
             "-shortest",
             str(path),
-        ],  # fmt: skip
+        ],
         check=True,
     )
     return path
@@ -81,10 +82,26 @@ def slice_hashes(path: Path, start: float = 0, end: float = 1e9) -> list[str]:
     """MD5s of the picture's packets shown from start to before end, as stream-copied,
     without the units a join may put around them (parameter sets, delimiters)."""
     listing = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy",
-         "-bsf:v", "filter_units=remove_types=7|8|9", "-f", "framemd5", "-"],
-        capture_output=True, text=True, check=True,
-    ).stdout.splitlines()  # fmt: skip
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-bsf:v",
+            "filter_units=remove_types=7|8|9",
+            "-f",
+            "framemd5",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     time_base = Fraction(next(line for line in listing if line.startswith("#tb 0:")).split()[-1])
     packets = [line.split(",") for line in listing if not line.startswith("#")]
     return [row[-1].strip() for row in packets if start <= int(row[2]) * time_base < end]
@@ -93,11 +110,14 @@ def slice_hashes(path: Path, start: float = 0, end: float = 1e9) -> list[str]:
 def test_three_segments_from_two_sources(api, two_sources, media_root):
     toned, silent, first, second = two_sources
     # when 0.52-2.6 s of the first, 1-2.2 s of the second and 2.4-3 s of the first are edited
-    response = edit(api, [
-        {"video_id": first["id"], "start": "520", "end": "2.6s"},
-        {"video_id": second["id"], "start": "00:01", "end": "2200"},
-        {"video_id": first["id"], "start": "2400ms", "end": "3000"},
-    ])  # fmt: skip
+    response = edit(
+        api,
+        [
+            {"video_id": first["id"], "start": "520", "end": "2.6s"},
+            {"video_id": second["id"], "start": "00:01", "end": "2200"},
+            {"video_id": first["id"], "start": "2400ms", "end": "3000"},
+        ],
+    )
     assert response.status_code == 200, response.json()
     assert response.json()["message"] == "Edit job added to queue"
     assert execute(api).status_code == 200
@@ -107,9 +127,13 @@ def test_three_segments_from_two_sources(api, two_sources, media_root):
     result = output_path(job.id, media_root)
     assert frame_count(result) == 52 + 30 + 15
     for index, source, source_index in [
-        (0, toned, 13), (51, toned, 64), (52, silent, 25), (81, silent, 54),
-        (82, toned, 60), (96, toned, 74),
-    ]:  # fmt: skip
+        (0, toned, 13),
+        (51, toned, 64),
+        (52, silent, 25),
+        (81, silent, 54),
+        (82, toned, 60),
+        (96, toned, 74),
+    ]:
         assert_is_frame(result, index, source, source_index)
     assert decode_errors(result) == ""
     # and the sound follows the picture: the tone, silence from 2.08 s, the tone from 3.28 s
@@ -130,8 +154,10 @@ def test_three_segments_from_two_sources(api, two_sources, media_root):
     assert record["concat_info"]["video_ids"] == [first["id"], second["id"], first["id"]]
     segments = record["concat_info"]["segments"]
     assert [(s["video_id"], s["start"], s["end"]) for s in segments] == [
-        (first["id"], 520, 2600), (second["id"], 1000, 2200), (first["id"], 2400, 3000),
-    ]  # fmt: skip
+        (first["id"], 520, 2600),
+        (second["id"], 1000, 2200),
+        (first["id"], 2400, 3000),
+    ]
     assert [s["method"] for s in segments[:2]] == ["smart", "smart"]
 
 
@@ -188,13 +214,18 @@ def test_an_edit_needs_a_segment(api):
 
 
 def test_an_edit_may_take_a_pending_jobs_output(api, uploaded, media_root):
-    trim = api.post("/video/process/trim", {"request_code": "x", "video_id": uploaded["id"],
-                                            "trim_start": "0", "trim_end": "1000"},
-                    format="json").json()["job_id"]  # fmt: skip
-    response = edit(api, [
-        {"video_id": {"job_id": trim}, "start": "200", "end": "600"},
-        {"video_id": uploaded["id"], "start": "1000", "end": "1400"},
-    ])  # fmt: skip
+    trim = api.post(
+        "/video/process/trim",
+        {"request_code": "x", "video_id": uploaded["id"], "trim_start": "0", "trim_end": "1000"},
+        format="json",
+    ).json()["job_id"]
+    response = edit(
+        api,
+        [
+            {"video_id": {"job_id": trim}, "start": "200", "end": "600"},
+            {"video_id": uploaded["id"], "start": "1000", "end": "1400"},
+        ],
+    )
     assert response.status_code == 200, response.json()
     assert (
         "past the end of the output of job"
@@ -210,13 +241,18 @@ def test_an_edit_may_take_a_pending_jobs_output(api, uploaded, media_root):
 
 def test_admin_shows_an_edit_and_its_segments(admin_client, api, uploaded):
     # given an edit taking a trim's output and a video
-    trim = api.post("/video/process/trim", {"request_code": "x", "video_id": uploaded["id"],
-                                            "trim_start": "0", "trim_end": "1000"},
-                    format="json").json()["job_id"]  # fmt: skip
-    job_id = edit(api, [
-        {"video_id": {"job_id": trim}, "start": "0", "end": "500"},
-        {"video_id": uploaded["id"], "start": "1000", "end": "1500"},
-    ]).json()["job_id"]  # fmt: skip
+    trim = api.post(
+        "/video/process/trim",
+        {"request_code": "x", "video_id": uploaded["id"], "trim_start": "0", "trim_end": "1000"},
+        format="json",
+    ).json()["job_id"]
+    job_id = edit(
+        api,
+        [
+            {"video_id": {"job_id": trim}, "start": "0", "end": "500"},
+            {"video_id": uploaded["id"], "start": "1000", "end": "1500"},
+        ],
+    ).json()["job_id"]
 
     # then the list says what it does, and its page lists the segments and its input job
     listing = admin_client.get(reverse("admin:jobs_job_changelist"), {"kind__exact": "edit"})

@@ -34,11 +34,23 @@ def output_path(job_id: int, media_root: Path) -> Path:
 def gray_frame(path: Path, index: int) -> bytes:
     """Frame `index` of a video, decoded to a tiny grayscale picture."""
     return subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-vf",
-         f"select=eq(n\\,{index}),scale=64:48,format=gray", "-frames:v", "1", "-f", "rawvideo",
-         "-"],  # fmt: skip
-        capture_output=True, check=True,
-    ).stdout  # fmt: skip
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-vf",
+            f"select=eq(n\\,{index}),scale=64:48,format=gray",
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
 
 
 def difference(a: bytes, b: bytes) -> float:
@@ -53,8 +65,10 @@ def frame_count(path: Path) -> int:
 def decoded_frame_hashes(path: Path) -> list[str]:
     listing = subprocess.run(
         ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "framemd5", "-"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [line.rsplit(",", 1)[1].strip() for line in listing.splitlines() if line[:1] != "#"]
 
 
@@ -80,14 +94,18 @@ def test_trim_is_frame_accurate(api, tmp_path, media_root):
     video_stream = probed["streams"][0]
     assert (video_stream["codec_name"], video_stream["pix_fmt"]) == ("h264", "yuv420p")
     assert (video_stream["width"], video_stream["height"], video_stream["r_frame_rate"]) == (
-        320, 240, "25/1",
-    )  # fmt: skip
+        320,
+        240,
+        "25/1",
+    )
     # (one keyframe inside the range leaves no whole GOP to copy: a smart cut re-encodes)
     assert Video.objects.get(pk=Job.objects.get(pk=job_id).output_video_id).trim_info == {
-        "trim_start": 1230, "trim_end": 2500, "video_id": video["id"],
+        "trim_start": 1230,
+        "trim_end": 2500,
+        "video_id": video["id"],
         "trim_method": "reencode",
         "fallback_reason": "the range holds no whole group of pictures to copy",
-    }  # fmt: skip
+    }
 
 
 # Containers whose timelines differ: streams that start late (AAC priming in Matroska,
@@ -120,8 +138,10 @@ def test_trim_cuts_on_the_sources_own_timeline(api, tmp_path, media_root, name, 
     trimmed = output_path(job_id, media_root)
     assert frame_count(trimmed) == len(kept)
     first = gray_frame(trimmed, 0)
-    closest = min(range(kept[0] - 2, kept[0] + 3),
-                  key=lambda index: difference(first, gray_frame(source, index)))  # fmt: skip
+    closest = min(
+        range(kept[0] - 2, kept[0] + 3),
+        key=lambda index: difference(first, gray_frame(source, index)),
+    )
     assert closest == kept[0]
 
 
@@ -162,8 +182,9 @@ def test_concat_copies_streams_without_reencoding(api, clip, tmp_path, media_roo
     }
 
 
-def test_concat_of_videos_counted_in_other_ticks_keeps_every_frames_time(api, clip, tmp_path,
-                                                                          media_root):  # fmt: skip
+def test_concat_of_videos_counted_in_other_ticks_keeps_every_frames_time(
+    api, clip, tmp_path, media_root
+):
     # given two compatible mp4s whose pictures count other ticks a second (a phone's
     # 600 and FFmpeg's 12800)
     second = make_media(tmp_path / "phone.mp4", duration=1, extra=["-video_track_timescale", "600"])
@@ -183,8 +204,15 @@ def test_concat_of_videos_counted_in_other_ticks_keeps_every_frames_time(api, cl
 
 
 def test_encode_produces_what_was_asked(api, uploaded, media_root):
-    job_id = queue(api, "encoding", video_id=uploaded["id"], video_codec="libvpx-vp9",
-                   audio_codec="libopus", resolution="640:360", frame_rate=15)  # fmt: skip
+    job_id = queue(
+        api,
+        "encoding",
+        video_id=uploaded["id"],
+        video_codec="libvpx-vp9",
+        audio_codec="libopus",
+        resolution="640:360",
+        frame_rate=15,
+    )
     assert execute(api).status_code == 200
     encoded = output_path(job_id, media_root)
     assert encoded.suffix == ".mp4"  # mp4 holds vp9 + opus, so the source's container stays
@@ -196,15 +224,25 @@ def test_encode_produces_what_was_asked(api, uploaded, media_root):
     assert video_stream["pix_fmt"] == "yuv420p"
     assert float(probed["format"]["duration"]) == pytest.approx(2.0, abs=0.15)
     record = api.get("/video/view/all").json()[-1]
-    assert record["encode_info"] == {"video_codec": "libvpx-vp9", "audio_codec": "libopus",
-                                     "resolution": "640:360", "frame_rate": 15,
-                                     "video_id": uploaded["id"]}  # fmt: skip
+    assert record["encode_info"] == {
+        "video_codec": "libvpx-vp9",
+        "audio_codec": "libopus",
+        "resolution": "640:360",
+        "frame_rate": 15,
+        "video_id": uploaded["id"],
+    }
     assert record["processed_file_path"].endswith(".mp4")
 
 
 def test_hevc_in_mp4_is_tagged_for_apple_players(api, uploaded, media_root):
-    job_id = queue(api, "encoding", video_id=uploaded["id"], video_codec="libx265",
-                   resolution="320:240", frame_rate=25)  # fmt: skip
+    job_id = queue(
+        api,
+        "encoding",
+        video_id=uploaded["id"],
+        video_codec="libx265",
+        resolution="320:240",
+        frame_rate=25,
+    )
     assert execute(api).status_code == 200
     stream = ffprobe(output_path(job_id, media_root))["streams"][0]
     assert (stream["codec_name"], stream["codec_tag_string"]) == ("hevc", "hvc1")
@@ -219,8 +257,10 @@ def test_encode_keeps_the_picture_shape_by_padding(api, tmp_path, media_root):
     assert encoded.suffix == ".mkv"
     stream = ffprobe(encoded)["streams"][0]
     assert (stream["width"], stream["height"], stream.get("sample_aspect_ratio")) == (
-        640, 360, "1:1",
-    )  # fmt: skip
+        640,
+        360,
+        "1:1",
+    )
     left_edge = gray_frame(encoded, 0)[::64]  # the first column of each row
     assert max(left_edge) < 20  # black padding
 
@@ -267,10 +307,22 @@ def test_phone_footage_keeps_rotation_and_timing(api, tmp_path, media_root):
 
 def frame_times(path: Path) -> list[float]:
     listing = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-         "frame=best_effort_timestamp_time", "-of", "csv=p=0", str(path)],  # fmt: skip
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "frame=best_effort_timestamp_time",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     times = [line.split(",")[0] for line in listing.split()]
     return sorted(float(t) for t in times if t != "N/A")  # MPEG-PS ends on a stamp-less entry
 

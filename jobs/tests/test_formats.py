@@ -40,13 +40,26 @@ def _streams(path):
     FORMAT_CASES,
     ids=[f"{case[0]}-{case[4]}-{case[5]}" for case in FORMAT_CASES],
 )
-def test_format_round_trip(api, tmp_path, media_root, extension, video_encoder,
-                           audio_encoder, size, video_codec, audio_codec):  # fmt: skip
+def test_format_round_trip(
+    api,
+    tmp_path,
+    media_root,
+    extension,
+    video_encoder,
+    audio_encoder,
+    size,
+    video_codec,
+    audio_codec,
+):
     # given a clip of this format, uploaded
     source = make_media(
-        tmp_path / f"source.{extension}", video=video_encoder, audio=audio_encoder,
-        size=size, rate="25", duration=2,
-    )  # fmt: skip
+        tmp_path / f"source.{extension}",
+        video=video_encoder,
+        audio=audio_encoder,
+        size=size,
+        rate="25",
+        duration=2,
+    )
     response = upload(api, source)
     assert response.status_code == 200, response.json()
     video_id = response.json()[0]["id"]
@@ -98,20 +111,40 @@ def test_format_round_trip(api, tmp_path, media_root, extension, video_encoder,
     assert video["avg_frame_rate"] == "10/1"
 
 
-@pytest.mark.parametrize("extension,codecs", [("webm", ["libvpx", "libopus"]),
-                                              ("mkv", ["libx264", "aac"])])  # fmt: skip
-def test_streamed_recording_without_a_duration_in_its_header(api, tmp_path, media_root,
-                                                            extension, codecs):  # fmt: skip
+@pytest.mark.parametrize(
+    "extension,codecs", [("webm", ["libvpx", "libopus"]), ("mkv", ["libx264", "aac"])]
+)
+def test_streamed_recording_without_a_duration_in_its_header(
+    api, tmp_path, media_root, extension, codecs
+):
     # given a recording written as a stream, as a browser's MediaRecorder does: its header
     # says nothing of how long it is
     recording = tmp_path / f"recording.{extension}"
     with open(recording, "wb") as output:
         subprocess.run(
-            ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=3",
-             "-f", "lavfi", "-i", "sine=d=3", "-c:v", codecs[0], "-c:a", codecs[1],
-             "-f", "webm" if extension == "webm" else "matroska", "pipe:1"],
-            stdout=output, check=True,
-        )  # fmt: skip
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=s=320x240:r=30:d=3",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=d=3",
+                "-c:v",
+                codecs[0],
+                "-c:a",
+                codecs[1],
+                "-f",
+                "webm" if extension == "webm" else "matroska",
+                "pipe:1",
+            ],
+            stdout=output,
+            check=True,
+        )
     assert "duration" not in ffprobe(recording)["format"]
 
     # when it is uploaded, trimmed and encoded
@@ -120,8 +153,10 @@ def test_streamed_recording_without_a_duration_in_its_header(api, tmp_path, medi
     video_id = response.json()[0]["id"]
     info = api.get(f"/video/view/info?video_id={video_id}").json()
     assert info["duration"] == pytest.approx(3.0, abs=0.1)
-    for path, body in [("trim", {"video_id": video_id, "trim_start": "2s", "trim_end": "9s"}),
-                       ("encoding", {"video_id": video_id, "resolution": "160:120"})]:  # fmt: skip
+    for path, body in [
+        ("trim", {"video_id": video_id, "trim_start": "2s", "trim_end": "9s"}),
+        ("encoding", {"video_id": video_id, "resolution": "160:120"}),
+    ]:
         reply = api.post(f"/video/process/{path}", {"request_code": "rec", **body}, format="json")
         assert reply.status_code == 200, reply.json()
     assert (
@@ -130,12 +165,16 @@ def test_streamed_recording_without_a_duration_in_its_header(api, tmp_path, medi
     )
 
     # then the trim holds the last second (clamped to the measured end) and the encode all
-    trim, encode = (job["output_video_id"] for job in
-                    api.get("/video/process/jobs?request_code=rec").json())  # fmt: skip
+    trim, encode = (
+        job["output_video_id"] for job in api.get("/video/process/jobs?request_code=rec").json()
+    )
     records = {v["id"]: v for v in api.get("/video/view/all").json()}
     durations = [
-        float(ffprobe(media_root / records[i]["processed_file_path"][len("./storage/"):])[
-            "format"]["duration"])
+        float(
+            ffprobe(media_root / records[i]["processed_file_path"][len("./storage/") :])["format"][
+                "duration"
+            ]
+        )
         for i in (trim, encode)
-    ]  # fmt: skip
+    ]
     assert durations == [pytest.approx(1.0, abs=0.1), pytest.approx(3.0, abs=0.15)]

@@ -25,9 +25,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def concat(api, video_ids, **body):
     return api.post(
-        "/video/process/concat", {"request_code": "x", "video_ids": video_ids, **body},
+        "/video/process/concat",
+        {"request_code": "x", "video_ids": video_ids, **body},
         format="json",
-    )  # fmt: skip
+    )
 
 
 def stored_path(video: dict, media_root: Path) -> Path:
@@ -37,18 +38,38 @@ def stored_path(video: dict, media_root: Path) -> Path:
 def loudest_db(path: Path, start: float, end: float) -> float:
     """The peak level of the sound between start and end, in dB (-91 is silence)."""
     stderr = subprocess.run(
-        ["ffmpeg", "-hide_banner", "-nostats", "-ss", str(start), "-t", str(end - start),
-         "-i", str(path), "-map", "0:a:0", "-af", "volumedetect", "-f", "null", "-"],  # fmt: skip
-        capture_output=True, text=True, check=True,
-    ).stderr  # fmt: skip
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-nostats",
+            "-ss",
+            str(start),
+            "-t",
+            str(end - start),
+            "-i",
+            str(path),
+            "-map",
+            "0:a:0",
+            "-af",
+            "volumedetect",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
     return float(stderr.split("max_volume:")[1].split("dB")[0])
 
 
 def decode_errors(path: Path) -> str:
     return subprocess.run(
         ["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"],
-        capture_output=True, text=True, check=True,
-    ).stderr  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
 
 
 @pytest.fixture
@@ -98,7 +119,7 @@ def test_unlike_videos_join_as_the_first_when_asked(api, unlike, media_root):
                 "video_codec": "h264",
                 "audio_codec": "aac",
                 "container": "mp4",
-            },  # fmt: skip
+            },
             "reencoded": [wide["id"], phone["id"]],
         },
     }
@@ -118,8 +139,11 @@ def test_a_named_target_reencodes_only_the_inputs_that_differ(api, tmp_path, med
     ok1, odd, ok2 = upload(api, at_target[0], other, at_target[1]).json()
 
     # when they are joined to a named target
-    response = concat(api, [ok1["id"], odd["id"], ok2["id"]],
-                      normalize={"resolution": "320:240", "frame_rate": 30})  # fmt: skip
+    response = concat(
+        api,
+        [ok1["id"], odd["id"], ok2["id"]],
+        normalize={"resolution": "320:240", "frame_rate": 30},
+    )
     assert response.status_code == 200, response.json()
     assert execute(api).status_code == 200
 
@@ -136,8 +160,9 @@ def test_a_named_target_reencodes_only_the_inputs_that_differ(api, tmp_path, med
 
 def test_a_copied_part_counted_in_other_ticks_keeps_its_speed(api, tmp_path, media_root):
     # given a clip at the target counted in a phone's ticks, and one to re-encode
-    phone = make_media(tmp_path / "phone.mp4", size="320x240", rate="30",
-                       extra=["-video_track_timescale", "600"])  # fmt: skip
+    phone = make_media(
+        tmp_path / "phone.mp4", size="320x240", rate="30", extra=["-video_track_timescale", "600"]
+    )
     other = make_media(tmp_path / "other.mp4", size="640x480", rate="25", duration=1)
     first, odd = upload(api, phone, other).json()
 

@@ -57,8 +57,13 @@ def test_metrics_follow_uploads_and_jobs(api, clip, settings):
     # when
     api.post("/video/process/execute", {"request_code": "user"}, format="json")
     after = scrape(api.get("/metrics").content.decode())
-    Job.objects.create(request_code="other", kind=Job.Kind.ENCODE, params={},
-                       status=Job.Status.QUEUED, error="no worker has started it")  # fmt: skip
+    Job.objects.create(
+        request_code="other",
+        kind=Job.Kind.ENCODE,
+        params={},
+        status=Job.Status.QUEUED,
+        error="no worker has started it",
+    )
     stuck = scrape(api.get("/metrics").content.decode())
     # then
     grown = metric(queued, "videoproc_upload_bytes_total") - metric(
@@ -111,8 +116,9 @@ def health(web) -> tuple[int, dict]:
 def test_health_turns_unhealthy_when_the_broker_or_the_database_is_gone(start_web):
     # given a server with all it needs
     web = start_web(**HEARTBEAT)
-    status, checks = wait_for(lambda: (answer := health(web))[0] == 200 and answer,
-                              timeout=15, what="a healthy server")  # fmt: skip
+    status, checks = wait_for(
+        lambda: (answer := health(web))[0] == 200 and answer, timeout=15, what="a healthy server"
+    )
     assert set(checks.values()) == {"OK"} and len(checks) == 5, checks
     # when its broker is gone
     dead_broker = start_web(CELERY_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0", **HEARTBEAT)

@@ -14,8 +14,12 @@ pytestmark = pytest.mark.django_db
 
 
 def queue_trim(client, video_id: int, request_code: str = "user"):
-    body = {"request_code": request_code, "video_id": video_id, "trim_start": "0",
-            "trim_end": "1000"}  # fmt: skip
+    body = {
+        "request_code": request_code,
+        "video_id": video_id,
+        "trim_start": "0",
+        "trim_end": "1000",
+    }
     return client.post("/video/process/trim", body, format="json")
 
 

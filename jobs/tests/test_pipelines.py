@@ -6,16 +6,28 @@ from jobs import pipelines
 from jobs.pipelines import OutputPlan, PartSound
 
 VORBIS_PLAN = OutputPlan(
-    extension="webm", video_encoder="libvpx", pix_fmt="yuv420p", width=320, height=240,
-    frame_rate="25/1", audio_encoder="libvorbis", sample_rate=48000, channels=2,
+    extension="webm",
+    video_encoder="libvpx",
+    pix_fmt="yuv420p",
+    width=320,
+    height=240,
+    frame_rate="25/1",
+    audio_encoder="libvorbis",
+    sample_rate=48000,
+    channels=2,
     high_quality=True,
-)  # fmt: skip
+)
 
 
 def concat(**sound) -> list[str]:
-    return pipelines.concat_args(list_file=Path("/job/parts.ffconcat"), demuxers={"matroska"},
-                                 extension="webm", has_audio=True, output=Path("/job/out.webm"),
-                                 **sound)  # fmt: skip
+    return pipelines.concat_args(
+        list_file=Path("/job/parts.ffconcat"),
+        demuxers={"matroska"},
+        extension="webm",
+        has_audio=True,
+        output=Path("/job/out.webm"),
+        **sound,
+    )
 
 
 def test_concat_copies_picture_and_sound_through_the_concat_demuxer():

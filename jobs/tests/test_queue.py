@@ -21,14 +21,19 @@ def refused(api, path, body, status=400) -> str:
 
 
 def test_trim_is_queued_with_normalised_times(api, uploaded):
-    response = post(api, "trim", {"video_id": uploaded["id"], "trim_start": "00:00.5",
-                                  "trim_end": 1500})  # fmt: skip
+    response = post(
+        api, "trim", {"video_id": uploaded["id"], "trim_start": "00:00.5", "trim_end": 1500}
+    )
     assert response.status_code == 200
     assert response.json()["message"] == "Trim job added to queue"
     job = Job.objects.get(pk=response.json()["job_id"])
     assert (job.kind, job.status, job.request_code) == ("trim", "pending", "q")
-    assert job.params == {"video_id": uploaded["id"], "trim_start_ms": 500, "trim_end_ms": 1500,
-                          "mode": "smart"}
+    assert job.params == {
+        "video_id": uploaded["id"],
+        "trim_start_ms": 500,
+        "trim_end_ms": 1500,
+        "mode": "smart",
+    }
 
 
 @pytest.mark.parametrize(
@@ -54,8 +59,9 @@ def test_trim_of_unknown_video_is_404(api):
 def test_missing_fields_are_400_naming_them(api):
     detail = refused(api, "trim", {"video_id": 1})
     assert "trim_start" in detail
-    response = api.post("/video/process/trim", {"video_id": 1, "trim_start": "0",
-                                                "trim_end": "1"}, format="json")  # fmt: skip
+    response = api.post(
+        "/video/process/trim", {"video_id": 1, "trim_start": "0", "trim_end": "1"}, format="json"
+    )
     assert response.status_code == 400 and "request_code" in response.json()["errors"]
 
 
@@ -97,9 +103,14 @@ def test_encode_defaults_match_the_contract(api, uploaded):
     assert response.status_code == 200
     assert response.json()["message"] == "Encode job added to queue"
     job = Job.objects.get(pk=response.json()["job_id"])
-    assert job.params == {"video_id": uploaded["id"], "video_codec": "libx264",
-                          "audio_codec": "aac", "resolution": "1920:1080", "frame_rate": 30,
-                          "container": "mp4"}  # fmt: skip
+    assert job.params == {
+        "video_id": uploaded["id"],
+        "video_codec": "libx264",
+        "audio_codec": "aac",
+        "resolution": "1920:1080",
+        "frame_rate": 30,
+        "container": "mp4",
+    }
 
 
 @pytest.mark.parametrize(
@@ -129,13 +140,13 @@ def test_encode_of_unknown_video_is_404(api):
 
 def test_encode_picks_a_container_that_holds_the_codecs(api, tmp_path):
     # an h264 source in webm's place: webm cannot hold h264, so mp4 is the fallback
-    webm = upload(api, make_media(tmp_path / "s.webm", video="libvpx-vp9",
-                                  audio="libopus")).json()[0]  # fmt: skip
+    webm = upload(api, make_media(tmp_path / "s.webm", video="libvpx-vp9", audio="libopus")).json()[
+        0
+    ]
     job = Job.objects.get(pk=post(api, "encoding", {"video_id": webm["id"]}).json()["job_id"])
     assert job.params["container"] == "mp4"
     # vp9 + opus out of an avi goes to webm
-    avi = upload(api, make_media(tmp_path / "s.avi", video="mpeg4",
-                                 audio="libmp3lame")).json()[0]  # fmt: skip
+    avi = upload(api, make_media(tmp_path / "s.avi", video="mpeg4", audio="libmp3lame")).json()[0]
     body = {"video_id": avi["id"], "video_codec": "libvpx-vp9", "audio_codec": "libopus"}
     assert (
         Job.objects.get(pk=post(api, "encoding", body).json()["job_id"]).params["container"]
@@ -157,15 +168,31 @@ def test_execute_with_nothing_pending_is_400(api):
 
 
 def test_job_endpoints(api, uploaded):
-    job_id = post(api, "trim", {"video_id": uploaded["id"], "trim_start": "0",
-                                "trim_end": "1000"}).json()["job_id"]  # fmt: skip
+    job_id = post(
+        api, "trim", {"video_id": uploaded["id"], "trim_start": "0", "trim_end": "1000"}
+    ).json()["job_id"]
     post(api, "trim", {"video_id": uploaded["id"], "trim_start": "0", "trim_end": "500"})
-    other = {"request_code": "other", "video_id": uploaded["id"], "trim_start": "0",
-             "trim_end": "500"}  # fmt: skip
+    other = {
+        "request_code": "other",
+        "video_id": uploaded["id"],
+        "trim_start": "0",
+        "trim_end": "500",
+    }
     api.post("/video/process/trim", other, format="json")
     job = api.get(f"/video/process/jobs/{job_id}").json()
-    assert set(job) >= {"id", "request_code", "kind", "status", "params", "progress", "error",
-                        "output_video_id", "created_at", "started_at", "finished_at"}  # fmt: skip
+    assert set(job) >= {
+        "id",
+        "request_code",
+        "kind",
+        "status",
+        "params",
+        "progress",
+        "error",
+        "output_video_id",
+        "created_at",
+        "started_at",
+        "finished_at",
+    }
     assert (job["status"], job["progress"], job["output_video_id"]) == ("pending", 0, None)
     assert len(api.get("/video/process/jobs?request_code=q").json()) == 2
     assert len(api.get("/video/process/jobs").json()) == 3

@@ -31,8 +31,12 @@ def status_of(job_id: int) -> str:
 def recovered_within(job_id: int, status: str) -> float:
     """Seconds until the job reaches status, failing past RECOVERY_DEADLINE."""
     killed = time.monotonic()
-    wait_for(lambda: status_of(job_id) == status, timeout=RECOVERY_DEADLINE,
-             what=f"job {job_id} to be {status}", interval=0.1)  # fmt: skip
+    wait_for(
+        lambda: status_of(job_id) == status,
+        timeout=RECOVERY_DEADLINE,
+        what=f"job {job_id} to be {status}",
+        interval=0.1,
+    )
     return time.monotonic() - killed
 
 
@@ -44,8 +48,9 @@ def orphan_in_web_process(api, long_video, start_web):
 
     def doomed_execute():
         with contextlib.suppress(OSError):  # the process serving it is killed
-            web.request("POST", "/video/process/execute", {"request_code": "user"},
-                        timeout=JOB_DEADLINE)  # fmt: skip
+            web.request(
+                "POST", "/video/process/execute", {"request_code": "user"}, timeout=JOB_DEADLINE
+            )
 
     threading.Thread(target=doomed_execute, daemon=True).start()
     ffmpeg, web_process = running_ffmpeg(api, job_id)
@@ -62,8 +67,9 @@ def test_a_killed_web_process_s_job_is_pending_again_within_the_timeout(api, lon
     elapsed = recovered_within(job_id, Job.Status.PENDING)
     # then it is pending again, and the next execute finishes it
     print(f"embedded mode: job {job_id} pending again {elapsed:.1f} s after the kill")
-    status, answer = web.request("POST", "/video/process/execute", {"request_code": "user"},
-                                 timeout=JOB_DEADLINE)  # fmt: skip
+    status, answer = web.request(
+        "POST", "/video/process/execute", {"request_code": "user"}, timeout=JOB_DEADLINE
+    )
     assert status == 200, answer
     job = Job.objects.get(pk=job_id)
     assert job.status == Job.Status.SUCCEEDED and job.attempts == 2
@@ -105,8 +111,11 @@ def test_a_killed_worker_s_job_is_sent_again_while_another_worker_is_busy(
     survivor = next(w for w in workers if w is not victim)
     busy = [queue_encode(api, long_video["id"], LONG_TARGET, "busy") for _ in range(2)]
     assert execute(api, wait=False, request_code="busy").status_code == 202
-    wait_for(lambda: status_of(busy[0]) == Job.Status.RUNNING, timeout=JOB_DEADLINE,
-             what="worker b to be busy")  # fmt: skip
+    wait_for(
+        lambda: status_of(busy[0]) == Job.Status.RUNNING,
+        timeout=JOB_DEADLINE,
+        what="worker b to be busy",
+    )
     assert status_of(job_id) == Job.Status.RUNNING  # still on the victim
     # when the victim dies whole
     victim.kill()

@@ -185,8 +185,9 @@ PAIRS = [
 ]
 
 
-def make_source(path: Path, video: list[str], audio: str, *, duration: float = 4,
-                sound_from: float = 0) -> Path:  # fmt: skip
+def make_source(
+    path: Path, video: list[str], audio: str, *, duration: float = 4, sound_from: float = 0
+) -> Path:
     """A clip whose picture changes every frame and whose sound is a tone switched on
     and off every 100 ms (from `sound_from` s), so both can be lined up with the source
     by content."""
@@ -241,8 +242,9 @@ def packet_hashes(path: Path, normaliser: str | None, stream: str = "v:0") -> li
     attach them to either side)."""
     args = ["ffmpeg", "-v", "error", "-i", str(path), "-map", f"0:{stream}", "-c", "copy"]
     if normaliser in ELEMENTARY:
-        stream = subprocess.run([*args, "-f", normaliser, "-"], capture_output=True,
-                                check=True).stdout  # fmt: skip
+        stream = subprocess.run(
+            [*args, "-f", normaliser, "-"], capture_output=True, check=True
+        ).stdout
         picture, headers = ELEMENTARY[normaliser]
         pictures = stream.split(picture)[1:]
         return [hashlib.md5(re.split(headers, p)[0]).hexdigest() for p in pictures]
@@ -409,8 +411,9 @@ def test_smart_trim_is_exact_and_copies_the_middle(api, sources, media_root, nam
     # sound against the picture by its pre-skip, 6.5 ms, at every remux)
     assert abs(stream_end(result, "v:0") - stream_end(result, "a:0")) <= 1152 / 48000
     copied = result.with_name(f"copy{result.suffix}")
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), "-c", "copy", str(copied)],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(source), "-c", "copy", str(copied)], check=True
+    )
     source_start = float(ffprobe(source)["format"]["start_time"])
     frame = times[kept[0]] + source_start  # the first frame kept, by the source's stamps
     offset = sound_offset_ms(source, frame, result, min(video_times(result)))
@@ -464,8 +467,9 @@ def test_smart_trims_concatenate_with_their_source_and_each_other(api, sources, 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("b_frames", [[], ["-bf", "2", "-vtag", "DX50"]], ids=["plain", "b-frames"])
-def test_avi_trims_of_both_methods_are_exact_and_join_their_source(api, tmp_path, media_root,
-                                                                    b_frames):  # fmt: skip
+def test_avi_trims_of_both_methods_are_exact_and_join_their_source(
+    api, tmp_path, media_root, b_frames
+):
     # given MPEG-4 AVIs, cut halfway between two frames at both ends (at 30 fps, 0.55 s
     # and 3.3 s), where a full re-encode's frames used to fall on half ticks
     video_options = ["-c:v", "mpeg4", "-g", str(GOP), "-q:v", "3", *b_frames]
@@ -531,10 +535,14 @@ def test_open_gop_hevc_is_copied_only_from_where_decoding_can_start(api, tmp_pat
     # the GOP before them
     source = make_source(
         tmp_path / "open.mkv",
-        ["-c:v", "libx265", "-x265-params",
-         f"keyint={GOP}:min-keyint={GOP}:scenecut=0:open-gop=1:bframes=3:log-level=error"],
+        [
+            "-c:v",
+            "libx265",
+            "-x265-params",
+            f"keyint={GOP}:min-keyint={GOP}:scenecut=0:open-gop=1:bframes=3:log-level=error",
+        ],
         "aac",
-    )  # fmt: skip
+    )
     found = cutscan.scan(source, "matroska")
     assert found.stream.has_b_frames > 0
 
@@ -550,8 +558,9 @@ def test_open_gop_hevc_is_copied_only_from_where_decoding_can_start(api, tmp_pat
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_h264_with_b_frame_pyramid(api, tmp_path):
-    source = make_source(tmp_path / "pyramid.mp4",
-                         [*X264, "-x264-params", "bframes=3:b-pyramid=normal"], "aac")  # fmt: skip
+    source = make_source(
+        tmp_path / "pyramid.mp4", [*X264, "-x264-params", "bframes=3:b-pyramid=normal"], "aac"
+    )
     assert ffprobe(source)["streams"][0]["has_b_frames"] == 2
     job, result = run_trim(api, source, *CUT)
     assert job.params["trim_method"] == "smart"
@@ -564,10 +573,26 @@ def first_sound(path: Path) -> float:
     by the file's own timestamps (a sound that starts late is padded to its start)."""
     start = min(video_times(path))
     raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-copyts", "-i", str(path), "-map", "0:a:0", "-af",
-         f"aresample=first_pts=0,atrim=start={start}", "-ac", "1", "-f", "s16le", "-"],
-        capture_output=True, check=True,
-    ).stdout  # fmt: skip
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-copyts",
+            "-i",
+            str(path),
+            "-map",
+            "0:a:0",
+            "-af",
+            f"aresample=first_pts=0,atrim=start={start}",
+            "-ac",
+            "1",
+            "-f",
+            "s16le",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
     samples = array.array("h", raw[: len(raw) // 2 * 2])
     return next(index for index, sample in enumerate(samples) if abs(sample) > 3000) / 48000
 
@@ -601,16 +626,28 @@ def test_a_trim_from_the_start_keeps_the_first_sound(api, tmp_path):
     assert first_sound(result) < 0.001
 
 
-COLOURS = {"color_range": "pc", "color_space": "bt709", "color_transfer": "smpte170m",
-           "color_primaries": "bt470bg"}  # fmt: skip
+COLOURS = {
+    "color_range": "pc",
+    "color_space": "bt709",
+    "color_transfer": "smpte170m",
+    "color_primaries": "bt470bg",
+}
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_sources_colour_description_is_kept(api, tmp_path):
     # given a source that says its colours (each property something else)
-    tags = ["-color_range", "pc", "-colorspace", "bt709", "-color_trc", "smpte170m",
-            "-color_primaries", "bt470bg"]  # fmt: skip
+    tags = [
+        "-color_range",
+        "pc",
+        "-colorspace",
+        "bt709",
+        "-color_trc",
+        "smpte170m",
+        "-color_primaries",
+        "bt470bg",
+    ]
     source = make_source(tmp_path / "colours.mp4", [*X264, *tags], "aac")
     assert {key: ffprobe(source)["streams"][0][key] for key in COLOURS} == COLOURS
     # when it is cut smartly, then the result (its re-encoded head first) says the same
@@ -692,10 +729,15 @@ def test_reencode_mode_and_interlaced_sources_reencode_everything(api, tmp_path)
 def test_an_unknown_mode_is_refused_before_any_work(api, uploaded):
     response = api.post(
         "/video/process/trim",
-        {"request_code": "m", "video_id": uploaded["id"], "trim_start": "0",
-         "trim_end": "500", "mode": "fast"},
+        {
+            "request_code": "m",
+            "video_id": uploaded["id"],
+            "trim_start": "0",
+            "trim_end": "500",
+            "mode": "fast",
+        },
         format="json",
-    )  # fmt: skip
+    )
     assert response.status_code == 400
     assert "mode" in response.json()["detail"]
     assert not Job.objects.exists()

@@ -97,9 +97,12 @@ def test_a_trim_between_two_frames_is_refused_at_queue_time(api, uploaded):
 
 
 def test_an_edit_segment_between_two_frames_is_refused_at_queue_time(api, uploaded):
-    segments = [{"video_id": uploaded["id"], "start": "0", "end": "500"},
-                {"video_id": uploaded["id"], "start": "10", "end": "11"}]  # fmt: skip
-    response = api.post("/video/process/edit", {"request_code": "x", "segments": segments},
-                        format="json")  # fmt: skip
+    segments = [
+        {"video_id": uploaded["id"], "start": "0", "end": "500"},
+        {"video_id": uploaded["id"], "start": "10", "end": "11"},
+    ]
+    response = api.post(
+        "/video/process/edit", {"request_code": "x", "segments": segments}, format="json"
+    )
     assert_refused(response)
     assert "Segment 2" in response.json()["detail"]

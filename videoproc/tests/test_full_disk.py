@@ -24,8 +24,9 @@ def small_disk(tmp_path, settings) -> Path:
     mount.mkdir()
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={DISK_SIZE}", "tmpfs", str(mount)],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     if mounted.returncode != 0:
         reason = f"cannot mount a tmpfs here: {mounted.stderr.strip()}"
         if os.environ.get("CI", "").lower() == "true":
@@ -85,9 +86,15 @@ def test_a_job_that_fills_the_disk_answers_507_and_the_next_one_works(
     api, small_disk, settings, uploaded
 ):
     # given an uncompressed encode far larger than what is left on the disk
-    encode = {"request_code": "x", "video_id": uploaded["id"], "video_codec": "rawvideo",
-              "audio_codec": "pcm_s16le", "container": "avi", "resolution": "1280:720",
-              "frame_rate": 25}  # fmt: skip
+    encode = {
+        "request_code": "x",
+        "video_id": uploaded["id"],
+        "video_codec": "rawvideo",
+        "audio_codec": "pcm_s16le",
+        "container": "avi",
+        "resolution": "1280:720",
+        "frame_rate": 25,
+    }
     assert api.post("/video/process/encoding", encode, format="json").status_code == 200
     # when it runs
     response = api.post("/video/process/execute", {"request_code": "x"}, format="json")

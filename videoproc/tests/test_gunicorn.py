@@ -17,8 +17,16 @@ START_TIMEOUT = 60  # seconds: a loaded 2-core machine imports Django slowly
 
 def start(tmp_path, **env: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "videoproc/gunicorn.conf.py",
-         "--workers", "1", "videoproc.wsgi:application"],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "videoproc/gunicorn.conf.py",
+            "--workers",
+            "1",
+            "videoproc.wsgi:application",
+        ],
         cwd=BASE_DIR,
         env=fresh_env(DATA_DIR=str(tmp_path / "data"), **env),
         stdout=subprocess.PIPE,

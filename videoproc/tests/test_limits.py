@@ -20,10 +20,15 @@ pytestmark = pytest.mark.django_db
 def queue_encode(api, video_id: int, code: str = "x", **body):
     return api.post(
         "/video/process/encoding",
-        {"request_code": code, "video_id": video_id, "video_codec": "libx264",
-         "audio_codec": "aac", **body},
+        {
+            "request_code": code,
+            "video_id": video_id,
+            "video_codec": "libx264",
+            "audio_codec": "aac",
+            **body,
+        },
         format="json",
-    )  # fmt: skip
+    )
 
 
 def execute(api, code: str = "x"):
@@ -32,8 +37,14 @@ def execute(api, code: str = "x"):
 
 def test_an_upload_of_8192x8192_frames_is_refused_before_anything_is_stored(api, tmp_path):
     # given a small file (one frame) whose frames are 8192x8192
-    big = make_media(tmp_path / "big.mp4", size="8192x8192", rate="1", duration=1, audio=None,
-                     extra=["-preset", "ultrafast"])  # fmt: skip
+    big = make_media(
+        tmp_path / "big.mp4",
+        size="8192x8192",
+        rate="1",
+        duration=1,
+        audio=None,
+        extra=["-preset", "ultrafast"],
+    )
     # when it is uploaded
     response = upload(api, big)
     # then it is refused with the reason, and nothing is stored
@@ -96,8 +107,10 @@ def slots_held_elsewhere(settings):
     settings.FFMPEG_MAX_RUNS = 2
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_SLOTS, str(settings.FFMPEG_SLOTS_DIR), "2"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     yield holder
     holder.stdin.close()

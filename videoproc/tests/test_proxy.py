@@ -92,22 +92,50 @@ def start_stack(folder: Path, render_args: tuple[str, ...] = (), **env: str) -> 
     subprocess.run([*render, *render_args], cwd=BASE_DIR, env=env, check=True)
     gunicorn_log, nginx_log = folder / "gunicorn.log", folder / "nginx" / "error.log"
     gunicorn = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "videoproc.wsgi:application",
-         "--bind", f"127.0.0.1:{gunicorn_port}", "--workers", "1", "--worker-class", "gthread",
-         "--threads", str(GUNICORN_THREADS), "--worker-connections", str(GUNICORN_THREADS),
-         "--timeout", "0"],  # fmt: skip
-        cwd=BASE_DIR, env=env, stdout=gunicorn_log.open("w"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "videoproc.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{gunicorn_port}",
+            "--workers",
+            "1",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(GUNICORN_THREADS),
+            "--worker-connections",
+            str(GUNICORN_THREADS),
+            "--timeout",
+            "0",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=gunicorn_log.open("w"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
-    )  # fmt: skip
+    )
     nginx = subprocess.Popen(
-        [NGINX, "-p", str(folder / "nginx"), "-c", "nginx.conf", "-e", "error.log",
-         "-g", "daemon off;"],  # fmt: skip
-        stdout=subprocess.DEVNULL, stderr=(folder / "nginx-stderr.log").open("w"),
+        [
+            NGINX,
+            "-p",
+            str(folder / "nginx"),
+            "-c",
+            "nginx.conf",
+            "-e",
+            "error.log",
+            "-g",
+            "daemon off;",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(folder / "nginx-stderr.log").open("w"),
         start_new_session=True,
-    )  # fmt: skip
+    )
     try:
-        wait_for(lambda: listening(gunicorn_port, gunicorn, gunicorn_log), timeout=60,
-                 what="gunicorn")  # fmt: skip
+        wait_for(
+            lambda: listening(gunicorn_port, gunicorn, gunicorn_log), timeout=60, what="gunicorn"
+        )
         wait_for(lambda: listening(nginx_port, nginx, nginx_log), timeout=30, what="nginx")
         stack.gunicorn_process = gunicorn
         # the worker's first answer (Django loading) is not what the tests time
@@ -131,8 +159,9 @@ def clip_file(tmp_path_factory) -> Path:
 
 def put(base: str, path: Path) -> requests.Response:
     with path.open("rb") as handle:
-        return requests.put(f"{base}/video/upload", files={"files": (path.name, handle)},
-                            timeout=60)  # fmt: skip
+        return requests.put(
+            f"{base}/video/upload", files={"files": (path.name, handle)}, timeout=60
+        )
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +189,7 @@ def test_the_same_slow_clients_stall_gunicorn_alone(stack):
     """What the proxy is for: the same twenty clients straight at gunicorn hold every
     thread it has, and ordinary requests wait (here: the probe's 5 s timeout)."""
     with SlowClients("127.0.0.1", stack.gunicorn_port, 20) as clients:
-        wait_for(lambda: clients.connections >= GUNICORN_THREADS, timeout=10,
-                 what="slow clients")  # fmt: skip
+        wait_for(lambda: clients.connections >= GUNICORN_THREADS, timeout=10, what="slow clients")
         took = probe("127.0.0.1", stack.gunicorn_port, seconds=3)
     assert max(took) >= 1, took
     # and once they are gone it answers again
@@ -183,9 +211,12 @@ def test_make_run_alone_holds_twenty_slow_clients(tmp_path):
     log = tmp_path / "make-run.log"
     server = subprocess.Popen(
         ["make", "--no-print-directory", "run", f"PORT={port}", f"VENV={Path(sys.prefix)}"],
-        cwd=BASE_DIR, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
-    )  # fmt: skip
+    )
     try:
         wait_for(lambda: listening(port, server, log), timeout=120, what="make run")
         requests.get(f"http://127.0.0.1:{port}/video/view/all", timeout=60)
@@ -199,8 +230,15 @@ def test_make_run_alone_holds_twenty_slow_clients(tmp_path):
 
 @pytest.mark.parametrize(
     "range_header",
-    [None, "bytes=0-99", "bytes=100-", "bytes=-500", "bytes=1000-1999", "bytes=0-999999999",
-     "bytes=999999999-"],  # fmt: skip
+    [
+        None,
+        "bytes=0-99",
+        "bytes=100-",
+        "bytes=-500",
+        "bytes=1000-1999",
+        "bytes=0-999999999",
+        "bytes=999999999-",
+    ],
 )
 def test_downloads_through_nginx_answer_as_django_does(stack, stored, settings, range_header):
     # given the file nginx sends for Django, and Django's own answer without a proxy
@@ -238,12 +276,14 @@ def test_with_accounts_nginx_sends_only_what_django_authorised(tmp_path, clip_fi
     # given accounts required, and a user with a token who uploaded through nginx
     with start_stack(tmp_path / "stack", API_AUTH="required") as stack:
         command = [sys.executable, "manage.py", "create_token", "alice"]
-        made = subprocess.run(command, cwd=BASE_DIR, env=stack.env, capture_output=True,
-                              text=True, check=True)  # fmt: skip
+        made = subprocess.run(
+            command, cwd=BASE_DIR, env=stack.env, capture_output=True, text=True, check=True
+        )
         token = {"Authorization": f"Token {made.stdout.split()[-1]}"}
         with clip_file.open("rb") as handle:
-            uploaded = requests.put(f"{stack.nginx}/video/upload", headers=token,
-                                    files={"files": handle}, timeout=60)  # fmt: skip
+            uploaded = requests.put(
+                f"{stack.nginx}/video/upload", headers=token, files={"files": handle}, timeout=60
+            )
         assert uploaded.status_code == 200, uploaded.text
         library = requests.get(f"{stack.nginx}/page/library", headers=token, timeout=30)
         [video] = library.json()
@@ -310,11 +350,27 @@ def tls_pair(folder: Path) -> tuple[Path, Path]:
     if not shutil.which("openssl"):
         unavailable("openssl is missing (Debian: apt-get install openssl)")
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],  # fmt: skip
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -330,8 +386,9 @@ def test_tls_at_the_proxy_is_what_django_sees(tmp_path):
         assert response.status_code == 200
         # ... and plain HTTP is sent to HTTPS, even when the client claims otherwise
         for headers in ({}, {"X-Forwarded-Proto": "https"}):
-            plain = requests.get(f"{stack.nginx}/video/view/all", headers=headers,
-                                 allow_redirects=False, timeout=30)  # fmt: skip
+            plain = requests.get(
+                f"{stack.nginx}/video/view/all", headers=headers, allow_redirects=False, timeout=30
+            )
             assert plain.status_code == 301
             assert plain.headers["Location"].startswith("https://")
 
@@ -341,8 +398,9 @@ def small_tmpfs(folder: Path, size: int) -> Iterator[Path]:
     folder.mkdir(parents=True)
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     if mounted.returncode != 0:
         unavailable(f"cannot mount a tmpfs here (root needed): {mounted.stderr.strip()}")
     try:

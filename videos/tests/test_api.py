@@ -141,21 +141,30 @@ def test_uploads_in_flight_and_jobs_at_work_are_never_under_storage(api, setting
     (scratch / "job1-x").mkdir()
     (scratch / "job1-x" / "output.mp4").write_bytes(b"half done")
     # then no /storage/ path reaches it
-    for path in ("/storage/tmp/job1-x/output.mp4", "/storage/../scratch/job1-x/output.mp4",
-                 "/storage/job1-x/output.mp4"):  # fmt: skip
+    for path in (
+        "/storage/tmp/job1-x/output.mp4",
+        "/storage/../scratch/job1-x/output.mp4",
+        "/storage/job1-x/output.mp4",
+    ):
         assert api.get(path).status_code == 404
 
 
 def test_scratch_inside_the_media_folder_is_refused_at_startup(tmp_path):
     # given settings that would put scratch under /storage/
-    env = {**os.environ, "MEDIA_ROOT": str(tmp_path / "m"), "SCRATCH_DIR": str(tmp_path / "m/tmp"),
-           "SECRET_KEY": "test", "DJANGO_SETTINGS_MODULE": "videoproc.settings"}  # fmt: skip
+    env = {
+        **os.environ,
+        "MEDIA_ROOT": str(tmp_path / "m"),
+        "SCRATCH_DIR": str(tmp_path / "m/tmp"),
+        "SECRET_KEY": "test",
+        "DJANGO_SETTINGS_MODULE": "videoproc.settings",
+    }
     # when Django starts, it refuses
     started = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
         env=env,
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     assert started.returncode != 0 and "SCRATCH_DIR must be outside MEDIA_ROOT" in started.stderr
 
 
@@ -177,8 +186,17 @@ def test_openapi_schema_covers_every_endpoint(api):
     assert response.status_code == 200
     schema = json.loads(response.content)
     paths = " ".join(schema["paths"])
-    for endpoint in ("upload", "download", "view/all", "view/info", "trim", "concat",
-                     "encoding", "execute", "jobs"):  # fmt: skip
+    for endpoint in (
+        "upload",
+        "download",
+        "view/all",
+        "view/info",
+        "trim",
+        "concat",
+        "encoding",
+        "execute",
+        "jobs",
+    ):
         assert endpoint in paths
     docs = api.get("/api/docs")
     assert docs.status_code == 200

@@ -129,10 +129,11 @@ def test_another_users_video_cannot_be_queued_with(alice, bob, clip):
         alice.post("/video/process/trim", trim, format="json"),
         alice.post("/video/process/encoding", encode, format="json"),
         alice.post("/video/process/concat", concat, format="json"),
-        alice.post("/video/process/edit", {"request_code": "u", "segments": segments},
-                   format="json"),
+        alice.post(
+            "/video/process/edit", {"request_code": "u", "segments": segments}, format="json"
+        ),
         alice.get("/page/concat-candidates", {"video_id": theirs}),
-    ]  # fmt: skip
+    ]
 
     assert [a.status_code for a in answers] == [404] * 5
     assert not Job.objects.exists()

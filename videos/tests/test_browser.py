@@ -248,8 +248,9 @@ def test_an_edit_is_made_with_the_keyboard_alone(page: Page, live_server, api, t
     ]
 
 
-def test_the_concat_builder_offers_normalize_where_it_blocks(page: Page, live_server, api,
-                                                             tmp_path):  # fmt: skip
+def test_the_concat_builder_offers_normalize_where_it_blocks(
+    page: Page, live_server, api, tmp_path
+):
     small, wide = upload(
         api, make_media(tmp_path / "small.mp4"), make_media(tmp_path / "wide.mp4", size="640x360")
     ).json()
@@ -295,11 +296,23 @@ CANVAS_FRAME = """async ([url, time]) => {
 
 def ffmpeg_luma(path: Path, index: int) -> list[float]:
     rgb = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-vf",
-         f"select=eq(n\\,{index}),scale=64:48,format=rgb24", "-frames:v", "1", "-f", "rawvideo",
-         "-"],  # fmt: skip
-        capture_output=True, check=True,
-    ).stdout  # fmt: skip
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-vf",
+            f"select=eq(n\\,{index}),scale=64:48,format=rgb24",
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
     return [0.299 * r + 0.587 * g + 0.114 * b for r, g, b in zip(*[iter(rgb)] * 3, strict=True)]
 
 
@@ -310,15 +323,19 @@ def test_chromium_plays_every_part_of_a_normalised_join(page: Page, live_server,
         make_media(tmp_path / "first.mp4", size="640x360"),
         make_media(
             tmp_path / "wide.mp4", size="1280x720", rate="30", audio=None, extra=["-vf", "negate"]
-        ),  # fmt: skip
+        ),
         make_media(tmp_path / "small.mp4", size="320x240", extra=["-profile:v", "baseline"]),
     ).json()
-    queued = api.post("/video/process/concat", {"request_code": "alice", "normalize": True,
-                                                "video_ids": [clip["id"] for clip in clips]},
-                      format="json")  # fmt: skip
+    queued = api.post(
+        "/video/process/concat",
+        {"request_code": "alice", "normalize": True, "video_ids": [clip["id"] for clip in clips]},
+        format="json",
+    )
     assert queued.status_code == 200, queued.json()
-    assert api.post("/video/process/execute", {"request_code": "alice"},
-                    format="json").status_code == 200  # fmt: skip
+    assert (
+        api.post("/video/process/execute", {"request_code": "alice"}, format="json").status_code
+        == 200
+    )
     result = Video.objects.get(produced_by=queued.json()["job_id"])
     page.goto(live_server.url + "/api/docs")
 
@@ -402,8 +419,14 @@ def test_with_accounts_a_person_signs_in_works_on_their_own_and_manages_tokens(
 def test_a_smart_trim_plays_to_its_end(page: Page, live_server, api, tmp_path, name, codecs):
     # given a video with a keyframe every 0.4 s, in the player
     video, audio = codecs
-    source = make_media(tmp_path / name, video=video, audio=audio, rate="30", duration=3,
-                        extra=["-g", "12", "-b:v", "400k"])  # fmt: skip
+    source = make_media(
+        tmp_path / name,
+        video=video,
+        audio=audio,
+        rate="30",
+        duration=3,
+        extra=["-g", "12", "-b:v", "400k"],
+    )
     upload(api, source)
     open_page(page, live_server)
     card(page, name).get_by_role("button", name=f"Play {name}").click()

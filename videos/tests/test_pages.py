@@ -24,8 +24,9 @@ def test_page_offers_this_ffmpegs_encoders_and_the_upload_formats(client):
 
 def test_library_lists_probe_poster_and_origin(client, uploaded):
     # given an upload and the trim made of it
-    job = job_queue_trim(request_code="me", video_id=uploaded["id"], trim_start_ms=0,
-                         trim_end_ms=1000)  # fmt: skip
+    job = job_queue_trim(
+        request_code="me", video_id=uploaded["id"], trim_start_ms=0, trim_end_ms=1000
+    )
     jobs_execute(request_code="me")
 
     # when the page asks for the library
@@ -48,8 +49,14 @@ def test_library_lists_probe_poster_and_origin(client, uploaded):
 def test_the_contracts_video_record_keeps_its_six_keys(api, uploaded):
     record = api.get("/video/view/all").json()[0]
 
-    assert set(record) == {"id", "original_file_path", "processed_file_path", "trim_info",
-                           "concat_info", "encode_info"}  # fmt: skip
+    assert set(record) == {
+        "id",
+        "original_file_path",
+        "processed_file_path",
+        "trim_info",
+        "concat_info",
+        "encode_info",
+    }
 
 
 def test_concat_candidates_give_the_reason_for_each_video(client, api, clip, tmp_path):

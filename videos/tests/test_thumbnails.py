@@ -54,8 +54,7 @@ def test_a_failed_grab_keeps_the_upload_without_a_poster(api, clip, monkeypatch,
 
 def test_job_outputs_get_a_poster(uploaded):
     # given a queued trim of an upload
-    job_queue_trim(request_code="me", video_id=uploaded["id"], trim_start_ms=500,
-                   trim_end_ms=1500)  # fmt: skip
+    job_queue_trim(request_code="me", video_id=uploaded["id"], trim_start_ms=500, trim_end_ms=1500)
 
     # when it runs
     jobs_execute(request_code="me")
@@ -82,8 +81,9 @@ def test_refused_upload_leaves_no_poster_behind(api, clip, tmp_path, media_root)
 
 def test_poster_past_the_last_frame_is_an_error(clip, tmp_path):
     with pytest.raises(FFmpegError):
-        thumbnails.poster_grab(source=clip, demuxer="mov", duration=100,
-                               output=tmp_path / "poster.jpg")  # fmt: skip
+        thumbnails.poster_grab(
+            source=clip, demuxer="mov", duration=100, output=tmp_path / "poster.jpg"
+        )
 
 
 def test_video_files_delete_removes_video_and_poster(uploaded):
