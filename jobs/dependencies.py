@@ -15,12 +15,13 @@ from rest_framework import status
 
 from videoproc.access import scoped
 from videoproc.errors import ServiceError
-from videos.media import FFmpegError
+from videos.engine import pipelines
+from videos.engine.media import FFmpegError
+from videos.engine.normalize import target_plan
 from videos.models import Video
 
-from . import pipelines, transitions
+from . import transitions
 from .models import Job
-from .normalize import target_plan
 
 UNKNOWN = pipelines.UNDECIDED  # e.g. the profile an encoder picks by itself
 # The profile x264 picks by itself for each pixel format an encode may ask for.

@@ -18,11 +18,12 @@ from django.utils import timezone
 from videoproc import metrics
 from videoproc.errors import NO_SPACE_DETAIL, is_no_space
 from videos import storage
-from videos.media import FORMATS, FFmpegCancelled, FFmpegError, ProbeError, probe, run_ffmpeg
+from videos.engine import edits, normalize, pipelines, smartcut
+from videos.engine.media import FORMATS, FFmpegCancelled, FFmpegError, ProbeError, probe, run_ffmpeg
 from videos.models import Video
 from videos.services import video_create, video_files_store
 
-from . import dependencies, edits, normalize, pipelines, smartcut
+from . import dependencies
 from .logcontext import job_context
 from .models import Job
 from .timecodes import format_ms

@@ -4,10 +4,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from videos.media import FORMATS
+from videos.engine import capabilities
+from videos.engine.media import FORMATS
 from videos.serializers import MAX_ID, PageSerializer
 
-from . import capabilities
 from .models import Job
 from .timecodes import TimeFormatError, parse_time_ms
 

@@ -17,15 +17,17 @@ from rest_framework import status
 
 from videoproc.access import scoped
 from videoproc.errors import NO_SPACE_DETAIL, ServiceError
-from videos.media import FFmpegBusy, FFmpegError, FFmpegInterrupted, ffmpeg_slot
+from videos.engine import capabilities, pipelines
+from videos.engine.media import FFmpegError, FFmpegInterrupted
+from videos.engine.normalize import target_plan
 from videos.models import Video
 from videos.services import budget_refusal
 
-from . import capabilities, dependencies, pipelines, tasks, transitions
+from . import dependencies, tasks, transitions
 from .logcontext import job_context
 from .models import Job
-from .normalize import target_plan
 from .runner import job_run_attempt
+from .slots import FFmpegBusy, ffmpeg_slot
 from .timecodes import format_ms
 
 logger = logging.getLogger(__name__)

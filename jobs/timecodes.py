@@ -8,7 +8,7 @@ optional fractional seconds: "00:01:02.250").
 import math
 import re
 
-from videos.media import MAX_DURATION
+from videos.engine.media import MAX_DURATION
 
 NUMBER = r"\d+(?:\.\d+)?"
 PLAIN_RE = re.compile(rf"^({NUMBER})$")

@@ -14,8 +14,6 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jobs import capabilities
-from jobs.pipelines import concat_incompatibility
 from videoproc.access import (
     accounts_required,
     request_owner,
@@ -25,9 +23,11 @@ from videoproc.access import (
 )
 from videoproc.errors import ServiceError
 from videoproc.schema import errors
+from videos.engine import capabilities
+from videos.engine.pipelines import concat_incompatibility
 
 from . import services
-from .media import FORMATS
+from .engine.media import FORMATS
 from .models import Video
 from .serializers import (
     NewTokenSerializer,

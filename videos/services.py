@@ -19,8 +19,9 @@ from videoproc import metrics
 from videoproc.access import scoped
 from videoproc.errors import ServiceError
 
-from . import storage, thumbnails
-from .media import FORMATS, ProbeError, ProbeResult, probe
+from . import storage
+from .engine import thumbnails
+from .engine.media import FORMATS, ProbeError, ProbeResult, probe
 from .models import Video
 
 logger = logging.getLogger(__name__)

@@ -1,12 +1,18 @@
 import os
 import stat
+import tempfile
 
 import pytest
 
-from jobs import capabilities, pipelines
-from jobs.capabilities import Trial, parse_encoder_caps, parse_encoders, trial_args, trial_for
-from videos import storage
-from videos.media import FFmpegInterrupted
+from videos.engine import capabilities, pipelines
+from videos.engine.capabilities import (
+    Trial,
+    parse_encoder_caps,
+    parse_encoders,
+    trial_args,
+    trial_for,
+)
+from videos.engine.media import FFmpegInterrupted
 
 LISTING = """Encoders:
  V..... = Video
@@ -97,14 +103,14 @@ def test_trial_args_write_two_small_frames_of_the_options_into_the_output(tmp_pa
 
 
 def test_trial_mux_writes_in_scratch(settings, monkeypatch):
-    used, scratch_dir = [], storage.scratch_dir
+    used, temporary_directory = [], tempfile.TemporaryDirectory
 
-    def recording_scratch_dir(prefix):
-        directory = scratch_dir(prefix)
+    def recording_temporary_directory(**options):
+        directory = temporary_directory(**options)
         used.append(directory.name)
         return directory
 
-    monkeypatch.setattr(capabilities.storage, "scratch_dir", recording_scratch_dir)
+    monkeypatch.setattr(capabilities.tempfile, "TemporaryDirectory", recording_temporary_directory)
     assert capabilities.trial_mux(_trial()) is None
     assert used and all(os.path.dirname(name) == str(settings.SCRATCH_DIR) for name in used)
 

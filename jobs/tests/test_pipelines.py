@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from jobs import pipelines
-from jobs.pipelines import OutputPlan, PartSound
+from videos.engine import pipelines
+from videos.engine.pipelines import OutputPlan, PartSound
 
 VORBIS_PLAN = OutputPlan(
     extension="webm",

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ffprobe, make_media, upload
-from jobs import cutplan, cutscan, pipelines
-from jobs.cutscan import NotSmart, Packet, Scan, SourceStream
 from jobs.models import Job
+from videos.engine import cutplan, cutscan, pipelines
+from videos.engine.cutscan import NotSmart, Packet, Scan, SourceStream
 from videos.models import Video
 
 from .test_execute import (

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ffprobe, make_media, upload
 from jobs.models import Job
-from videos.media import FFmpegBusy, ffmpeg_slot
+from jobs.slots import FFmpegBusy, ffmpeg_slot
 from videos.models import Video
 
 pytestmark = pytest.mark.django_db

@@ -4,8 +4,8 @@ import pytest
 from django.core.files.storage import default_storage
 
 from conftest import make_media, upload
-from jobs import capabilities
 from jobs.services import job_queue_trim, jobs_execute
+from videos.engine import capabilities
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,9 @@ from django.core.files.storage import default_storage
 from conftest import ffprobe, make_media, upload
 from jobs.models import Job
 from jobs.services import job_queue_trim, jobs_execute
-from videos import services, thumbnails
-from videos.media import FFmpegError
+from videos import services
+from videos.engine import thumbnails
+from videos.engine.media import FFmpegError
 from videos.models import Video
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 
 from conftest import make_media, upload
-from videos.media import ProbeError, probe
+from videos.engine.media import ProbeError, probe
 from videos.models import Video
 
 pytestmark = pytest.mark.django_db
@@ -186,10 +186,10 @@ def test_probe_refuses_a_playlist_even_when_called_directly(tmp_path):
 
 
 def test_probe_limits_are_enforced(api, clip, monkeypatch, media_root):
-    monkeypatch.setattr("videos.media.MAX_DURATION", 1)
+    monkeypatch.setattr("videos.engine.media.MAX_DURATION", 1)
     assert "more than 1 s" in _refused(api, media_root, clip)
-    monkeypatch.setattr("videos.media.MAX_DURATION", 3600)
-    monkeypatch.setattr("videos.media.MAX_DIMENSION", 200)
+    monkeypatch.setattr("videos.engine.media.MAX_DURATION", 3600)
+    monkeypatch.setattr("videos.engine.media.MAX_DIMENSION", 200)
     assert "320x240" in _refused(api, media_root, clip)
 
 

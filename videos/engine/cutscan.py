@@ -13,9 +13,9 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-from django.conf import settings
 
-from videos.media import file_url
+from .media import file_url
+from .tools import tools
 
 # The H.264 / HEVC NAL unit types a decoder can start at (IDR; HEVC's IRAP: BLA, IDR, CRA)
 # and those that carry a parameter set (SPS; VPS, SPS).
@@ -66,7 +66,7 @@ class Scan:
 
 def probe_stream(source: Path, demuxer: str) -> SourceStream:
     args = [
-        settings.FFPROBE_BINARY,
+        tools.ffprobe,
         "-v",
         "error",
         "-protocol_whitelist",
@@ -82,7 +82,7 @@ def probe_stream(source: Path, demuxer: str) -> SourceStream:
         file_url(source),
     ]
     completed = subprocess.run(
-        args, capture_output=True, timeout=settings.FFPROBE_TIMEOUT, stdin=subprocess.DEVNULL
+        args, capture_output=True, timeout=tools.probe_timeout, stdin=subprocess.DEVNULL
     )
     if completed.returncode:
         raise NotSmart("the video stream could not be probed")

@@ -27,9 +27,6 @@ from typing import Protocol
 
 import av
 import ffmpeg
-from django.conf import settings
-
-from videos.media import FORMATS, FFmpegCancelled, FFmpegError, file_url, run_ffmpeg
 
 from . import pipelines
 from .cutplan import (
@@ -44,6 +41,8 @@ from .cutplan import (
     refusal,
 )
 from .cutscan import NotSmart, SourceStream, scan
+from .media import FORMATS, FFmpegCancelled, FFmpegError, file_url, run_ffmpeg
+from .tools import tools
 
 TIME_TOLERANCE = 0.0015  # seconds: a result's frame may sit this far from where planned
 # Seconds by which decode times at a seam are kept apart, at least: more than a tick of
@@ -147,7 +146,7 @@ def part_args(
     return (
         ffmpeg.output(source_input["v:0"], str(output), **options, **encoder_options(stream))
         .global_args("-copyts", "-start_at_zero")
-        .compile(cmd=settings.FFMPEG_BINARY, overwrite_output=True)
+        .compile(cmd=tools.ffmpeg, overwrite_output=True)
     )
 
 
@@ -198,7 +197,7 @@ def sound_args(
     return (
         ffmpeg.output(source_input["a:0"], str(output), **options)
         .global_args("-copyts", "-start_at_zero")
-        .compile(cmd=settings.FFMPEG_BINARY, overwrite_output=True)
+        .compile(cmd=tools.ffmpeg, overwrite_output=True)
     )
 
 
@@ -294,7 +293,7 @@ def join_args(
     return (
         ffmpeg.output(*streams, str(output), **options)
         .global_args("-copyts", "-start_at_zero")
-        .compile(cmd=settings.FFMPEG_BINARY, overwrite_output=True)
+        .compile(cmd=tools.ffmpeg, overwrite_output=True)
     )
 
 
@@ -321,7 +320,7 @@ def keyframe_args(
     if extension in pipelines.MOV_FAMILY:
         options["movflags"] = "+faststart"
     return ffmpeg.output(*streams, str(output), **options).compile(
-        cmd=settings.FFMPEG_BINARY, overwrite_output=True
+        cmd=tools.ffmpeg, overwrite_output=True
     )
 
 

@@ -8,16 +8,16 @@ binary that will do the work. Parsers and builders are pure; only `encoders`,
 
 import re
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
 import ffmpeg
-from django.conf import settings
 
-from videos import storage
-from videos.media import FFmpegError, FFmpegInterrupted, run_ffmpeg
+from .media import FFmpegError, FFmpegInterrupted, run_ffmpeg
+from .tools import tools
 
 # Encoders that need hardware this server may not have; never chosen automatically.
 HARDWARE_MARKERS = ("_vaapi", "_qsv", "_nvenc", "_v4l2m2m", "_amf", "_omx", "_mf", "_vulkan")
@@ -74,7 +74,7 @@ def encoders() -> dict[str, Encoder]:
 
 def _ffmpeg_says(*args: str) -> str:
     return subprocess.run(
-        [settings.FFMPEG_BINARY, "-hide_banner", *args],
+        [tools.ffmpeg, "-hide_banner", *args],
         capture_output=True,
         text=True,
         check=True,
@@ -199,7 +199,7 @@ def trial_args(trial: Trial, output: Path) -> list[str]:
         )
     options = {"frames:v": TRIAL_FRAMES, **dict(trial.options)}
     return ffmpeg.output(*streams, str(output), **options).compile(
-        cmd=settings.FFMPEG_BINARY, overwrite_output=True
+        cmd=tools.ffmpeg, overwrite_output=True
     )
 
 
@@ -208,7 +208,9 @@ def trial_mux(trial: Trial) -> str | None:
     """Write the trial in scratch: None if FFmpeg can, else its reason. Only FFmpeg's own
     refusals are remembered; a timeout or a crash (FFmpegInterrupted) or a full disk
     (OSError) is raised, and so never cached."""
-    with storage.scratch_dir("trial-") as directory:
+    if tools.scratch_dir:
+        Path(tools.scratch_dir).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="trial-", dir=tools.scratch_dir) as directory:
         try:
             run_ffmpeg(trial_args(trial, Path(directory) / "trial"), timeout=TRIAL_TIMEOUT)
         except FFmpegInterrupted:

@@ -13,13 +13,11 @@ from fractions import Fraction
 from pathlib import Path
 
 import ffmpeg
-from django.conf import settings
-
-from videos.media import FORMATS, file_url
-from videos.models import Video
 
 from . import normalize, pipelines
+from .media import FORMATS, MediaFacts, file_url
 from .pipelines import OutputPlan
+from .tools import tools
 
 SILENCE_SAMPLE_RATE = normalize.SILENCE_SAMPLE_RATE
 FRAME_EPSILON = 1e-6  # seconds: a frame this close to a cut point counts as on it
@@ -29,7 +27,7 @@ FRAME_EPSILON = 1e-6  # seconds: a frame this close to a cut point counts as on 
 class Segment:
     """A span of a source, as the job's params give it (seconds, end clamped)."""
 
-    video: Video
+    video: MediaFacts
     start: float
     end: float
 
@@ -43,7 +41,7 @@ class Segment:
         return float(math.ceil((self.start - FRAME_EPSILON) * rate) / rate)
 
 
-def segments_of(params: dict, videos: list[Video]) -> list[Segment]:
+def segments_of(params: dict, videos: list[MediaFacts]) -> list[Segment]:
     return [
         Segment(
             video=video,
@@ -66,7 +64,7 @@ def in_band_args(*, source: Path, output: Path, video_codec: str, extension: str
         options["bsf:v"] = bsf
     return ffmpeg.output(
         ffmpeg.input(str(source), protocol_whitelist="file")["v:0"], str(output), **options
-    ).compile(cmd=settings.FFMPEG_BINARY, overwrite_output=True)
+    ).compile(cmd=tools.ffmpeg, overwrite_output=True)
 
 
 def join_args(
@@ -110,5 +108,5 @@ def join_args(
         streams.append(ffmpeg.concat(*pieces, v=0, a=1) if len(pieces) > 1 else pieces[0])
         options.update(pipelines.audio_options(plan))
     return ffmpeg.output(*streams, str(output), **options).compile(
-        cmd=settings.FFMPEG_BINARY, overwrite_output=True
+        cmd=tools.ffmpeg, overwrite_output=True
     )

@@ -7,7 +7,6 @@ later calls name the demuxer that probe found.
 
 import ctypes
 import errno
-import fcntl
 import json
 import logging
 import os
@@ -18,13 +17,13 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Protocol
 
-from django.conf import settings
+from .tools import tools
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +49,6 @@ FORMATS = {
 ALLOWED_DEMUXERS = ",".join(sorted(set().union(*(f.demuxers for f in FORMATS.values()))))
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-SLOT_POLL_INTERVAL = 0.5  # seconds between looks for a free slot
 MAX_DIMENSION = 8192
 MAX_STREAMS = 32
 MAX_DURATION = 24 * 3600  # seconds; a header claiming more is lying or out of our league
@@ -94,10 +92,6 @@ class FFmpegCancelled(FFmpegError):
     """FFmpeg was stopped on request."""
 
 
-class FFmpegBusy(Exception):
-    """Every FFmpeg slot of this machine is taken."""
-
-
 class FFmpegInterrupted(FFmpegError):
     """FFmpeg did not end on its own (stopped at its time limit, or killed by a signal):
     this says nothing about whether it could do the work."""
@@ -130,6 +124,34 @@ class ProbeResult:
         return float(Fraction(self.frame_rate)) if self.frame_rate else 0.0
 
 
+class MediaFacts(Protocol):
+    """What the engine reads of a video: a stored one (videos.models.Video), or what a
+    pending job will produce (jobs.dependencies.PlannedVideo)."""
+
+    extension: str
+    demuxer: str
+    duration: float
+    video_codec: str
+    video_profile: str
+    width: int
+    height: int
+    pix_fmt: str
+    sample_aspect_ratio: str
+    frame_rate: str
+    base_frame_rate: str
+    rotation: int
+    audio_codec: str | None
+    audio_sample_rate: int | None
+    audio_channels: int | None
+    audio_channel_layout: str
+
+    @property
+    def label(self) -> str: ...  # how messages name it: "video 13"
+
+    @property
+    def fps(self) -> float: ...
+
+
 def file_url(path: str | os.PathLike) -> str:
     """An input name FFmpeg cannot mistake for a protocol URL or an option."""
     return "file:" + str(Path(path).resolve())
@@ -137,12 +159,12 @@ def file_url(path: str | os.PathLike) -> str:
 
 def probe(path: str | os.PathLike, *, demuxer: str | None = None) -> ProbeResult:
     """Probe a file; raise ProbeError unless it is a real video in one of our containers."""
-    args = [settings.FFPROBE_BINARY, "-v", "error", "-protocol_whitelist", "file"]
+    args = [tools.ffprobe, "-v", "error", "-protocol_whitelist", "file"]
     args += ["-f", demuxer] if demuxer else ["-format_whitelist", ALLOWED_DEMUXERS]
     args += ["-show_format", "-show_streams", "-of", "json", file_url(path)]
     try:
         completed = subprocess.run(
-            args, capture_output=True, timeout=settings.FFPROBE_TIMEOUT, stdin=subprocess.DEVNULL
+            args, capture_output=True, timeout=tools.probe_timeout, stdin=subprocess.DEVNULL
         )
     except subprocess.TimeoutExpired:
         raise ProbeError("probing took too long") from None
@@ -159,7 +181,7 @@ def _duration_from_packets(path: str | os.PathLike, demuxer: str) -> float | Non
     """The end of the last packet, for files whose header has no duration (a browser's
     MediaRecorder or any live stream writes WebM/Matroska without one). Demuxes only."""
     args = [
-        settings.FFPROBE_BINARY,
+        tools.ffprobe,
         "-v",
         "error",
         "-protocol_whitelist",
@@ -180,7 +202,7 @@ def _duration_from_packets(path: str | os.PathLike, demuxer: str) -> float | Non
         stdin=subprocess.DEVNULL,
         text=True,
     ) as scan:
-        timer = threading.Timer(settings.FFPROBE_TIMEOUT, scan.kill)
+        timer = threading.Timer(tools.probe_timeout, scan.kill)
         timer.start()
         try:
             for line in scan.stdout:  # one line a packet: stream it, a long file has millions
@@ -273,34 +295,6 @@ def _rotation(video: dict) -> int:
     return int(video.get("tags", {}).get("rotate", 0) or 0)
 
 
-@contextmanager
-def ffmpeg_slot(*, wait: bool) -> Iterator[None]:
-    """Hold one of this machine's FFMPEG_MAX_RUNS slots while running a job's FFmpeg.
-
-    A slot is a lock file in FFMPEG_SLOTS_DIR, so every process and thread here shares them, and
-    the kernel frees the slot of a holder that dies. Raises FFmpegBusy when all are
-    taken, unless `wait`: then waits for one to free.
-    """
-    folder = Path(settings.FFMPEG_SLOTS_DIR)
-    folder.mkdir(parents=True, exist_ok=True)
-    while True:
-        for index in range(settings.FFMPEG_MAX_RUNS):
-            handle = open(folder / f"slot{index}", "a")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                continue
-            try:
-                yield
-            finally:
-                handle.close()  # and with it the lock
-            return
-        if not wait:
-            raise FFmpegBusy(f"all {settings.FFMPEG_MAX_RUNS} FFmpeg slots are busy")
-        time.sleep(SLOT_POLL_INTERVAL)
-
-
 def run_ffmpeg(
     args: list[str],
     *,
@@ -330,7 +324,7 @@ def run_ffmpeg(
     # Drain stderr concurrently: a full pipe would stall FFmpeg.
     reader = threading.Thread(target=stderr_tail.extend, args=(process.stderr,), daemon=True)
     reader.start()
-    time_limit = timeout or settings.JOB_TIME_LIMIT
+    time_limit = timeout or tools.time_limit
     timed_out = threading.Event()
     timer = threading.Timer(time_limit, lambda: (timed_out.set(), _stop(process)))
     timer.start()
@@ -362,7 +356,7 @@ def _raise_failure(returncode: int, stderr: str, timed_out: bool, time_limit: fl
     """The error for a failed run: out of disk, out of its memory, stopped, or refused."""
     if "No space left on device" in stderr:
         raise OSError(errno.ENOSPC, "No space left on device")
-    memory_limit = settings.FFMPEG_MEMORY_LIMIT_MB
+    memory_limit = tools.memory_limit_mb
     if memory_limit and any(sign in stderr for sign in OUT_OF_MEMORY_SIGNS):
         raise FFmpegError(
             f"FFmpeg ran out of memory: this server allows one FFmpeg {memory_limit} MB "
@@ -382,7 +376,7 @@ def _raise_failure(returncode: int, stderr: str, timed_out: bool, time_limit: fl
 def hide_paths(text: str) -> str:
     """FFmpeg's words without this server's folders: a file in scratch or in the media
     folder is named by its own name alone, as users may see these messages."""
-    for folder in (settings.SCRATCH_DIR, settings.MEDIA_ROOT):
+    for folder in tools.private_folders:
         text = re.sub(rf"(file:)?{re.escape(str(Path(folder).resolve()))}/(\S*/)?", "", text)
     return text
 
@@ -392,8 +386,8 @@ def _before_exec() -> None:
     with SIGKILL), the kernel kills FFmpeg too instead of leaving it encoding for no one;
     and its address space is capped, so an overrun fails this job, not the machine."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if settings.FFMPEG_MEMORY_LIMIT_MB:
-        limit = settings.FFMPEG_MEMORY_LIMIT_MB * 1024 * 1024
+    if tools.memory_limit_mb:
+        limit = tools.memory_limit_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 

@@ -11,13 +11,11 @@ from fractions import Fraction
 from pathlib import Path
 
 import ffmpeg
-from django.conf import settings
-
-from videos.media import FORMATS, FFmpegError, file_url
-from videos.models import Video
 
 from . import capabilities
 from .capabilities import encoder_for_codec, encoders, pick_pix_fmt, pick_sample_rate
+from .media import FORMATS, FFmpegError, MediaFacts, file_url
+from .tools import tools
 
 MOV_FAMILY = {"mp4", "mov", "3gp"}
 MPEG_FAMILY_ENCODERS = {
@@ -199,7 +197,7 @@ def fallback_extension(video_codec: str, audio_codec: str | None) -> str:
     return "mkv"
 
 
-def trim_plan(video: Video) -> OutputPlan:
+def trim_plan(video: MediaFacts) -> OutputPlan:
     """Re-encode with the source's own codecs and parameters, in its own container, so
     trims of one source concatenate; if this FFmpeg cannot write those codecs there, use
     the container's usual codecs instead (see DEFAULT_ENCODERS)."""
@@ -272,7 +270,7 @@ def concat_incompatibility(videos: list) -> str | None:
     return None
 
 
-def encode_plan(*, video: Video, params: dict) -> OutputPlan:
+def encode_plan(*, video: MediaFacts, params: dict) -> OutputPlan:
     """The output of an encode: the requested codecs, size and rate, in the requested
     container, else the source's when it can hold them, else the documented fallback."""
     width, height = map(int, params["resolution"].split(":"))
@@ -359,7 +357,7 @@ def trim_args(
         )
         # Timestamps as in the source (from 0 at its start), for the trim filters to read.
         .global_args("-copyts", "-start_at_zero")
-        .compile(cmd=settings.FFMPEG_BINARY, overwrite_output=True)
+        .compile(cmd=tools.ffmpeg, overwrite_output=True)
     )
 
 
@@ -425,7 +423,7 @@ def concat_args(
     if extension in MOV_FAMILY:
         options["movflags"] = "+faststart"
     return ffmpeg.output(*streams, str(output), **options).compile(
-        cmd=settings.FFMPEG_BINARY, overwrite_output=True
+        cmd=tools.ffmpeg, overwrite_output=True
     )
 
 
@@ -439,7 +437,7 @@ def retime_args(
     streams = [source_input["v:0"]] + ([source_input["a:0"]] if has_audio else [])
     options = {"c": "copy", "video_track_timescale": timescale, "f": FORMATS[extension].muxer}
     return ffmpeg.output(*streams, str(output), **options).compile(
-        cmd=settings.FFMPEG_BINARY, overwrite_output=True
+        cmd=tools.ffmpeg, overwrite_output=True
     )
 
 
@@ -459,7 +457,7 @@ def encode_args(*, source: Path, demuxer: str, plan: OutputPlan, output: Path) -
     streams = [fit_picture(source_input["v:0"], plan)]
     streams += [source_input["a:0"]] if plan.audio_encoder else []
     return ffmpeg.output(*streams, str(output), **output_options(plan)).compile(
-        cmd=settings.FFMPEG_BINARY, overwrite_output=True
+        cmd=tools.ffmpeg, overwrite_output=True
     )
 
 

@@ -7,9 +7,9 @@ and the demuxer the first probe found.
 from pathlib import Path, PurePosixPath
 
 import ffmpeg
-from django.conf import settings
 
 from .media import FFmpegError, file_url, run_ffmpeg
+from .tools import tools
 
 FOLDER = "thumbs"
 WIDTH = 320
@@ -30,7 +30,7 @@ def poster_args(*, source: Path, demuxer: str, at: float, output: Path) -> list[
     )
     frame = source_input["v:0"].filter("scale", f"min({WIDTH},iw)", -2).filter("setsar", 1)
     return ffmpeg.output(frame, str(output), vframes=1, f="image2", update=1, **{"q:v": 4}).compile(
-        cmd=settings.FFMPEG_BINARY, overwrite_output=True
+        cmd=tools.ffmpeg, overwrite_output=True
     )
 
 

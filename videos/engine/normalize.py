@@ -12,13 +12,11 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import ffmpeg
-from django.conf import settings
-
-from videos.media import FFmpegError, file_url
-from videos.models import Video
 
 from . import capabilities, pipelines
+from .media import FFmpegError, MediaFacts, file_url
 from .pipelines import OutputPlan
+from .tools import tools
 
 # The profile x264 writes when it is given one (and the one it picks for 4:2:0 unasked).
 X264_PROBED_PROFILES = {"baseline": "Constrained Baseline", "main": "Main", None: "High"}
@@ -115,7 +113,7 @@ def audio_differs(video, plan: OutputPlan) -> bool:
 class Part:
     """One input of a normalised join (with start/end: a span of it, re-encoded)."""
 
-    video: Video
+    video: MediaFacts
     name: str  # its file in the job's directory
     start: float | None = None  # seconds
     end: float | None = None
@@ -180,7 +178,7 @@ def part_args(
             streams.append(source_input["a:0"])
             options["c:a"] = "copy"
     return ffmpeg.output(*streams, str(output), **options).compile(
-        cmd=settings.FFMPEG_BINARY, overwrite_output=True
+        cmd=tools.ffmpeg, overwrite_output=True
     )
 
 
