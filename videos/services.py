@@ -14,7 +14,6 @@ from django.db import transaction
 from django.db.models import Sum
 from rest_framework import status
 
-from jobs.transitions import UNFINISHED
 from videoproc import metrics
 from videoproc.access import scoped
 from videoproc.errors import ServiceError
@@ -262,7 +261,15 @@ def video_delete(*, video: Video) -> None:
     """Delete a video's row, then its files once that is committed; refused (409) while
     an unfinished (pending, queued or running) job needs it as an input."""
     with transaction.atomic():
-        busy = list(video.input_of_jobs.filter(status__in=UNFINISHED).values_list("id", flat=True))
+        # Asked through the relation alone, so that videos needs nothing of the jobs app's
+        # code: a job is unfinished exactly while its finished_at is null. In
+        # jobs/transitions.py, which alone writes a job's status, every move to succeeded,
+        # failed or cancelled sets finished_at, and every move back to pending (a retry)
+        # clears it; a job is created pending without one, and it is null all through
+        # queued and running (jobs_take clears it on the way there).
+        busy = list(
+            video.input_of_jobs.filter(finished_at__isnull=True).values_list("id", flat=True)
+        )
         if busy:
             raise ServiceError(
                 f"Video {video.id} cannot be deleted: pending or running job "
