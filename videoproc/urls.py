@@ -6,9 +6,9 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from jobs.views import JobViewSet, ProcessViewSet
+from videoproc import pages, tokens
 from videoproc.health import HealthView
 from videoproc.metrics import metrics_view
-from videos import pages
 from videos.serving import serve_stored
 from videos.views import VideoViewSet
 
@@ -48,8 +48,8 @@ urlpatterns = [
     path("", pages.index, name="page"),
     api("page/library", pages.LibraryView.as_view(), "page-library"),
     api("page/concat-candidates", pages.ConcatCandidatesView.as_view(), "page-concat-candidates"),
-    api("page/tokens", pages.TokensView.as_view(), "page-tokens"),
-    api(r"page/tokens/(?P<token_key>\w+)", pages.TokenView.as_view(), "page-token"),
+    api("page/tokens", tokens.TokensView.as_view(), "page-tokens"),
+    api(r"page/tokens/(?P<token_key>\w+)", tokens.TokenView.as_view(), "page-token"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     api("health", HealthView.as_view(), "health"),

@@ -1,4 +1,3 @@
-from knox.models import AuthToken
 from rest_framework import serializers
 
 from .models import Video
@@ -81,28 +80,3 @@ class PageSerializer(serializers.Serializer):
 
 class DownloadLinkSerializer(serializers.Serializer):
     download_link = serializers.URLField()
-
-
-class TokenSerializer(serializers.ModelSerializer):
-    """One of the user's API tokens, named by the start of its key (all that is kept)."""
-
-    class Meta:
-        model = AuthToken
-        fields = ["token_key", "created", "expiry"]
-
-
-class NewTokenSerializer(TokenSerializer):
-    key = serializers.CharField(help_text="send as 'Authorization: Token <key>'; shown this once")
-
-    class Meta(TokenSerializer.Meta):
-        fields = [*TokenSerializer.Meta.fields, "key"]
-
-
-class TokenCreateSerializer(serializers.Serializer):
-    days = serializers.IntegerField(
-        min_value=1,
-        max_value=3650,
-        required=False,
-        allow_null=True,
-        help_text="days until the token stops working; without it, until it is revoked",
-    )

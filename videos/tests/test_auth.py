@@ -61,14 +61,6 @@ def test_health_and_metrics_answer_without_credentials(accounts):
     assert anonymous.get("/health?format=json").status_code != 401
 
 
-def test_the_page_sends_anonymous_visitors_to_the_login_form(accounts, client):
-    response = client.get("/")
-
-    assert response.status_code == 302
-    assert urlsplit(response["Location"]).path == "/accounts/login/"
-    assert client.get(response["Location"]).status_code == 200
-
-
 def test_a_token_works_with_either_prefix(alice, clip):
     key = alice._credentials["HTTP_AUTHORIZATION"].split()[1]
     for prefix in ("Token", "Bearer", "bearer"):
@@ -138,13 +130,6 @@ def test_another_users_video_cannot_be_queued_with(alice, bob, clip):
     assert [a.status_code for a in answers] == [404] * 5
     assert not Job.objects.exists()
     assert list(alice.get("/page/concat-candidates", {"video_id": mine}).json()) == [str(mine)]
-
-
-def test_the_page_library_shows_only_the_users_own(alice, bob, clip):
-    mine = upload(alice, clip).json()[0]["id"]
-    upload(bob, clip)
-
-    assert [v["id"] for v in alice.get("/page/library").json()] == [mine]
 
 
 def processed_by(client, clip) -> int:
@@ -325,50 +310,6 @@ def test_the_admin_shows_staff_every_owner_and_filters_by_owner(alice, bob, clip
     assert [v.id for v in only_bob.context["cl"].result_list] == [theirs]
     page = admin_client.get(f"/admin/videos/video/{theirs}/change/").content.decode()
     assert "?sig=" in page  # the player's link works for staff who do not own it
-
-
-def test_a_user_creates_lists_and_revokes_only_their_own_tokens(alice, bob):
-    # when alice makes a token that expires in a day
-    made = alice.post("/page/tokens", {"days": 1}, format="json")
-
-    # then its key works, and only she sees it listed
-    assert made.status_code == 201
-    key, token_key = made.json()["key"], made.json()["token_key"]
-    script = APIClient()
-    script.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-    assert script.get("/video/view/all").status_code == 200
-    assert token_key in [t["token_key"] for t in alice.get("/page/tokens").json()]
-    assert token_key not in [t["token_key"] for t in bob.get("/page/tokens").json()]
-
-    # bob cannot revoke it; she can, and then it fails
-    assert bob.delete(f"/page/tokens/{token_key}").status_code == 404
-    assert alice.delete(f"/page/tokens/{token_key}").status_code == 204
-    assert script.get("/video/view/all").status_code == 401
-    assert alice.delete(f"/page/tokens/{token_key}").status_code == 404
-
-
-def test_a_token_lifetime_must_be_a_positive_number_of_days(alice):
-    response = alice.post("/page/tokens", {"days": 0}, format="json")
-
-    assert response.status_code == 400
-    assert response.json()["detail"].startswith("days:")
-    assert AuthToken.objects.filter(user=alice.user).count() == 1  # the fixture's own
-
-
-def test_there_are_no_tokens_when_accounts_are_off(api):
-    assert api.get("/page/tokens").status_code == 404
-    assert api.post("/page/tokens").status_code == 404
-
-
-def test_the_page_names_the_user_and_offers_sign_out(alice):
-    browser = Client()
-    browser.force_login(alice.user)
-
-    page = browser.get("/").content.decode()
-
-    assert 'id="account-name">alice<' in page
-    assert 'action="/accounts/logout/"' in page
-    assert 'id="token-form"' in page
 
 
 @pytest.mark.integration

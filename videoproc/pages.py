@@ -1,41 +1,25 @@
 """The browser page at / and the JSON it reads beside the API (additive endpoints; the
 contract's responses stay as they are): the library with what the page shows of each
-video, which videos can be joined to a chosen first one, and the user's API tokens."""
-
-from datetime import timedelta
+video, and which videos can be joined to a chosen first one. The page works with both
+apps (videos with the jobs that made them; queueing and watching jobs), so it lives
+here, above both; its tokens panel reads videoproc.tokens."""
 
 from django.contrib.auth.views import redirect_to_login
-from django.db.models import Q
 from django.shortcuts import render
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from knox.models import AuthToken
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from videoproc.access import (
-    accounts_required,
-    request_owner,
-    scoped,
-    token_create,
-    token_revoke,
-)
-from videoproc.errors import ServiceError
+from videoproc.access import accounts_required, request_owner, scoped
 from videoproc.schema import errors
+from videos import services
 from videos.engine import capabilities
+from videos.engine.media import FORMATS
 from videos.engine.pipelines import concat_incompatibility
-
-from . import services
-from .engine.media import FORMATS
-from .models import Video
-from .serializers import (
-    NewTokenSerializer,
-    TokenCreateSerializer,
-    TokenSerializer,
-    VideoIdSerializer,
-)
-from .serving import stored_url
+from videos.models import Video
+from videos.serializers import VideoIdSerializer
+from videos.serving import stored_url
 
 # Offered first in the encode form, when this FFmpeg has them; its other encoders follow.
 COMMON_ENCODERS = {
@@ -60,7 +44,7 @@ def index(request):
         return redirect_to_login(request.get_full_path())
     return render(
         request,
-        "videos/index.html",
+        "page/index.html",
         {
             "video_encoders": encoder_choices("video"),
             "audio_encoders": encoder_choices("audio"),
@@ -150,48 +134,3 @@ class ConcatCandidatesView(APIView):
                 for video in scoped(Video.objects.order_by("id"), owner)
             }
         )
-
-
-def _accounts_only() -> None:
-    if not accounts_required():
-        raise ServiceError(
-            "Accounts are off (API_AUTH=off): there are no tokens", status.HTTP_404_NOT_FOUND
-        )
-
-
-class TokensView(APIView):
-    """The signed-in user's own API tokens: the page's tokens panel."""
-
-    @extend_schema(
-        summary="Your API tokens that still work",
-        responses={200: TokenSerializer(many=True), **errors(404)},
-    )
-    def get(self, request):
-        _accounts_only()
-        tokens = AuthToken.objects.filter(user=request.user)
-        tokens = tokens.filter(Q(expiry__isnull=True) | Q(expiry__gt=timezone.now()))
-        return Response(TokenSerializer(tokens.order_by("created"), many=True).data)
-
-    @extend_schema(
-        summary="Create an API token; its key is in this answer only",
-        request=TokenCreateSerializer,
-        responses={201: NewTokenSerializer, **errors(400, 404)},
-    )
-    def post(self, request):
-        _accounts_only()
-        params = TokenCreateSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        days = params.validated_data.get("days")
-        token, key = token_create(
-            user=request.user, expires_in=timedelta(days=days) if days else None
-        )
-        token.key = key
-        return Response(NewTokenSerializer(token).data, status=status.HTTP_201_CREATED)
-
-
-class TokenView(APIView):
-    @extend_schema(summary="Revoke one of your API tokens", responses={204: None, **errors(404)})
-    def delete(self, request, token_key: str):
-        _accounts_only()
-        token_revoke(user=request.user, token_key=token_key)
-        return Response(status=status.HTTP_204_NO_CONTENT)

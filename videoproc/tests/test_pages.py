@@ -1,7 +1,10 @@
 """The page at / and the JSON endpoints it reads beside the API."""
 
+from urllib.parse import urlsplit
+
 import pytest
 from django.core.files.storage import default_storage
+from django.test import Client
 
 from conftest import make_media, upload
 from jobs.services import job_queue_trim, jobs_execute
@@ -78,3 +81,32 @@ def test_concat_candidates_of_an_unknown_video_is_404(client):
 
     assert response.status_code == 404
     assert "detail" in response.json()
+
+
+# With accounts on (API_AUTH=required).
+
+
+def test_the_page_sends_anonymous_visitors_to_the_login_form(accounts, client):
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert urlsplit(response["Location"]).path == "/accounts/login/"
+    assert client.get(response["Location"]).status_code == 200
+
+
+def test_the_page_library_shows_only_the_users_own(alice, bob, clip):
+    mine = upload(alice, clip).json()[0]["id"]
+    upload(bob, clip)
+
+    assert [v["id"] for v in alice.get("/page/library").json()] == [mine]
+
+
+def test_the_page_names_the_user_and_offers_sign_out(alice):
+    browser = Client()
+    browser.force_login(alice.user)
+
+    page = browser.get("/").content.decode()
+
+    assert 'id="account-name">alice<' in page
+    assert 'action="/accounts/logout/"' in page
+    assert 'id="token-form"' in page
