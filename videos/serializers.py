@@ -1,8 +1,11 @@
 from rest_framework import serializers
 
+# Only for jobs.serializers, which takes it from here until its list pages by
+# videoproc.paging.SkipLimitPagination too (issue 15).
+from videoproc.paging import PageSerializer as PageSerializer
+
 from .models import Video
 
-MAX_PAGE_SIZE = 1000
 MAX_ID = 2**63 - 1  # the largest id a database row can have (a 64-bit integer)
 
 
@@ -68,14 +71,6 @@ class VideoInfoSerializer(serializers.ModelSerializer):
 
 class VideoIdSerializer(serializers.Serializer):
     video_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-
-
-class PageSerializer(serializers.Serializer):
-    skip = serializers.IntegerField(min_value=0, max_value=MAX_ID - MAX_PAGE_SIZE, default=0)
-    limit = serializers.IntegerField(min_value=0, default=100)
-
-    def validate_limit(self, value: int) -> int:
-        return min(value, MAX_PAGE_SIZE)
 
 
 class DownloadLinkSerializer(serializers.Serializer):

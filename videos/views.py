@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from videoproc.access import request_owner, scoped
 from videoproc.errors import ServiceError
+from videoproc.paging import SkipLimitPagination
 from videoproc.parsers import BoundedJSONParser
 from videoproc.schema import errors
 
@@ -14,7 +15,6 @@ from . import services
 from .models import Video
 from .serializers import (
     DownloadLinkSerializer,
-    PageSerializer,
     VideoIdSerializer,
     VideoInfoSerializer,
     VideoSerializer,
@@ -30,6 +30,12 @@ def _video_id(request) -> int:
 
 class VideoViewSet(viewsets.ViewSet):
     parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
+
+    @property
+    def pagination_class(self):
+        # The list alone pages: upload and download answer lists too, and the schema
+        # would give them the paging parameters.
+        return SkipLimitPagination if self.action == "list" else None
 
     @extend_schema(
         summary="Upload videos",
@@ -57,15 +63,13 @@ class VideoViewSet(viewsets.ViewSet):
 
     @extend_schema(
         summary="List videos",
-        parameters=[PageSerializer],
         responses={200: VideoSerializer(many=True), **errors(400)},
     )
     def list(self, request):
-        page = PageSerializer(data=request.query_params)
-        page.is_valid(raise_exception=True)
-        skip, limit = page.validated_data["skip"], page.validated_data["limit"]
-        videos = scoped(Video.objects.order_by("id"), request_owner(request))[skip : skip + limit]
-        return Response(VideoSerializer(videos, many=True).data)
+        paginator = self.pagination_class()
+        videos = scoped(Video.objects.order_by("id"), request_owner(request))
+        page = paginator.paginate_queryset(videos, request, view=self)
+        return paginator.get_paginated_response(VideoSerializer(page, many=True).data)
 
     @extend_schema(
         summary="Video information",

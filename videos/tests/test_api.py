@@ -43,7 +43,7 @@ def test_list_refuses_bad_paging(api, query):
 
 
 def test_list_caps_limit(api, clip, monkeypatch):
-    monkeypatch.setattr("videos.serializers.MAX_PAGE_SIZE", 2)
+    monkeypatch.setattr("videoproc.paging.MAX_PAGE_SIZE", 2)
     upload(api, clip, clip, clip)
     assert len(api.get("/video/view/all?limit=100").json()) == 2
 
