@@ -99,11 +99,14 @@ def our_trims() -> dict[str, tuple[float, str]]:
     videos = {name: video_import(path=WORK / name) for name in {t[1] for t in TRIMS}}
 
     def trim(source: str, start: float, end: float):
-        job = services.job_queue_trim(
+        job = services.job_queue(
             request_code="bench",
-            video_id=videos[source].id,
-            trim_start_ms=start * 1000,
-            trim_end_ms=end * 1000,
+            kind="trim",
+            params={
+                "video_id": videos[source].id,
+                "trim_start_ms": start * 1000,
+                "trim_end_ms": end * 1000,
+            },
         )
         services.jobs_execute(request_code="bench")
         job.refresh_from_db()
@@ -175,24 +178,29 @@ def ours(long_clip: Path, short_clip: Path) -> dict[str, float]:
 
     first, second = video_import(path=long_clip), video_import(path=short_clip)
     operations = {
-        "trim 10 s from the middle, re-encoded": lambda: services.job_queue_trim(
+        "trim 10 s from the middle, re-encoded": lambda: services.job_queue(
             request_code="bench",
-            video_id=first.id,
-            trim_start_ms=25000,
-            trim_end_ms=35000,
-            mode="reencode",
+            kind="trim",
+            params={
+                "video_id": first.id,
+                "trim_start_ms": 25000,
+                "trim_end_ms": 35000,
+                "mode": "reencode",
+            },
         ),
-        "concat two clips": lambda: services.job_queue_concat(
-            request_code="bench", video_ids=[first.id, second.id]
+        "concat two clips": lambda: services.job_queue(
+            request_code="bench", kind="concat", params={"video_ids": [first.id, second.id]}
         ),
-        "encode to 1280:720": lambda: services.job_queue_encode(
+        "encode to 1280:720": lambda: services.job_queue(
             request_code="bench",
-            video_id=first.id,
-            video_codec="libx264",
-            audio_codec="aac",
-            resolution="1280:720",
-            frame_rate=30,
-            container=None,
+            kind="encode",
+            params={
+                "video_id": first.id,
+                "video_codec": "libx264",
+                "audio_codec": "aac",
+                "resolution": "1280:720",
+                "frame_rate": 30,
+            },
         ),
     }
     return {
@@ -240,26 +248,34 @@ def edits(long_clip: Path, short_clip: Path) -> list[tuple[str, float, str]]:
         starts = [(minute, 10.5), (second, 2.3), (minute, 40.2)]
         return {
             "segments": [
-                {"video_id": video.id, "start": start * 1000, "end": (start + length) * 1000}
+                {
+                    "video_id": video.id,
+                    "start_ms": start * 1000,
+                    "end_ms": (start + length) * 1000,
+                }
                 for video, start in starts
             ]
         }
 
     cases = {
-        "edit, 3 segments of 4 s (12 s)": lambda: services.job_queue_edit(
-            request_code="bench", **edit(4)
+        "edit, 3 segments of 4 s (12 s)": lambda: services.job_queue(
+            request_code="bench", kind="edit", params=edit(4)
         ),
-        "edit, 3 segments of 15 s (45 s)": lambda: services.job_queue_edit(
-            request_code="bench", **edit(15)
+        "edit, 3 segments of 15 s (45 s)": lambda: services.job_queue(
+            request_code="bench", kind="edit", params=edit(15)
         ),
         "normalised concat 20 s + 10 s (720p25) + 20 s, target the first": lambda: (
-            services.job_queue_concat(
-                request_code="bench", normalize=True, video_ids=[second.id, odd.id, second.id]
+            services.job_queue(
+                request_code="bench",
+                kind="concat",
+                params={"normalize": True, "video_ids": [second.id, odd.id, second.id]},
             )
         ),
         "normalised concat 10 s (720p25) + 20 s + 20 s, target the first": lambda: (
-            services.job_queue_concat(
-                request_code="bench", normalize=True, video_ids=[odd.id, second.id, second.id]
+            services.job_queue(
+                request_code="bench",
+                kind="concat",
+                params={"normalize": True, "video_ids": [odd.id, second.id, second.id]},
             )
         ),
     }

@@ -130,14 +130,16 @@ def run(workers: int, jobs: int, video) -> float:
 
     request_code = f"bench-{workers}"
     for _ in range(jobs):
-        services.job_queue_encode(
+        services.job_queue(
             request_code=request_code,
-            video_id=video.id,
-            video_codec="libx264",
-            audio_codec="aac",
-            resolution=TARGET,
-            frame_rate=25,
-            container=None,
+            kind="encode",
+            params={
+                "video_id": video.id,
+                "video_codec": "libx264",
+                "audio_codec": "aac",
+                "resolution": TARGET,
+                "frame_rate": 25,
+            },
         )
     processes = start_workers(workers)
     try:

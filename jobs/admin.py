@@ -7,8 +7,9 @@ from django.utils.html import format_html, format_html_join
 from videoproc.errors import ServiceError
 
 from . import services
+from .kinds import job_summary
+from .kinds.base import input_name
 from .models import Job
-from .summaries import input_name, job_summary
 
 
 @admin.register(Job)
@@ -39,6 +40,7 @@ class JobAdmin(admin.ModelAdmin):
         "summary",
         "segments_table",
         "params_pretty",
+        "outcome_pretty",
         "input_videos",
         "input_jobs",
         "output",
@@ -61,11 +63,12 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="what")
     def summary(self, job: Job) -> str:
-        return job_summary(job)
+        return job_summary(job.kind, job.params)
 
     @admin.display(description="segments")
     def segments_table(self, job: Job):
-        if job.kind != Job.Kind.EDIT:
+        # Any job whose params list segments (an edit's), whatever its kind.
+        if not job.params.get("segments"):
             return "—"
         rows = format_html_join(
             "",
@@ -105,6 +108,10 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description="params")
     def params_pretty(self, job: Job):
         return format_html("<pre>{}</pre>", json.dumps(job.params, indent=2))
+
+    @admin.display(description="what the run learned")
+    def outcome_pretty(self, job: Job):
+        return format_html("<pre>{}</pre>", json.dumps(job.outcome, indent=2))
 
     @admin.display(description="error")
     def error_text(self, job: Job):

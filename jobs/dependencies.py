@@ -8,70 +8,17 @@ that reason. A job can only name jobs queued before it and its inputs never chan
 there are no cycles and id order is a dependency order.
 """
 
-from dataclasses import dataclass
-from fractions import Fraction
-
 from rest_framework import status
 
 from videoproc.access import scoped
 from videoproc.errors import ServiceError
-from videos.engine import pipelines
 from videos.engine.media import FFmpegError
-from videos.engine.normalize import target_plan
 from videos.models import Video
 
 from . import transitions
+from .kinds import KINDS
+from .kinds.base import Input, PlannedVideo
 from .models import Job
-
-UNKNOWN = pipelines.UNDECIDED  # e.g. the profile an encoder picks by itself
-# The profile x264 picks by itself for each pixel format an encode may ask for.
-X264_DEFAULT_PROFILES = {"yuv420p": "High", "yuvj420p": "High"}
-
-
-@dataclass(frozen=True)
-class PlannedVideo:
-    """What a pending job's output will be, as far as its plan tells: the Video fields
-    that queue-time checks and plans read."""
-
-    job_id: int
-    extension: str
-    duration: float
-    video_codec: str
-    video_profile: str
-    width: int
-    height: int
-    pix_fmt: str
-    sample_aspect_ratio: str
-    frame_rate: str
-    base_frame_rate: str
-    rotation: int
-    audio_codec: str | None
-    audio_sample_rate: int | None
-    audio_channels: int | None
-    audio_channel_layout: str = UNKNOWN
-
-    @property
-    def label(self) -> str:
-        return f"the output of job {self.job_id}"
-
-    @property
-    def resolution(self) -> str:
-        return f"{self.width}:{self.height}"
-
-    @property
-    def fps(self) -> float:
-        return float(Fraction(self.frame_rate))
-
-
-Input = Video | PlannedVideo
-
-
-def planned_from(video: Input, *, job_id: int, **changes) -> PlannedVideo:
-    """A job's output that keeps what `video` is, but for `changes`."""
-    fields = {
-        name: getattr(video, name) for name in PlannedVideo.__dataclass_fields__ if name != "job_id"
-    }
-    return PlannedVideo(**{**fields, "job_id": job_id, **changes})
 
 
 def is_job_ref(ref) -> bool:
@@ -108,8 +55,12 @@ def _planned_output(request_code: str, job_id: int, owner) -> PlannedVideo:
 
 
 def plan_output(job: Job) -> PlannedVideo:
-    """What the pending job will produce, from its params and its own inputs."""
-    return PLANNERS[job.kind](job)
+    """What the pending job will produce, from its params and its own inputs, planned by
+    its kind as at queue time."""
+    kind = KINDS[job.kind]
+    params = kind.load(job.params)
+    inputs = _inputs_of(job, kind.refs(params))
+    return kind.predict(params, inputs, kind.check(params, inputs), job_id=job.id)
 
 
 def _inputs_of(job: Job, refs: list) -> list[Input]:
@@ -125,82 +76,6 @@ def _inputs_of(job: Job, refs: list) -> list[Input]:
         upstream = Job.objects.select_related("output_video").get(pk=ref["job_id"])
         inputs.append(upstream.output_video or plan_output(upstream))
     return inputs
-
-
-def _plan_trim(job: Job) -> PlannedVideo:
-    # A trim keeps its source's codecs, size, rate and container (the contract's rule).
-    (source,) = _inputs_of(job, [job.params["video_id"]])
-    end_ms = min(job.params["trim_end_ms"], source.duration * 1000)
-    return planned_from(
-        source, job_id=job.id, duration=(end_ms - job.params["trim_start_ms"]) / 1000
-    )
-
-
-def _plan_concat(job: Job) -> PlannedVideo:
-    sources = _inputs_of(job, job.params["video_ids"])
-    return _planned_join(job, sources, sum(source.duration for source in sources))
-
-
-def _plan_edit(job: Job) -> PlannedVideo:
-    segments = job.params["segments"]
-    sources = _inputs_of(job, [segment["video_id"] for segment in segments])
-    duration_ms = sum(
-        min(segment["end_ms"], source.duration * 1000) - segment["start_ms"]
-        for segment, source in zip(segments, sources, strict=True)
-    )
-    return _planned_join(job, sources, duration_ms / 1000)
-
-
-def _planned_join(job: Job, sources: list[Input], duration: float) -> PlannedVideo:
-    """A join is like its first input, or like the target it was normalised to."""
-    if job.params.get("normalize"):
-        plan = target_plan(sources, job.params["normalize"])
-        return planned_output_of_plan(
-            plan, job_id=job.id, duration=duration, audio_channels=plan.channels
-        )
-    return planned_from(sources[0], job_id=job.id, duration=duration)
-
-
-def _plan_encode(job: Job) -> PlannedVideo:
-    (source,) = _inputs_of(job, [job.params["video_id"]])
-    plan = pipelines.encode_plan(video=source, params=job.params)
-    return planned_output_of_plan(
-        plan, job_id=job.id, duration=source.duration, audio_channels=source.audio_channels
-    )
-
-
-def planned_output_of_plan(
-    plan: pipelines.OutputPlan, *, job_id: int, duration: float, audio_channels: int | None
-) -> PlannedVideo:
-    """What a re-encode to `plan` produces: square pixels, upright, constant rate."""
-    profile = UNKNOWN
-    if plan.profile is None and plan.video_encoder == "libx264":
-        profile = X264_DEFAULT_PROFILES.get(plan.pix_fmt, UNKNOWN)
-    return PlannedVideo(
-        job_id=job_id,
-        extension=plan.extension,
-        duration=duration,
-        video_codec=plan.video_codec,
-        video_profile=profile,
-        width=plan.width,
-        height=plan.height,
-        pix_fmt=plan.pix_fmt or "",
-        sample_aspect_ratio="1:1",
-        frame_rate=plan.frame_rate,
-        base_frame_rate=plan.frame_rate,
-        rotation=0,
-        audio_codec=plan.audio_codec,
-        audio_sample_rate=(plan.sample_rate or UNKNOWN) if plan.audio_encoder else None,
-        audio_channels=(plan.channels or audio_channels) if plan.audio_encoder else None,
-    )
-
-
-PLANNERS = {
-    Job.Kind.TRIM: _plan_trim,
-    Job.Kind.CONCAT: _plan_concat,
-    Job.Kind.ENCODE: _plan_encode,
-    Job.Kind.EDIT: _plan_edit,
-}
 
 
 def job_refs(inputs: list[Input]) -> list[int]:

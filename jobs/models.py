@@ -5,13 +5,7 @@ from videos.models import Video
 
 
 class Job(models.Model):
-    """One trim, concat or encode, queued under a request code. The row is the truth."""
-
-    class Kind(models.TextChoices):
-        TRIM = "trim", "Trim"
-        CONCAT = "concat", "Concat"
-        ENCODE = "encode", "Encode"
-        EDIT = "edit", "Edit"
+    """One job of a kind (jobs/kinds/), queued under a request code. The row is the truth."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -20,11 +14,6 @@ class Job(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
-
-    class TrimMode(models.TextChoices):
-        SMART = "smart", "Smart (exact, copies between the cut points)"
-        REENCODE = "reencode", "Re-encode (exact, re-encodes everything)"
-        KEYFRAME = "keyframe", "Keyframe (instant copy from the keyframe before the start)"
 
     # Null when accounts are off; request codes are per owner. PROTECT, as for videos:
     # a user with jobs (maybe running) is not deleted from under them.
@@ -36,9 +25,12 @@ class Job(models.Model):
         related_name="jobs",
     )
     request_code = models.CharField(max_length=100)
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    kind = models.CharField(max_length=10, help_text="a name in jobs.kinds.KINDS")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     params = models.JSONField(help_text="what was asked, normalised")
+    outcome = models.JSONField(
+        default=dict, blank=True, help_text="what the run learned, e.g. which method a trim ran"
+    )
     inputs = models.ManyToManyField(Video, related_name="input_of_jobs", blank=True)
     # Jobs whose outputs this one takes as inputs ({"job_id": N} in its params). They
     # existed when this one was queued and never change, so there can be no cycle.

@@ -6,10 +6,10 @@ from rest_framework import serializers
 
 from videos.engine import capabilities
 from videos.engine.media import FORMATS
-from videos.serializers import MAX_ID, PageSerializer
+from videos.serializers import MAX_ID
 
 from .models import Job
-from .timecodes import TimeFormatError, parse_time_ms
+from .timecodes import TimeFormatError, format_ms, parse_time_ms
 
 MAX_WIDTH, MAX_HEIGHT = 7680, 4320
 MIN_FRAME_RATE, MAX_FRAME_RATE = 1, 240
@@ -21,9 +21,9 @@ MAX_NAME_LENGTH = 64  # an encoder's name
 class TimeField(serializers.Field):
     """A trim time as the contract writes it, parsed into milliseconds."""
 
-    def to_internal_value(self, data) -> float:
+    def to_internal_value(self, data) -> int | float:
         try:
-            return parse_time_ms(data)
+            return format_ms(parse_time_ms(data))
         except TimeFormatError as error:
             raise serializers.ValidationError(str(error)) from None
 
@@ -63,19 +63,6 @@ class VideoRefField(serializers.Field):
 
 class RequestCodeSerializer(serializers.Serializer):
     request_code = serializers.CharField(max_length=100)
-
-
-class TrimSerializer(RequestCodeSerializer):
-    video_id = VideoRefField()
-    trim_start = TimeField(help_text="ms ('5000'), '5s', '5000ms', '5000000us' or 'HH:MM:SS.fff'")
-    trim_end = TimeField(help_text="same forms as trim_start")
-    mode = serializers.ChoiceField(
-        choices=Job.TrimMode.choices,
-        default=Job.TrimMode.SMART,
-        help_text="smart: frame-exact, copies all but the frames around the cut points; "
-        "reencode: frame-exact, re-encodes everything; keyframe: copies from the keyframe "
-        "at or before trim_start (instant, not frame-exact)",
-    )
 
 
 class OutputTargetSerializer(serializers.Serializer):
@@ -167,45 +154,6 @@ NORMALIZE_HELP = (
 )
 
 
-class ConcatSerializer(RequestCodeSerializer):
-    video_ids = serializers.ListField(
-        child=VideoRefField(),
-        min_length=2,
-        max_length=100,
-        error_messages={"min_length": "Give at least two video ids to concatenate."},
-    )
-    normalize = NormalizeField(required=False, help_text=NORMALIZE_HELP)
-
-
-class SegmentSerializer(serializers.Serializer):
-    video_id = VideoRefField()
-    start = TimeField(help_text="same forms as trim_start")
-    end = TimeField(help_text="same forms as trim_end")
-
-    def validate(self, attrs: dict) -> dict:
-        if attrs["end"] <= attrs["start"]:
-            raise serializers.ValidationError("a segment's end must be after its start")
-        return attrs
-
-
-class EditSerializer(RequestCodeSerializer):
-    segments = serializers.ListField(
-        child=SegmentSerializer(),
-        min_length=1,
-        max_length=100,
-        help_text="played in this order; the same video may appear several times",
-    )
-    normalize = NormalizeField(required=False, help_text=NORMALIZE_HELP)
-
-
-class EncodeSerializer(RequestCodeSerializer, OutputTargetSerializer):
-    video_id = VideoRefField()
-    video_codec = serializers.CharField(default="libx264", max_length=MAX_NAME_LENGTH)
-    audio_codec = serializers.CharField(default="aac", max_length=MAX_NAME_LENGTH)
-    resolution = serializers.CharField(default="1920:1080", max_length=20)
-    frame_rate = serializers.FloatField(default=30)
-
-
 class ExecuteSerializer(RequestCodeSerializer):
     wait = serializers.BooleanField(
         default=True,
@@ -215,6 +163,13 @@ class ExecuteSerializer(RequestCodeSerializer):
 
 class JobSerializer(serializers.ModelSerializer):
     output_video_id = serializers.IntegerField(allow_null=True, read_only=True)
+    params = serializers.SerializerMethodField(
+        help_text="what was asked, normalised; for the clients of the second round's "
+        "contract it also carries what the run learned (the keys of `outcome`)"
+    )
+
+    def get_params(self, job: Job) -> dict:
+        return {**job.params, **job.outcome}
 
     class Meta:
         model = Job
@@ -224,6 +179,7 @@ class JobSerializer(serializers.ModelSerializer):
             "kind",
             "status",
             "params",
+            "outcome",
             "progress",
             "error",
             "output_video_id",
@@ -237,7 +193,7 @@ class JobSerializer(serializers.ModelSerializer):
         ]
 
 
-class JobListParamsSerializer(PageSerializer):
+class JobListParamsSerializer(serializers.Serializer):
     request_code = serializers.CharField(max_length=100, required=False)
 
 

@@ -9,6 +9,7 @@ import time
 import uuid
 from datetime import timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -17,22 +18,20 @@ from rest_framework import status
 
 from videoproc.access import scoped
 from videoproc.errors import NO_SPACE_DETAIL, ServiceError
-from videos.engine import capabilities, pipelines
-from videos.engine.media import FFmpegError, FFmpegInterrupted
-from videos.engine.normalize import target_plan
+from videos.engine.media import FFmpegError
 from videos.models import Video
-from videos.services import budget_refusal
 
-from . import dependencies, tasks, transitions
+from . import dependencies, transitions
+from .kinds import KINDS
 from .logcontext import job_context
 from .models import Job
 from .runner import job_run_attempt
 from .slots import FFmpegBusy, ffmpeg_slot
-from .timecodes import format_ms
 
 logger = logging.getLogger(__name__)
 
 AWAIT_INTERVAL = 0.5  # seconds between looks at jobs handed to workers
+RUN_JOB_TASK = "jobs.tasks.run_job"
 BUSY_RETRY_AFTER = 30  # seconds; jobs take minutes, and a retry costs only a lock attempt
 
 
@@ -51,183 +50,29 @@ def _active_jobs_check(*, owner) -> None:
         )
 
 
-def _job_create(
-    *, request_code: str, kind: str, params: dict, inputs: list[dependencies.Input], owner
-) -> Job:
+def job_queue(*, request_code: str, kind: str, params: dict, owner=None) -> Job:
+    """Queue a job of that kind, `params` as its serializer validated them (a video id
+    may be {"job_id": N}, a pending job's output): refused here, with the reason, if it
+    could not be done. Only the owner's videos and jobs, with an owner."""
+    job_kind = KINDS[kind]
+    typed = job_kind.load(params)
+    inputs = dependencies.refs_resolve(
+        request_code=request_code, refs=job_kind.refs(typed), owner=owner
+    )
+    settled = job_kind.settle(typed, job_kind.check(typed, inputs))
     _active_jobs_check(owner=owner)
     with transaction.atomic():
-        job = Job.objects.create(request_code=request_code, kind=kind, params=params, owner=owner)
+        job = Job.objects.create(
+            request_code=request_code, kind=kind, params=job_kind.dump(settled), owner=owner
+        )
         job.inputs.set([video for video in inputs if isinstance(video, Video)])
         job.depends_on.set(dependencies.job_refs(inputs))
     return job
 
 
-def _input(*, request_code: str, ref, owner) -> dependencies.Input:
-    (video,) = dependencies.refs_resolve(request_code=request_code, refs=[ref], owner=owner)
-    return video
-
-
-def _plan_or_400(make_plan):
-    try:
-        return make_plan()
-    except FFmpegInterrupted as error:  # a busy machine, not an answer: ask again later
-        raise ServiceError(
-            f"Could not check the output format: {error}", status.HTTP_503_SERVICE_UNAVAILABLE
-        ) from None
-    except FFmpegError as error:
-        raise ServiceError(str(error)) from None
-
-
-def _one_frame_check(*, start_ms: float, end_ms: float, source, what: str) -> None:
-    """A span shorter than one frame may fall between two frames: no picture, and a job
-    that would fail. The end is clamped to the source's, as the run will."""
-    frame_ms = 1000 / source.fps
-    if min(end_ms, source.duration * 1000) - start_ms < frame_ms:
-        raise ServiceError(f"{what} must last at least one frame ({frame_ms:.1f} ms here)")
-
-
-def job_queue_trim(
-    *,
-    request_code: str,
-    video_id: int | dict,
-    trim_start_ms: float,
-    trim_end_ms: float,
-    mode: str = Job.TrimMode.SMART,
-    owner=None,
-) -> Job:
-    """`video_id` is a video's id or {"job_id": N}, a pending job's output."""
-    if trim_end_ms <= trim_start_ms:
-        raise ServiceError("trim_end must be after trim_start")
-    video = _input(request_code=request_code, ref=video_id, owner=owner)
-    duration_ms = video.duration * 1000
-    if trim_start_ms >= duration_ms:
-        raise ServiceError(
-            f"trim_start ({format_ms(trim_start_ms)} ms) is at or past the end of "
-            f"{video.label} ({duration_ms:.0f} ms)"
-        )
-    _one_frame_check(start_ms=trim_start_ms, end_ms=trim_end_ms, source=video, what="A trim")
-    _plan_or_400(lambda: pipelines.trim_plan(video))
-    params = {
-        "video_id": video_id,
-        "trim_start_ms": format_ms(trim_start_ms),
-        "trim_end_ms": format_ms(trim_end_ms),
-        "mode": str(mode),
-    }
-    return _job_create(
-        request_code=request_code, kind=Job.Kind.TRIM, params=params, inputs=[video], owner=owner
-    )
-
-
-def job_queue_concat(
-    *, request_code: str, video_ids: list[int | dict], normalize: bool | dict = False, owner=None
-) -> Job:
-    """Unlike videos are refused unless `normalize` asks for them to be made alike."""
-    videos = dependencies.refs_resolve(request_code=request_code, refs=video_ids, owner=owner)
-    params = {
-        "video_ids": video_ids,
-        **_join_check(videos, normalize, "videos cannot be concatenated"),
-    }
-    return _job_create(
-        request_code=request_code, kind=Job.Kind.CONCAT, params=params, inputs=videos, owner=owner
-    )
-
-
-def _join_check(inputs: list[dependencies.Input], normalize: bool | dict, refusal: str) -> dict:
-    """Alike inputs join as they are; unlike ones only when normalising, to a target this
-    FFmpeg can write. What the job's params say about it."""
-    if normalize:
-        _plan_or_400(lambda: target_plan(inputs, normalize))
-        return {"normalize": normalize}
-    if reason := pipelines.concat_incompatibility(inputs):
-        raise ServiceError(
-            f'These {refusal}: {reason} ("normalize": true would re-encode the ones that '
-            "differ from the first)"
-        )
-    return {}
-
-
-def job_queue_edit(
-    *, request_code: str, segments: list[dict], normalize: bool | dict = False, owner=None
-) -> Job:
-    """Segments of videos (or of pending jobs' outputs), in order, as one video. Unlike
-    sources are refused unless `normalize` asks for them to be made alike."""
-    sources = dependencies.refs_resolve(
-        request_code=request_code,
-        refs=[segment["video_id"] for segment in segments],
-        owner=owner,
-    )
-    for number, (segment, source) in enumerate(zip(segments, sources, strict=True), 1):
-        if segment["start"] >= source.duration * 1000:
-            raise ServiceError(
-                f"segment {number} starts ({format_ms(segment['start'])} ms) at or past the "
-                f"end of {source.label} ({source.duration * 1000:.0f} ms)"
-            )
-        _one_frame_check(
-            start_ms=segment["start"],
-            end_ms=segment["end"],
-            source=source,
-            what=f"Segment {number}",
-        )
-        _plan_or_400(lambda source=source: pipelines.trim_plan(source))
-    params = {
-        "segments": [
-            {
-                "video_id": segment["video_id"],
-                "start_ms": format_ms(segment["start"]),
-                "end_ms": format_ms(segment["end"]),
-            }
-            for segment in segments
-        ],
-        **_join_check(sources, normalize, "segments cannot be joined"),
-    }
-    return _job_create(
-        request_code=request_code, kind=Job.Kind.EDIT, params=params, inputs=sources, owner=owner
-    )
-
-
-def job_queue_encode(
-    *,
-    request_code: str,
-    video_id: int | dict,
-    video_codec: str,
-    audio_codec: str,
-    resolution: str,
-    frame_rate: float,
-    container: str | None,
-    owner=None,
-) -> Job:
-    video = _input(request_code=request_code, ref=video_id, owner=owner)
-    width, height = map(int, resolution.split(":"))
-    if reason := budget_refusal(
-        width=width, height=height, frame_rate=frame_rate, duration=video.duration
-    ):
-        raise ServiceError(f"The encode is too costly: {reason}")
-    encoders = capabilities.encoders()
-    same_audio = video.audio_codec is None or encoders[audio_codec].codec == video.audio_codec
-    if (
-        encoders[video_codec].codec == video.video_codec
-        and same_audio
-        and resolution == video.resolution
-        and round(frame_rate) == round(video.fps)
-    ):
-        raise ServiceError(
-            f"{video.label.capitalize()} is already {video.video_codec}"
-            f"{'/' + video.audio_codec if video.audio_codec else ''} at {resolution}, "
-            f"{round(frame_rate)} fps: the encode would not change it"
-        )
-    params = {
-        "video_id": video_id,
-        "video_codec": video_codec,
-        "audio_codec": audio_codec,
-        "resolution": resolution,
-        "frame_rate": frame_rate,
-        "container": container,
-    }
-    plan = _plan_or_400(lambda: pipelines.encode_plan(video=video, params=params))
-    params["container"] = plan.extension
-    return _job_create(
-        request_code=request_code, kind=Job.Kind.ENCODE, params=params, inputs=[video], owner=owner
-    )
+def job_queue_name(kind: str) -> str:
+    """The Celery queue jobs of this kind are sent to (JOB_QUEUES)."""
+    return settings.JOB_QUEUES.get(kind, settings.JOB_QUEUE_DEFAULT)
 
 
 def distributed() -> bool:
@@ -266,7 +111,10 @@ def _send(jobs: list[Job], token: uuid.UUID) -> None:
     ready = [job for job in jobs if job.id not in waiting]
     for index, job in enumerate(ready):
         try:
-            tasks.run_job.apply_async((job.id, str(token)), queue=settings.JOB_QUEUES[job.kind])
+            # By name: the task module calls this one, which must not import it back.
+            current_app.send_task(
+                RUN_JOB_TASK, args=(job.id, str(token)), queue=job_queue_name(job.kind)
+            )
         except OperationalError as error:  # no broker: nothing was sent, give them back
             unsent = sorted([other.id for other in ready[index:]] + waiting)
             transitions.jobs_unqueue(unsent, dispatch_token=token)
@@ -340,7 +188,7 @@ def jobs_report_stuck() -> list[Job]:
     )
     stuck = [job for job in stuck if not dependencies.waiting(job)]  # not sent yet
     for job in stuck:
-        queue = settings.JOB_QUEUES[job.kind]
+        queue = job_queue_name(job.kind)
         job.error = (
             f"no worker has started it within {settings.JOB_QUEUED_LIMIT:g} s of being "
             f"queued: is a worker serving queue '{queue}' running?"

@@ -4,11 +4,11 @@ import os
 
 from celery import shared_task
 
+from . import services
+
 
 @shared_task(bind=True)
 def run_job(task, job_id: int, dispatch_token: str) -> None:
-    from . import services  # services sends this task: import it when run, not at load
-
     services.job_run_dispatched(
         job_id=job_id,
         dispatch_token=dispatch_token,

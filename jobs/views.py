@@ -1,23 +1,26 @@
-from drf_spectacular.utils import OpenApiExample, extend_schema
+import inspect
+import sys
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from videoproc.access import request_owner, scoped
+from videoproc.paging import SkipLimitPagination
 from videoproc.schema import errors
 
 from . import services
+from .kinds.base import Kind
 from .models import Job
 from .serializers import (
-    ConcatSerializer,
     DispatchedSerializer,
-    EditSerializer,
-    EncodeSerializer,
     ExecuteSerializer,
     JobListParamsSerializer,
     JobSerializer,
     MessageSerializer,
     QueuedSerializer,
-    TrimSerializer,
 )
 from .transitions import HANDED_OUT
 
@@ -28,148 +31,42 @@ def _valid(serializer_class, data) -> dict:
     return serializer.validated_data
 
 
+class QueueSchema(AutoSchema):
+    """The schema of one kind's queue endpoint: its serializer, its words."""
+
+    def get_summary(self):
+        return f"Queue a job: {self.view.kind.name}"
+
+    def get_description(self):
+        return inspect.getdoc(sys.modules[type(self.view.kind).__module__])
+
+    def get_request_serializer(self):
+        return self.view.kind.serializer()
+
+    def get_response_serializers(self):
+        return {200: QueuedSerializer, **errors(400, 404, 415, 503)}
+
+
+class QueueView(APIView):
+    """Queue a job of one kind (set in urls.py) under a request code."""
+
+    kind: Kind = None
+    schema = QueueSchema()
+
+    def post(self, request):
+        data = _valid(self.kind.serializer, request.data)
+        request_code = data.pop("request_code")
+        job = services.job_queue(
+            request_code=request_code,
+            kind=self.kind.name,
+            params=data,
+            owner=request_owner(request),
+        )
+        return Response({"message": f"{self.kind.label} job added to queue", "job_id": job.id})
+
+
 class ProcessViewSet(viewsets.ViewSet):
-    """Queue trim / concat / encode / edit jobs under a request code, and run them."""
-
-    @extend_schema(
-        summary="Queue a trim",
-        request=TrimSerializer,
-        responses={200: QueuedSerializer, **errors(400, 404, 415, 503)},
-        examples=[
-            OpenApiExample(
-                "A video",
-                value={
-                    "request_code": "alice",
-                    "video_id": 13,
-                    "trim_start": "5s",
-                    "trim_end": "00:00:15",
-                },
-            ),
-            OpenApiExample(
-                "The output of a pending job (chained)",
-                value={
-                    "request_code": "alice",
-                    "video_id": {"job_id": 12},
-                    "trim_start": "0",
-                    "trim_end": "2500",
-                },
-                description="Job 12, of the same request code, runs first in the execute.",
-            ),
-        ],
-    )
-    def trim(self, request):
-        data = _valid(TrimSerializer, request.data)
-        job = services.job_queue_trim(
-            request_code=data["request_code"],
-            video_id=data["video_id"],
-            trim_start_ms=data["trim_start"],
-            trim_end_ms=data["trim_end"],
-            owner=request_owner(request),
-            mode=data["mode"],
-        )
-        return Response({"message": "Trim job added to queue", "job_id": job.id})
-
-    @extend_schema(
-        summary="Queue a concat",
-        description="Unlike videos are a 400 unless `normalize` asks to re-encode the ones "
-        "that differ from the first (or from the named target).",
-        request=ConcatSerializer,
-        responses={200: QueuedSerializer, **errors(400, 404, 415, 503)},
-        examples=[
-            OpenApiExample(
-                "Alike videos, by copy", value={"request_code": "alice", "video_ids": [13, 14]}
-            ),
-            OpenApiExample(
-                "Unlike videos, made to match the first",
-                value={"request_code": "alice", "video_ids": [13, 14, 15], "normalize": True},
-            ),
-            OpenApiExample(
-                "To a named target, with a pending job's output",
-                value={
-                    "request_code": "alice",
-                    "video_ids": [13, {"job_id": 12}],
-                    "normalize": {
-                        "resolution": "1280:720",
-                        "frame_rate": 30,
-                        "video_codec": "libx264",
-                        "audio_codec": "aac",
-                        "container": "mp4",
-                    },
-                },
-            ),
-        ],
-    )
-    def concat(self, request):
-        data = _valid(ConcatSerializer, request.data)
-        job = services.job_queue_concat(
-            request_code=data["request_code"],
-            video_ids=data["video_ids"],
-            normalize=data.get("normalize", False),
-            owner=request_owner(request),
-        )
-        return Response({"message": "Concat job added to queue", "job_id": job.id})
-
-    @extend_schema(
-        summary="Queue an edit: segments of one or more videos, in order, as one video",
-        description="Each segment is cut frame-exact (copied between the cut points where "
-        "the source allows) and the parts join by copy; the sound is cut over the same "
-        "spans and encoded once. The result's `concat_info` holds `video_ids` (each "
-        "segment's source) and `segments` (`video_id`, `start`, `end` in ms, `method`).",
-        request=EditSerializer,
-        responses={200: QueuedSerializer, **errors(400, 404, 415, 503)},
-        examples=[
-            OpenApiExample(
-                "Three moments from two recordings",
-                value={
-                    "request_code": "alice",
-                    "segments": [
-                        {"video_id": 13, "start": "00:00:05.200", "end": "00:00:09"},
-                        {"video_id": 14, "start": "1500", "end": "4s"},
-                        {"video_id": 13, "start": "20s", "end": "22.5s"},
-                    ],
-                },
-            ),
-            OpenApiExample(
-                "A phone clip and a camera clip, normalised",
-                value={
-                    "request_code": "alice",
-                    "normalize": True,
-                    "segments": [
-                        {"video_id": 13, "start": "0", "end": "4s"},
-                        {"video_id": {"job_id": 12}, "start": "1s", "end": "3s"},
-                    ],
-                },
-            ),
-        ],
-    )
-    def edit(self, request):
-        data = _valid(EditSerializer, request.data)
-        job = services.job_queue_edit(
-            request_code=data["request_code"],
-            segments=data["segments"],
-            normalize=data.get("normalize", False),
-            owner=request_owner(request),
-        )
-        return Response({"message": "Edit job added to queue", "job_id": job.id})
-
-    @extend_schema(
-        summary="Queue a re-encode",
-        request=EncodeSerializer,
-        responses={200: QueuedSerializer, **errors(400, 404, 415, 503)},
-    )
-    def encoding(self, request):
-        data = _valid(EncodeSerializer, request.data)
-        job = services.job_queue_encode(
-            request_code=data["request_code"],
-            video_id=data["video_id"],
-            video_codec=data["video_codec"],
-            audio_codec=data["audio_codec"],
-            resolution=data["resolution"],
-            frame_rate=data["frame_rate"],
-            container=data.get("container"),
-            owner=request_owner(request),
-        )
-        return Response({"message": "Encode job added to queue", "job_id": job.id})
+    """Run the requester's queued jobs."""
 
     @extend_schema(
         summary="Run the requester's pending jobs",
@@ -212,6 +109,8 @@ class ProcessViewSet(viewsets.ViewSet):
 class JobViewSet(viewsets.ViewSet):
     """Watch jobs: one by id, or a requester's list."""
 
+    pagination_class = SkipLimitPagination  # no other action answers a list
+
     @extend_schema(
         summary="List jobs",
         parameters=[JobListParamsSerializer],
@@ -222,8 +121,9 @@ class JobViewSet(viewsets.ViewSet):
         jobs = scoped(Job.objects.order_by("id"), request_owner(request))
         if "request_code" in params:
             jobs = jobs.filter(request_code=params["request_code"])
-        jobs = jobs[params["skip"] : params["skip"] + params["limit"]]
-        return Response(JobSerializer(jobs, many=True).data)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(jobs, request, view=self)
+        return paginator.get_paginated_response(JobSerializer(page, many=True).data)
 
     @extend_schema(summary="One job", responses={200: JobSerializer, **errors(404)})
     def retrieve(self, request, pk: int):

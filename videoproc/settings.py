@@ -237,10 +237,13 @@ JOB_QUEUED_LIMIT = float(os.environ.get("JOB_QUEUED_LIMIT", 600))
 # How many times a job may be started before a worker that keeps dying gives up on it.
 JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", 3))
 # The Celery queue each kind of job goes to, so encodes can go to bigger machines
-# (`celery -A videoproc worker -Q encode` there), e.g. JOB_QUEUE_ENCODE=encode.
+# (`celery -A videoproc worker -Q encode` there), e.g. JOB_QUEUE_ENCODE=encode; kinds
+# not named go to JOB_QUEUE_DEFAULT.
+JOB_QUEUE_DEFAULT = "celery"
 JOB_QUEUES = {
-    kind: os.environ.get(f"JOB_QUEUE_{kind.upper()}", "celery")
-    for kind in ("trim", "concat", "encode", "edit")
+    name.removeprefix("JOB_QUEUE_").lower(): queue
+    for name, queue in os.environ.items()
+    if name.startswith("JOB_QUEUE_")
 }
 # Jobs are idempotent (the Job row decides who runs one), so a task is acknowledged only
 # when it ends and given back to the queue when its worker dies; one at a time each.

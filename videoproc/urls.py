@@ -5,10 +5,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from jobs.views import JobViewSet, ProcessViewSet
+from jobs.kinds import KINDS
+from jobs.views import JobViewSet, ProcessViewSet, QueueView
 from videoproc import pages, tokens
 from videoproc.health import HealthView
-from videoproc.metrics import metrics_view
+from videoproc.scrape import metrics_view
 from videos.serving import serve_stored
 from videos.views import VideoViewSet
 
@@ -22,10 +23,10 @@ urlpatterns = [
     api("video/download", VideoViewSet.as_view({"get": "download"}), "video-download"),
     api("video/view/all", VideoViewSet.as_view({"get": "list"}), "video-list"),
     api("video/view/info", VideoViewSet.as_view({"get": "info"}), "video-info"),
-    api("video/process/trim", ProcessViewSet.as_view({"post": "trim"}), "process-trim"),
-    api("video/process/concat", ProcessViewSet.as_view({"post": "concat"}), "process-concat"),
-    api("video/process/edit", ProcessViewSet.as_view({"post": "edit"}), "process-edit"),
-    api("video/process/encoding", ProcessViewSet.as_view({"post": "encoding"}), "process-encoding"),
+    api("video/process/trim", QueueView.as_view(kind=KINDS["trim"]), "process-trim"),
+    api("video/process/concat", QueueView.as_view(kind=KINDS["concat"]), "process-concat"),
+    api("video/process/edit", QueueView.as_view(kind=KINDS["edit"]), "process-edit"),
+    api("video/process/encoding", QueueView.as_view(kind=KINDS["encode"]), "process-encoding"),
     api("video/process/execute", ProcessViewSet.as_view({"post": "execute"}), "process-execute"),
     api("video/process/jobs", JobViewSet.as_view({"get": "list"}), "job-list"),
     api(

@@ -2,8 +2,6 @@ from rest_framework import serializers
 
 # Only for jobs.serializers, which takes it from here until its list pages by
 # videoproc.paging.SkipLimitPagination too (issue 15).
-from videoproc.paging import PageSerializer as PageSerializer
-
 from .models import Video
 
 MAX_ID = 2**63 - 1  # the largest id a database row can have (a 64-bit integer)

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from conftest import ffprobe
 from jobs.models import Job
-from jobs.services import job_queue_trim
+from jobs.services import job_queue
 from videos.models import Video
 
 pytestmark = pytest.mark.django_db
@@ -17,8 +17,10 @@ CHANGELIST = "admin:jobs_job_changelist"
 
 @pytest.fixture
 def trim(uploaded) -> Job:
-    return job_queue_trim(
-        request_code="alice", video_id=uploaded["id"], trim_start_ms=500, trim_end_ms=1500
+    return job_queue(
+        request_code="alice",
+        kind="trim",
+        params={"video_id": uploaded["id"], "trim_start_ms": 500, "trim_end_ms": 1500},
     )
 
 
@@ -31,8 +33,10 @@ def act(admin_client, action: str, *jobs: Job):
 
 
 def test_list_filters_by_status_and_request_code(admin_client, trim, uploaded):
-    other = job_queue_trim(
-        request_code="bob", video_id=uploaded["id"], trim_start_ms=0, trim_end_ms=500
+    other = job_queue(
+        request_code="bob",
+        kind="trim",
+        params={"video_id": uploaded["id"], "trim_start_ms": 0, "trim_end_ms": 500},
     )
     Job.objects.filter(pk=other.pk).update(status=Job.Status.FAILED)
 
@@ -69,8 +73,10 @@ def test_execute_action_runs_the_selected_pending_job(admin_client, trim):
 
 def test_execute_action_leaves_other_jobs_alone(admin_client, trim, uploaded):
     # given a second pending job of the same requester, not selected
-    other = job_queue_trim(
-        request_code="alice", video_id=uploaded["id"], trim_start_ms=0, trim_end_ms=500
+    other = job_queue(
+        request_code="alice",
+        kind="trim",
+        params={"video_id": uploaded["id"], "trim_start_ms": 0, "trim_end_ms": 500},
     )
     Job.objects.filter(pk=trim.pk).update(status=Job.Status.CANCELLED)
 

@@ -2,9 +2,10 @@
 execute, failures passed on with their reason, refusals at queue time."""
 
 import pytest
+from celery import current_app
 
 from conftest import make_media, upload
-from jobs import services, tasks
+from jobs import services
 from jobs.models import Job
 from jobs.tests.test_execute import decoded_frame_hashes, execute, frame_count, output_path
 from videos.models import Video
@@ -154,7 +155,7 @@ def test_workers_get_a_dependant_only_once_its_inputs_finished(api, sources, mon
     # given a broker that records what is sent, and a chain
     settings.CELERY_BROKER_URL = "redis://broker.invalid:6379/0"
     sent = []
-    monkeypatch.setattr(tasks.run_job, "apply_async", lambda args, queue: sent.append(args))
+    monkeypatch.setattr(current_app, "send_task", lambda name, args, queue: sent.append(args))
     big, small = sources
     trim = queue(api, "trim", video_id=big["id"], trim_start="0", trim_end="1000")
     encode = queue(api, "encoding", video_id={"job_id": trim}, resolution="160:120", frame_rate=25)

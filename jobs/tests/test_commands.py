@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 
 from conftest import ffprobe
 from jobs.models import Job
-from jobs.services import job_queue_trim
+from jobs.services import job_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -17,8 +17,10 @@ pytestmark = pytest.mark.django_db
 def test_execute_jobs_runs_the_requesters_jobs_and_prints_each(uploaded):
     # given two trims for alice and one for bob
     def trim(code, start, end):
-        return job_queue_trim(
-            request_code=code, video_id=uploaded["id"], trim_start_ms=start, trim_end_ms=end
+        return job_queue(
+            request_code=code,
+            kind="trim",
+            params={"video_id": uploaded["id"], "trim_start_ms": start, "trim_end_ms": end},
         )
 
     first, second, bobs = trim("alice", 0, 500), trim("alice", 500, 1500), trim("bob", 0, 500)
@@ -39,8 +41,10 @@ def test_execute_jobs_runs_the_requesters_jobs_and_prints_each(uploaded):
 
 def test_execute_jobs_fails_when_a_job_fails(uploaded):
     # given a job whose source file disappeared after it was queued
-    job = job_queue_trim(
-        request_code="alice", video_id=uploaded["id"], trim_start_ms=0, trim_end_ms=500
+    job = job_queue(
+        request_code="alice",
+        kind="trim",
+        params={"video_id": uploaded["id"], "trim_start_ms": 0, "trim_end_ms": 500},
     )
     default_storage.delete(job.inputs.get().file.name)
 

@@ -59,7 +59,7 @@ def test_metrics_follow_uploads_and_jobs(api, clip, settings):
     after = scrape(api.get("/metrics").content.decode())
     Job.objects.create(
         request_code="other",
-        kind=Job.Kind.ENCODE,
+        kind="encode",
         params={},
         status=Job.Status.QUEUED,
         error="no worker has started it",

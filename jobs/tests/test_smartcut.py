@@ -382,7 +382,7 @@ def test_smart_trim_is_exact_and_copies_the_middle(api, sources, media_root, nam
     # then the smart method ran
     job = Job.objects.get(pk=job_id)
     assert job.status == "succeeded", job.error
-    assert job.params["trim_method"] == "smart", job.params
+    assert job.outcome["trim_method"] == "smart", job.outcome
     result = output_path(job_id, media_root)
     assert Video.objects.get(pk=job.output_video_id).trim_info["trim_method"] == "smart"
     # (1) exactly the frames shown from 0.55 s to before 3.3 s, the first and the last
@@ -437,7 +437,7 @@ def test_smart_trims_concatenate_with_their_source_and_each_other(api, sources, 
     first, second = trim(api, video["id"], *CUT), trim(api, video["id"], 1250, 3900)
     assert execute(api).status_code == 200
     trims = [Job.objects.get(pk=job) for job in (first, second)]
-    assert [job.params["trim_method"] for job in trims] == ["smart", "smart"]
+    assert [job.outcome["trim_method"] for job in trims] == ["smart", "smart"]
 
     # when they are joined with the source
     joined = queue(api, "concat", video_ids=[video["id"], *(job.output_video_id for job in trims)])
@@ -480,7 +480,7 @@ def test_avi_trims_of_both_methods_are_exact_and_join_their_source(
     jobs = [trim(api, video["id"], *CUT, mode=mode) for mode in ("smart", "reencode")]
     assert execute(api).status_code == 200
     trims = [Job.objects.get(pk=job) for job in jobs]
-    assert [job.params.get("trim_method") for job in trims] == ["smart", "reencode"], [
+    assert [job.outcome.get("trim_method") for job in trims] == ["smart", "reencode"], [
         job.error for job in trims
     ]
     joined = queue(api, "concat", video_ids=[video["id"], *(job.output_video_id for job in trims)])
@@ -551,7 +551,7 @@ def test_open_gop_hevc_is_copied_only_from_where_decoding_can_start(api, tmp_pat
 
     # then it is cut smartly and exactly: the leading pictures of the first copied CRA
     # and of the CRA after the copy are re-encoded, not copied
-    assert job.params["trim_method"] == "smart"
+    assert job.outcome["trim_method"] == "smart"
     assert_exact(source, result, 0.55, 3.3)
 
 
@@ -563,7 +563,7 @@ def test_h264_with_b_frame_pyramid(api, tmp_path):
     )
     assert ffprobe(source)["streams"][0]["has_b_frames"] == 2
     job, result = run_trim(api, source, *CUT)
-    assert job.params["trim_method"] == "smart"
+    assert job.outcome["trim_method"] == "smart"
     assert_exact(source, result, 0.55, 3.3)
     assert ffprobe(result)["streams"][0]["has_b_frames"] == 2
 
@@ -608,7 +608,7 @@ def test_sound_that_starts_after_the_picture_keeps_its_place(api, tmp_path, exte
     # when it is cut smartly from 0.1 s (the sound cannot be copied from before it
     # begins: it is re-encoded, padded to start with the picture)
     job, result = run_trim(api, source, 100, 3300)
-    assert job.params["trim_method"] == "smart"
+    assert job.outcome["trim_method"] == "smart"
     # then the first tone still comes 0.2 s after the first frame
     assert abs(first_sound(result) - 0.2) < 0.003
 
@@ -621,7 +621,7 @@ def test_a_trim_from_the_start_keeps_the_first_sound(api, tmp_path):
     assert first_sound(source) < 0.001
     # when it is cut from 0 (its AAC copied, with the encoder's priming before it)
     job, result = run_trim(api, source, 0, 3300)
-    assert job.params["trim_method"] == "smart"
+    assert job.outcome["trim_method"] == "smart"
     # then the tone sounds from the first frame, as in the source
     assert first_sound(result) < 0.001
 
@@ -652,7 +652,7 @@ def test_the_sources_colour_description_is_kept(api, tmp_path):
     assert {key: ffprobe(source)["streams"][0][key] for key in COLOURS} == COLOURS
     # when it is cut smartly, then the result (its re-encoded head first) says the same
     job, result = run_trim(api, source, *CUT)
-    assert job.params["trim_method"] == "smart"
+    assert job.outcome["trim_method"] == "smart"
     assert {key: ffprobe(result)["streams"][0][key] for key in COLOURS} == COLOURS
 
 
@@ -666,8 +666,8 @@ def test_h264_open_gop_is_copied_only_from_idr_pictures(api, tmp_path):
 
     # when it is trimmed, then no copy can start inside the range: it is re-encoded, exactly
     job, result = run_trim(api, source, *CUT)
-    assert job.params["trim_method"] == "reencode"
-    assert job.params["fallback_reason"] == "no keyframe inside the range to copy from"
+    assert job.outcome["trim_method"] == "reencode"
+    assert job.outcome["fallback_reason"] == "no keyframe inside the range to copy from"
     assert_exact(source, result, 0.55, 3.3)
 
 
@@ -686,7 +686,7 @@ def test_phone_footage_keeps_rotation_and_timing(api, tmp_path, variable_rate):
     job, result = run_trim(api, source, 550, 3300)
 
     # then smartly, still turned, with each frame's own time
-    assert job.params["trim_method"] == "smart"
+    assert job.outcome["trim_method"] == "smart"
     stream = ffprobe(result)["streams"][0]
     assert any(side.get("rotation") == -90 for side in stream.get("side_data_list", []))
     times = source_frame_times(source)
@@ -705,7 +705,7 @@ def test_keyframe_mode_copies_from_the_keyframe_before_the_start(api, tmp_path):
 
     # the copy starts at the keyframe at 0.4 s, which the params and trim_info say, and
     # ends near 3.3 s (a copy cuts where packets allow, not exactly)
-    assert (job.params["trim_method"], job.params["real_start"]) == ("keyframe", 400)
+    assert (job.outcome["trim_method"], job.outcome["real_start"]) == ("keyframe", 400)
     assert job.output_video.trim_info["real_start"] == 400
     keyframe = round(0.4 * RATE)
     assert difference(gray_frame(result, 0), gray_frame(source, keyframe)) < 1
@@ -719,9 +719,9 @@ def test_reencode_mode_and_interlaced_sources_reencode_everything(api, tmp_path)
     source = make_media(tmp_path / "tv.mp4", duration=2, extra=interlaced)
     assert ffprobe(source)["streams"][0]["field_order"] == "tt"
     asked, _ = run_trim(api, source, 500, 1500, mode="reencode")
-    assert (asked.params["trim_method"], "fallback_reason" in asked.params) == ("reencode", False)
+    assert (asked.outcome["trim_method"], "fallback_reason" in asked.outcome) == ("reencode", False)
     fallen, _ = run_trim(api, source, 500, 1500)
-    assert fallen.params["trim_method"] == "reencode"
+    assert fallen.outcome["trim_method"] == "reencode"
     assert fallen.output_video.trim_info["fallback_reason"] == "the video is interlaced"
 
 

@@ -7,7 +7,7 @@ from django.core.files.storage import default_storage
 from django.test import Client
 
 from conftest import make_media, upload
-from jobs.services import job_queue_trim, jobs_execute
+from jobs.services import job_queue, jobs_execute
 from videos.engine import capabilities
 
 pytestmark = pytest.mark.django_db
@@ -27,8 +27,10 @@ def test_page_offers_this_ffmpegs_encoders_and_the_upload_formats(client):
 
 def test_library_lists_probe_poster_and_origin(client, uploaded):
     # given an upload and the trim made of it
-    job = job_queue_trim(
-        request_code="me", video_id=uploaded["id"], trim_start_ms=0, trim_end_ms=1000
+    job = job_queue(
+        request_code="me",
+        kind="trim",
+        params={"video_id": uploaded["id"], "trim_start_ms": 0, "trim_end_ms": 1000},
     )
     jobs_execute(request_code="me")
 

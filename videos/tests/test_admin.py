@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from conftest import upload
 from jobs.models import Job
-from jobs.services import job_queue_trim
+from jobs.services import job_queue
 from videos.models import Video
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +59,11 @@ def test_delete_removes_row_video_and_poster(
 
 def test_delete_is_refused_while_a_pending_job_uses_the_video(admin_client, video):
     # given a pending trim of the video
-    job_queue_trim(request_code="me", video_id=video.pk, trim_start_ms=0, trim_end_ms=500)
+    job_queue(
+        request_code="me",
+        kind="trim",
+        params={"video_id": video.pk, "trim_start_ms": 0, "trim_end_ms": 500},
+    )
 
     # when the admin tries to delete it
     response = admin_client.post(
@@ -77,7 +81,11 @@ def test_bulk_delete_deletes_the_free_and_keeps_the_busy(
 ):
     # given two videos, one of which a pending job needs
     free = Video.objects.get(pk=upload(api, clip).json()[0]["id"])
-    job_queue_trim(request_code="me", video_id=video.pk, trim_start_ms=0, trim_end_ms=500)
+    job_queue(
+        request_code="me",
+        kind="trim",
+        params={"video_id": video.pk, "trim_start_ms": 0, "trim_end_ms": 500},
+    )
 
     # when both are deleted with the bulk action, confirmed
     with django_capture_on_commit_callbacks(execute=True):

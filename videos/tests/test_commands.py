@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 
 from conftest import ffprobe, make_media
 from jobs.models import Job
-from jobs.services import job_queue_trim
+from jobs.services import job_queue
 from videos.models import Video
 
 pytestmark = pytest.mark.django_db
@@ -130,7 +130,11 @@ def test_cleanup_media_delete_removes_strays_and_dead_rows(
 
 def test_cleanup_media_keeps_a_row_a_pending_job_needs(uploaded):
     video = Video.objects.get(pk=uploaded["id"])
-    job_queue_trim(request_code="me", video_id=video.pk, trim_start_ms=0, trim_end_ms=500)
+    job_queue(
+        request_code="me",
+        kind="trim",
+        params={"video_id": video.pk, "trim_start_ms": 0, "trim_end_ms": 500},
+    )
     default_storage.delete(video.file.name)
 
     with pytest.raises(CommandError, match="kept"):

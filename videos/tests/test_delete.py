@@ -10,7 +10,7 @@ from django.db import transaction
 
 from jobs import transitions
 from jobs.models import Job
-from jobs.services import job_queue_trim
+from jobs.services import job_queue
 from videoproc.errors import ServiceError
 from videos import services
 from videos.models import Video
@@ -32,7 +32,11 @@ def refused(video: Video) -> bool:
 
 def test_a_video_is_kept_exactly_while_a_job_that_uses_it_is_unfinished(uploaded):
     video = Video.objects.get(pk=uploaded["id"])
-    job = job_queue_trim(request_code="me", video_id=video.pk, trim_start_ms=0, trim_end_ms=500)
+    job = job_queue(
+        request_code="me",
+        kind="trim",
+        params={"video_id": video.pk, "trim_start_ms": 0, "trim_end_ms": 500},
+    )
     token = uuid.uuid4()
     steps = [
         lambda: None,  # pending, as queued

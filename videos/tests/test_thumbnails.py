@@ -7,7 +7,7 @@ from django.core.files.storage import default_storage
 
 from conftest import ffprobe, make_media, upload
 from jobs.models import Job
-from jobs.services import job_queue_trim, jobs_execute
+from jobs.services import job_queue, jobs_execute
 from videos import services
 from videos.engine import thumbnails
 from videos.engine.media import FFmpegError
@@ -55,7 +55,11 @@ def test_a_failed_grab_keeps_the_upload_without_a_poster(api, clip, monkeypatch,
 
 def test_job_outputs_get_a_poster(uploaded):
     # given a queued trim of an upload
-    job_queue_trim(request_code="me", video_id=uploaded["id"], trim_start_ms=500, trim_end_ms=1500)
+    job_queue(
+        request_code="me",
+        kind="trim",
+        params={"video_id": uploaded["id"], "trim_start_ms": 500, "trim_end_ms": 1500},
+    )
 
     # when it runs
     jobs_execute(request_code="me")

@@ -2,8 +2,8 @@ from django.core.management.base import BaseCommand, CommandError
 from rest_framework import status
 
 from jobs import services
+from jobs.kinds import job_summary
 from jobs.models import Job
-from jobs.summaries import job_summary
 from videoproc.access import command_owner, scoped
 from videoproc.errors import ServiceError
 
@@ -43,7 +43,7 @@ class Command(BaseCommand):
 
 def describe(job: Job, style) -> str:
     """The job's outcome, then what it was asked to do."""
-    what = f"\n    {job_summary(job)}"
+    what = f"\n    {job_summary(job.kind, job.params)}"
     if job.status == Job.Status.SUCCEEDED:
         video = job.output_video
         return (

@@ -1,0 +1,120 @@
+"""Encode: a video re-encoded to the requested codecs, size and rate, in the requested
+container, else the source's when it can hold them, else the documented fallback."""
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from rest_framework import serializers
+
+from jobs.serializers import (
+    MAX_NAME_LENGTH,
+    OutputTargetSerializer,
+    RequestCodeSerializer,
+    VideoRefField,
+)
+from videoproc.errors import ServiceError
+from videos import storage
+from videos.engine import capabilities, pipelines
+from videos.services import budget_refusal
+
+from .base import (
+    Input,
+    Kind,
+    PlannedVideo,
+    Ref,
+    Result,
+    input_name,
+    output_stem,
+    plan_or_refuse,
+    planned_encode,
+)
+
+
+class EncodeSerializer(RequestCodeSerializer, OutputTargetSerializer):
+    video_id = VideoRefField()
+    video_codec = serializers.CharField(default="libx264", max_length=MAX_NAME_LENGTH)
+    audio_codec = serializers.CharField(default="aac", max_length=MAX_NAME_LENGTH)
+    resolution = serializers.CharField(default="1920:1080", max_length=20)
+    frame_rate = serializers.FloatField(default=30)
+
+
+@dataclass(frozen=True)
+class EncodeParams:
+    video_id: Ref
+    video_codec: str
+    audio_codec: str
+    resolution: str
+    frame_rate: float
+    container: str | None = None  # settled at queue time: the container the plan chose
+
+
+class Encode(Kind):
+    name = "encode"
+    label = "Encode"
+    Params = EncodeParams
+    serializer = EncodeSerializer
+
+    def refs(self, params: EncodeParams) -> list[Ref]:
+        return [params.video_id]
+
+    def check(self, params: EncodeParams, inputs: list[Input]) -> pipelines.OutputPlan:
+        (video,) = inputs
+        width, height = map(int, params.resolution.split(":"))
+        if reason := budget_refusal(
+            width=width, height=height, frame_rate=params.frame_rate, duration=video.duration
+        ):
+            raise ServiceError(f"The encode is too costly: {reason}")
+        encoders = capabilities.encoders()
+        same_audio = (
+            video.audio_codec is None or encoders[params.audio_codec].codec == video.audio_codec
+        )
+        if (
+            encoders[params.video_codec].codec == video.video_codec
+            and same_audio
+            and params.resolution == video.resolution
+            and round(params.frame_rate) == round(video.fps)
+        ):
+            raise ServiceError(
+                f"{video.label.capitalize()} is already {video.video_codec}"
+                f"{'/' + video.audio_codec if video.audio_codec else ''} at "
+                f"{params.resolution}, {round(params.frame_rate)} fps: the encode would not "
+                "change it"
+            )
+        return plan_or_refuse(
+            lambda: pipelines.encode_plan(video=video, params=dataclasses.asdict(params))
+        )
+
+    def settle(self, params: EncodeParams, plan: pipelines.OutputPlan) -> EncodeParams:
+        return dataclasses.replace(params, container=plan.extension)
+
+    def predict(self, params, inputs, plan: pipelines.OutputPlan, *, job_id: int) -> PlannedVideo:
+        (source,) = inputs
+        return planned_encode(
+            plan, job_id=job_id, duration=source.duration, audio_channels=source.audio_channels
+        )
+
+    def run(self, params: EncodeParams, inputs, plan, workdir: Path, monitor) -> Result:
+        (video,) = inputs
+        output = workdir / f"output.{plan.extension}"
+        with storage.local_path(video.file.name) as source:
+            monitor.run(
+                pipelines.encode_args(
+                    source=source, demuxer=video.demuxer, plan=plan, output=output
+                ),
+                video.duration,
+            )
+        info = {
+            "video_codec": params.video_codec,
+            "audio_codec": params.audio_codec,
+            "resolution": params.resolution,
+            "frame_rate": params.frame_rate,
+            "video_id": video.id,
+        }
+        return Result(output, output_stem(video, "encode"), {"encode_info": info})
+
+    def summary(self, params: EncodeParams) -> str:
+        return (
+            f"{input_name(params.video_id)} to {params.video_codec}/{params.audio_codec}, "
+            f"{params.resolution}, {params.frame_rate} fps"
+        )
