@@ -2,7 +2,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 # Where `make run` listens (videoproc/gunicorn.conf.py): loopback unless HOST says
-# otherwise, and beyond loopback only with API_AUTH set (README, Users and access).
+# otherwise, and beyond loopback only with API_AUTH set (docs/deployment.md, Users and access).
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
@@ -54,7 +54,7 @@ release: migrate
 # --timeout 0 means no request is ever killed for taking long. A client sending its
 # request slowly holds a thread until it is done; a worker takes no more connections
 # than it has threads, so when one is full of slow clients the other takes the next
-# requests instead of queueing them (README: Running it in production). The gunicorn
+# requests instead of queueing them (docs/deployment.md: Running it in production). The gunicorn
 # workers' Prometheus counts meet in METRICS_DIR, emptied at each start.
 METRICS_DIR ?= $(CURDIR)/var/metrics
 serve: setup

@@ -1,4 +1,4 @@
-"""Who may do what (README "Users and access"). API_AUTH is read on every request, not
+"""Who may do what (docs/deployment.md "Users and access"). API_AUTH is read on every request, not
 at import, so one code path serves both modes: "off" is the open contract (no owner,
 everything visible), "required" needs a session or a token and scopes all to its owner.
 """

@@ -51,7 +51,7 @@ def both_slash_forms(result, generator, request, public):
     return result
 
 
-# What any endpoint that takes credentials may answer (README, Users and access).
+# What any endpoint that takes credentials may answer (docs/deployment.md, Users and access).
 ACCESS_ERRORS = {
     "401": "API_AUTH=required and no valid session or token (a revoked or expired token too)",
     "403": "A session's state-changing call without its CSRF token",

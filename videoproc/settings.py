@@ -259,7 +259,7 @@ CELERY_TASK_TIME_LIMIT = JOB_TIME_LIMIT + 900
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
-# Users and access (README "Users and access", videoproc/access.py). "off": the open
+# Users and access (docs/deployment.md "Users and access", videoproc/access.py). "off": the open
 # contract, for a server on loopback (videoproc/gunicorn.conf.py refuses to bind wider
 # unless API_AUTH=off is said explicitly). "required": a session or a token on every
 # request, and every video and job scoped to its owner.
