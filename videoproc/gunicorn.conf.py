@@ -33,6 +33,7 @@ def on_starting(server):
         raise SystemExit(
             f"Refusing to start: bound to {', '.join(reachable)}, beyond loopback, while "
             "accounts are off by default, so anyone who reaches this address could use "
-            "every video and job. Set API_AUTH=required (see docs/deployment.md, Users and access), "
-            "or API_AUTH=off if an open server there is really meant, or bind HOST=127.0.0.1."
+            "every video and job. Set API_AUTH=required (see docs/deployment.md, Users and "
+            "access), or API_AUTH=off if an open server there is really meant, or bind "
+            "HOST=127.0.0.1."
         )
