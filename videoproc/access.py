@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.db.models import QuerySet
+from django.utils import timezone
 from drf_spectacular.authentication import SessionScheme as SpectacularSessionScheme
 from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
@@ -107,9 +108,32 @@ def command_owner(username: str | None):
     return user
 
 
-def token_create(*, user, expires_in: timedelta | None = None) -> tuple[AuthToken, str]:
-    """A new API token of a user, and its key: shown this once, stored only hashed."""
-    return AuthToken.objects.create(user, expiry=expires_in)
+def presented_token(request) -> AuthToken | None:
+    """The API token a request came with; None for a session (or no user at all)."""
+    return request.auth if isinstance(request.auth, AuthToken) else None
+
+
+def token_create(
+    *, user, expires_in: timedelta | None = None, by: AuthToken | None = None
+) -> tuple[AuthToken, str]:
+    """A new API token of a user, and its key: shown this once, stored only hashed. Made
+    `by` a token (not a session or a command), it may not outlive that token: a leaked
+    short-lived key must not turn itself into a lasting one (403 otherwise)."""
+    if by is not None and by.expiry is not None:
+        now = timezone.now()
+        if expires_in is None or now + expires_in > by.expiry:
+            hours = max(0, int((by.expiry - now) / timedelta(hours=1)))
+            wanted = "one that never expires" if expires_in is None else "one that expires later"
+            left = f"ask for at most {hours} hours" if hours else "it has less than an hour left"
+            raise exceptions.PermissionDenied(
+                f"This token expires at {by.expiry:%Y-%m-%d %H:%M:%S} UTC and cannot make "
+                f"{wanted}: {left}, or sign in to the page to make a longer-lived token."
+            )
+    token, key = AuthToken.objects.create(user, expiry=expires_in)
+    if by is not None and by.expiry is not None and token.expiry > by.expiry:
+        token.expiry = by.expiry  # knox's clock read a moment after ours
+        token.save(update_fields=["expiry"])
+    return token, key
 
 
 def user_get_or_create(*, username: str):
@@ -127,8 +151,14 @@ def user_get_or_create(*, username: str):
     return user, created
 
 
-def token_revoke(*, user, token_key: str) -> None:
-    """Revoke one of the user's tokens; any other key is a 404, whoever has it."""
+def token_revoke(*, user, token_key: str, by: AuthToken | None = None) -> None:
+    """Revoke one of the user's tokens; any other key is a 404, whoever has it. A token
+    (`by`) may revoke only itself: managing the others takes a signed-in session."""
+    if by is not None and token_key != by.token_key:
+        raise exceptions.PermissionDenied(
+            "A token may revoke only itself (its own token_key): sign in to the page to "
+            "revoke your other tokens."
+        )
     deleted, _ = AuthToken.objects.filter(user=user, token_key=token_key).delete()
     if not deleted:
         raise exceptions.NotFound(f"You have no token {token_key}")
