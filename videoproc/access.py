@@ -3,10 +3,17 @@ at import, so one code path serves both modes: "off" is the open contract (no ow
 everything visible), "required" needs a session or a token and scopes all to its owner.
 """
 
+import hashlib
+import threading
+import time
+import uuid
 from datetime import timedelta
 
+import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.db.models import QuerySet
@@ -74,19 +81,87 @@ class IsAuthenticatedWhenRequired(permissions.BasePermission):
         return not accounts_required() or bool(request.user and request.user.is_authenticated)
 
 
-class _RateFromSettings:
-    """Rates read from settings per request (DRF reads them once, at import); a scope
-    without a rate is not throttled."""
+# One client's calls in the last window, on Redis: a sorted set of them scored by when
+# they came (in microseconds, by Redis's clock, which every machine shares). Calls that
+# have left the window are dropped; then the call is added if fewer than the limit
+# remain, else the answer is how long until the oldest leaves. Redis runs a script whole,
+# so no other call comes between the count and the add, from any process or machine.
+# KEYS[1]: the client's key; ARGV: the window (µs), the limit, a unique name for this call.
+# Answers -1 (let in) or the wait in µs.
+SLIDING_WINDOW = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+    redis.call('ZADD', KEYS[1], now, ARGV[3])
+    redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
+    return -1
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return window - (now - tonumber(oldest[2]))
+"""
+SLIDING_WINDOW_SHA = hashlib.sha1(SLIDING_WINDOW.encode()).hexdigest()
+# Any other cache (local memory when CACHE_URL is unset) is this process's alone: a lock
+# makes its read-modify-write whole.
+_local_calls = threading.Lock()
+
+
+def call_take(cache, key: str, *, limit: int, window: float) -> float | None:
+    """Count one call under key if fewer than limit came in the last window seconds:
+    None when it is let in, else the seconds until it would be."""
+    if isinstance(cache, RedisCache):
+        full_key = cache.make_and_validate_key(key)
+        # Django's own connection pool to the server that holds the key (a private name,
+        # as Django's RedisCache offers no public one; the tests run against it).
+        client = cache._cache.get_client(full_key, write=True)
+        args = (full_key, int(window * 1_000_000), limit, uuid.uuid4().hex)
+        try:
+            wait = client.evalsha(SLIDING_WINDOW_SHA, 1, *args)
+        except redis.exceptions.NoScriptError:  # first use since Redis started
+            wait = client.eval(SLIDING_WINDOW, 1, *args)
+        return None if wait < 0 else wait / 1_000_000
+    with _local_calls:
+        now = time.time()
+        calls = [when for when in cache.get(key, []) if when > now - window]
+        if len(calls) >= limit:
+            return window - (now - calls[0])
+        cache.set(key, [*calls, now], window)
+        return None
+
+
+class _SlidingWindowThrottle:
+    """DRF's rate throttle, its semantics kept (at most N calls in any window of the
+    rate's length, refusals not counted, the wait until the oldest call leaves the window)
+    but counted atomically: DRF reads, changes and writes back each client's history, so
+    parallel calls each saw room for one more. Rates are read from settings per request
+    (DRF reads them once, at import); a scope without a rate is not throttled."""
+
+    cache_format = "throttle-calls:%(scope)s:%(ident)s"  # not DRF's lists under its keys
 
     def get_rate(self):
         return settings.API_THROTTLE_RATES.get(self.scope)
 
+    def allow_request(self, request, view) -> bool:
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        self._wait = call_take(
+            caches["default"], key, limit=self.num_requests, window=self.duration
+        )
+        return self._wait is None
 
-class AnonThrottle(_RateFromSettings, throttling.AnonRateThrottle):
+    def wait(self) -> float | None:
+        return self._wait
+
+
+class AnonThrottle(_SlidingWindowThrottle, throttling.AnonRateThrottle):
     """Per client address, for calls without a user (every call when accounts are off)."""
 
 
-class UserThrottle(_RateFromSettings, throttling.UserRateThrottle):
+class UserThrottle(_SlidingWindowThrottle, throttling.UserRateThrottle):
     """Per user, for authenticated calls only (anonymous ones have AnonThrottle)."""
 
     def get_cache_key(self, request, view):

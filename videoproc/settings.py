@@ -282,12 +282,14 @@ API_THROTTLE_RATES = {
     "anon": os.environ.get("API_THROTTLE_ANON", "") or None,
 }
 # Throttle counts live in the cache: give several server processes or machines one
-# shared cache (redis://...), else each process counts on its own.
+# shared cache (redis://...), else each process counts on its own (videoproc/access.py).
+# CACHE_KEY_PREFIX keeps installations that share one Redis database apart.
 if os.environ.get("CACHE_URL"):
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ["CACHE_URL"],
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", ""),
         }
     }
 REST_KNOX = {
