@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -79,6 +80,9 @@ INSTALLED_APPS = [
     "health_check",
     "videos",
     "jobs",
+    # Sign-in lockouts (videoproc/lockout.py); videoproc's admin.py unlocks, after axes'.
+    "axes",
+    "videoproc",
 ]
 
 MIDDLEWARE = [
@@ -90,6 +94,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: it turns a locked-out sign-in into videoproc.lockout's answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "videoproc.urls"
@@ -269,6 +275,31 @@ if API_AUTH not in {"off", "required"}:
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "page"
 LOGOUT_REDIRECT_URL = "login"
+# Password sign-ins, the page's and the admin's (videoproc/lockout.py): after
+# LOGIN_FAILURE_LIMIT failures for one user name (each within LOGIN_LOCKOUT_MINUTES of
+# the last, since its last sign-in), that name is locked for LOGIN_LOCKOUT_MINUTES, its
+# right password refused too; 0 minutes: until an admin unlocks it. django-axes keeps the
+# count in the database, shared by every process and machine.
+LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", 10))
+LOGIN_LOCKOUT_MINUTES = float(os.environ.get("LOGIN_LOCKOUT_MINUTES", 15))
+if LOGIN_FAILURE_LIMIT < 1 or LOGIN_LOCKOUT_MINUTES < 0:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT must be 1 or more, LOGIN_LOCKOUT_MINUTES 0+")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked name before any check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES) if LOGIN_LOCKOUT_MINUTES else None
+AXES_LOCKOUT_PARAMETERS = ["username"]  # the account, from any address
+# axes warns that without "ip_address" a rotated User-Agent or cookie escapes the count:
+# not so by user name alone. Locking addresses too would lock every user out at once
+# behind a proxy that hides their addresses, and a whole office behind one NAT.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True
+# Attempts while locked neither count nor extend the lock: it ends when it said it would.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "videoproc.lockout.lockout_response"
+AXES_VERBOSE = False  # no banner in every command's output; failures are still logged
 # How long a signed link to a stored file (required mode, local storage) works, in seconds.
 STORAGE_LINK_TTL = int(os.environ.get("STORAGE_LINK_TTL", 6 * 3600))
 # Per user, in required mode; 0 means no limit. The quota counts the bytes of a user's

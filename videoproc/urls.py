@@ -9,6 +9,7 @@ from jobs.kinds import KINDS
 from jobs.views import JobViewSet, ProcessViewSet, QueueView
 from videoproc import pages, tokens
 from videoproc.health import HealthView
+from videoproc.lockout import LoginForm
 from videoproc.scrape import metrics_view
 from videos.serving import serve_stored
 from videos.views import VideoViewSet
@@ -51,7 +52,11 @@ urlpatterns = [
     api("page/concat-candidates", pages.ConcatCandidatesView.as_view(), "page-concat-candidates"),
     api("page/tokens", tokens.TokensView.as_view(), "page-tokens"),
     api(r"page/tokens/(?P<token_key>\w+)", tokens.TokenView.as_view(), "page-token"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(authentication_form=LoginForm),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     api("health", HealthView.as_view(), "health"),
     api("metrics", metrics_view, "metrics"),
