@@ -17,6 +17,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.db.models import QuerySet
+from django.http import QueryDict
 from django.utils import timezone
 from drf_spectacular.authentication import SessionScheme as SpectacularSessionScheme
 from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
@@ -59,11 +60,36 @@ class TokenAuthentication(KnoxTokenAuthentication):
         return self.authenticate_credentials(key)
 
 
+class _WithoutForm:
+    """A request as the CSRF check sees it: no form fields, so the token must come in
+    the X-CSRFToken header. Django's check reads a POST's form before it looks at the
+    header, and the form of an upload is its whole body: up to MAX_UPLOAD_SIZE written to
+    scratch before the view could refuse it from its declared length."""
+
+    POST = QueryDict()
+
+    def __init__(self, request):
+        object.__setattr__(self, "_request", request)
+
+    def __getattr__(self, name):
+        return getattr(self._request, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._request, name, value)
+
+
 class SessionAuthentication(authentication.SessionAuthentication):
-    """The page's and the admin's login session; DRF enforces CSRF on its unsafe calls."""
+    """The page's and the admin's login session; DRF enforces CSRF on its unsafe calls.
+    A multipart body (an upload) is never read for its CSRF token: the page sends it in
+    the X-CSRFToken header."""
 
     def authenticate(self, request):
         return super().authenticate(request) if accounts_required() else None
+
+    def enforce_csrf(self, request):
+        if request.content_type.lower().startswith("multipart/"):
+            request = _WithoutForm(request)
+        super().enforce_csrf(request)
 
 
 # How the OpenAPI schema (and so /api/docs) describes the two.

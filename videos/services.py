@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from rest_framework import status
 
@@ -165,7 +166,10 @@ def _origin_name(filename: str) -> str:
 
 def video_quota_check(*, owner, incoming: int) -> None:
     """Refuse (413) what would take an owner past USER_STORAGE_QUOTA. 413, not 507: it
-    is this request that is too large for this user; 507 means the server's disk is full."""
+    is this request that is too large for this user; 507 means the server's disk is full.
+
+    On its own an early check only: another request of the owner's may store videos
+    before this one does. What decides is _quota_take, where the rows are made."""
     quota = settings.USER_STORAGE_QUOTA
     if owner is None or not quota:
         return
@@ -178,11 +182,50 @@ def video_quota_check(*, owner, incoming: int) -> None:
         )
 
 
+def _quota_take(*, owner, incoming: int) -> None:
+    """In the transaction that makes an owner's new video rows, before them: wait until no
+    other such transaction of the owner's is open (the owner's row is locked until
+    commit), then check the quota against what is stored now. Checked outside such a
+    lock, parallel uploads each counted only what was stored before any of them, and
+    all fitted. SQLite has no row locks; its transactions take the write lock up front
+    (settings: transaction_mode IMMEDIATE), so they run one at a time anyway.
+
+    Job results are stored without it (jobs call video_create): they are never refused
+    for the quota, and may take an owner past it (docs/deployment.md)."""
+    if owner is None or not settings.USER_STORAGE_QUOTA:
+        return
+    # NO KEY: a row that refers to the user (a job result being stored) need not wait.
+    no_key = connection.features.has_select_for_no_key_update
+    owners = get_user_model().objects.select_for_update(no_key=no_key).filter(pk=owner.pk)
+    list(owners.values_list("pk"))
+    video_quota_check(owner=owner, incoming=incoming)
+
+
+# What an upload's declared length holds besides its files (the multipart boundaries and
+# part headers), given back before it is weighed against the quota: generous, so that
+# an upload whose files fit is never refused from its length alone; the files' real
+# sizes are checked once they have arrived.
+UPLOAD_FRAMING_ALLOWANCE = 1024 * 1024
+
+
+def video_upload_admit(*, declared: int, owner=None) -> None:
+    """Refuse (413), from the length its request declares and before a byte of its body
+    is read, an upload that could not be stored: over MAX_UPLOAD_SIZE, or, less its
+    framing, over what the owner's quota has left."""
+    if declared > settings.MAX_UPLOAD_SIZE:
+        raise ServiceError(
+            f"The upload is larger than the limit of {settings.MAX_UPLOAD_SIZE} bytes",
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    video_quota_check(owner=owner, incoming=max(0, declared - UPLOAD_FRAMING_ALLOWANCE))
+
+
 def video_upload(*, files: list[UploadedFile], owner=None) -> list[Video]:
     """Store every file, or none: one refused file refuses the whole request."""
     if not files:
         raise ServiceError("No files were uploaded; send them in the multipart field 'files'")
-    video_quota_check(owner=owner, incoming=sum(upload.size for upload in files))
+    incoming = sum(upload.size for upload in files)
+    video_quota_check(owner=owner, incoming=incoming)  # early: before probing and copying
     checked = [
         (upload, video_check_file(path=upload.temporary_file_path(), filename=upload.name))
         for upload in files
@@ -196,6 +239,7 @@ def video_upload(*, files: list[UploadedFile], owner=None) -> list[Video]:
                 )
             )
         with transaction.atomic():
+            _quota_take(owner=owner, incoming=incoming)
             videos = [
                 video_create(
                     stored=video_files,
@@ -224,13 +268,15 @@ def video_import(*, path: Path, owner=None) -> Video:
         shutil.copyfile(path, copy)
         stored = video_files_store(path=copy, name=_origin_name(path.name), probed=probed)
     try:
-        return video_create(
-            stored=stored,
-            kind=Video.Kind.UPLOAD,
-            probed=probed,
-            original_name=path.name[:255],
-            owner=owner,
-        )
+        with transaction.atomic():
+            _quota_take(owner=owner, incoming=probed.size)
+            return video_create(
+                stored=stored,
+                kind=Video.Kind.UPLOAD,
+                probed=probed,
+                original_name=path.name[:255],
+                owner=owner,
+            )
     except Exception:
         stored.delete()
         raise
