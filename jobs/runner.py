@@ -10,6 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from videoproc import metrics
@@ -83,7 +84,9 @@ def job_run_attempt(*, job: Job) -> Job:
         started = time.monotonic()
         for leftover in Path(settings.SCRATCH_DIR).glob(f"{_scratch_prefix(job)}*"):
             shutil.rmtree(leftover, ignore_errors=True)
-        with _Heartbeat(job):
+        with Heartbeat(
+            Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts)
+        ):
             job = job_run(job=job)
         seconds = time.monotonic() - started
         metrics.JOB_DURATION_SECONDS.labels(job.kind, job.status).observe(seconds)
@@ -102,13 +105,15 @@ def _log_outcome(job: Job, seconds: float) -> None:
         )
 
 
-class _Heartbeat(threading.Thread):
-    """Keeps a running job's heartbeat fresh between FFmpeg's progress reports too (while
-    files are fetched or stored), so that only a dead attempt ever looks stale."""
+class Heartbeat(threading.Thread):
+    """Keeps the heartbeat of some jobs fresh while this process holds them: a running
+    job between FFmpeg's progress reports too (while files are fetched or stored), jobs
+    waiting in line in an execute all along, so that only a dead process's jobs ever
+    look stale."""
 
-    def __init__(self, job: Job):
-        super().__init__(name=f"heartbeat-job{job.id}", daemon=True)
-        self.job = job
+    def __init__(self, jobs: QuerySet):
+        super().__init__(name="heartbeat", daemon=True)
+        self.jobs = jobs
         self.stopped = threading.Event()
         self.context = contextvars.copy_context()  # its lines name the job too
 
@@ -119,15 +124,13 @@ class _Heartbeat(threading.Thread):
         try:
             while not self.stopped.wait(settings.JOB_HEARTBEAT_INTERVAL):
                 try:
-                    Job.objects.filter(
-                        pk=self.job.pk, status=Job.Status.RUNNING, attempts=self.job.attempts
-                    ).update(heartbeat_at=timezone.now())
+                    self.jobs.update(heartbeat_at=timezone.now())
                 except DatabaseError:  # a passing outage; the next beat may get through
                     logger.warning("heartbeat not saved", exc_info=True)
         finally:
             connections.close_all()  # this thread's own connection
 
-    def __enter__(self) -> "_Heartbeat":
+    def __enter__(self) -> "Heartbeat":
         self.start()
         return self
 

@@ -8,6 +8,7 @@ from videos.engine import capabilities
 from videos.engine.media import FORMATS
 from videos.serializers import MAX_ID
 
+from . import turns
 from .models import Job
 from .timecodes import TimeFormatError, format_ms, parse_time_ms
 
@@ -168,8 +169,19 @@ class JobSerializer(serializers.ModelSerializer):
         "contract it also carries what the run learned (the keys of `outcome`)"
     )
 
+    place_in_line = serializers.SerializerMethodField(
+        help_text="for a queued job, how many will start before it, plus one (1: next)"
+    )
+
     def get_params(self, job: Job) -> dict:
         return {**job.params, **job.outcome}
+
+    def get_place_in_line(self, job: Job) -> int | None:
+        if job.status != Job.Status.QUEUED:
+            return None
+        if "places" not in self.context:  # once per answer, for every job in it
+            self.context["places"] = turns.places()
+        return self.context["places"].get(job.id)
 
     class Meta:
         model = Job
@@ -181,6 +193,7 @@ class JobSerializer(serializers.ModelSerializer):
             "params",
             "outcome",
             "progress",
+            "place_in_line",
             "error",
             "output_video_id",
             "created_at",
@@ -204,6 +217,14 @@ class QueuedSerializer(serializers.Serializer):
 
 class MessageSerializer(serializers.Serializer):
     message = serializers.CharField()
+
+
+class ExecutedSerializer(MessageSerializer):
+    cancelled = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="the jobs cancelled while it ran (not failures), when there were any",
+    )
 
 
 class DispatchedSerializer(MessageSerializer):

@@ -7,6 +7,7 @@ import os
 import socket
 import time
 import uuid
+from contextlib import ExitStack
 from datetime import timedelta
 
 from celery import current_app
@@ -21,16 +22,17 @@ from videoproc.errors import NO_SPACE_DETAIL, ServiceError
 from videos.engine.media import FFmpegError
 from videos.models import Video
 
-from . import dependencies, transitions
+from . import dependencies, transitions, turns
 from .kinds import KINDS
 from .logcontext import job_context
 from .models import Job
-from .runner import job_run_attempt
+from .runner import Heartbeat, job_run_attempt
 from .slots import FFmpegBusy, ffmpeg_slot
 
 logger = logging.getLogger(__name__)
 
 AWAIT_INTERVAL = 0.5  # seconds between looks at jobs handed to workers
+TURN_POLL_INTERVAL = 0.25  # seconds between looks for a job's turn in line
 RUN_JOB_TASK = "jobs.tasks.run_job"
 BUSY_RETRY_AFTER = 30  # seconds; jobs take minutes, and a retry costs only a lock attempt
 
@@ -80,11 +82,6 @@ def distributed() -> bool:
     return bool(settings.CELERY_BROKER_URL)
 
 
-def _claim(job_ids) -> list[Job]:
-    """Take pending jobs to run them here, now."""
-    return transitions.jobs_claim(job_ids, worker=this_process())
-
-
 def this_process() -> str:
     """Which host and process ran a job, as the job's `worker` records it."""
     return f"{socket.gethostname()} pid {os.getpid()}"
@@ -125,14 +122,36 @@ def _send(jobs: list[Job], token: uuid.UUID) -> None:
 
 
 def job_run_dispatched(*, job_id: int, dispatch_token: str, worker: str) -> None:
-    """What a worker does with a job it was sent: start it, unless the message is void."""
-    with ffmpeg_slot(wait=True):  # a worker has nothing else to do; the job stays queued
-        job = transitions.job_start(job_id=job_id, dispatch_token=dispatch_token, worker=worker)
+    """What a worker does with a message: a message is a worker free for one job of its
+    queue. The same message again means the worker holding it died: its job is taken
+    over (or given up). Otherwise the worker starts the queued job whose turn it is on
+    that queue (turns.py): job `job_id`, unless another requester's should go first;
+    its own turn then comes with a later message. A void message does nothing."""
+    with ffmpeg_slot(wait=True):  # a worker has nothing else to do; the jobs stay queued
+        job = _start_in_turn(job_id=job_id, dispatch_token=dispatch_token, worker=worker)
         if job is None:
             logger.info("job %s: nothing to do (finished, cancelled or sent again since)", job_id)
         else:
             job_run_attempt(job=job)
-    _release_dependants(job_id)  # also when it was cancelled before it could start
+    for done in {job_id, job.id if job else job_id}:
+        _release_dependants(done)  # also when it was cancelled before it could start
+
+
+def _start_in_turn(*, job_id: int, dispatch_token: str, worker: str) -> Job | None:
+    sent = Job.objects.filter(pk=job_id).first()
+    if sent is None or str(sent.dispatch_token) != dispatch_token:
+        return None  # void: the job was sent again since, or retried
+    if sent.status == Job.Status.RUNNING:  # redelivered: the attempt holding it died
+        return transitions.job_start(job_id=job_id, dispatch_token=dispatch_token, worker=worker)
+    queue = job_queue_name(sent.kind)
+    same_queue = [kind for kind in KINDS if job_queue_name(kind) == queue]
+    while head := turns.next_job(Job.objects.filter(status=Job.Status.QUEUED, kind__in=same_queue)):
+        job = transitions.job_start(
+            job_id=head.id, dispatch_token=str(head.dispatch_token), worker=worker
+        )
+        if job is not None:
+            return job
+    return None  # another worker took each one first
 
 
 def _release_dependants(job_id: int) -> None:
@@ -142,7 +161,7 @@ def _release_dependants(job_id: int) -> None:
     queued, voids any earlier message, so it runs once."""
     dependants = Job.objects.filter(depends_on=job_id, status=Job.Status.QUEUED).order_by("id")
     for dependant in dependants:
-        if dependencies.waiting(dependant):
+        if turns.waiting(dependant):
             continue
         token = uuid.uuid4()
         renewed = Job.objects.filter(
@@ -153,14 +172,16 @@ def _release_dependants(job_id: int) -> None:
 
 
 def jobs_recover() -> list[Job]:
-    """Give back jobs whose heartbeat stopped (their worker or server died): dispatched
-    again with a broker, pending for the next execute without; cancelled if that was
-    asked meanwhile; failed once they have used up JOB_MAX_ATTEMPTS. Queued jobs have
-    no heartbeat yet: untouched."""
+    """Give back jobs whose heartbeat stopped (their worker or server died), running or
+    waiting in line in an execute: dispatched again with a broker, pending for the next
+    execute without, with the reason; cancelled if that was asked meanwhile; failed once
+    they have used up JOB_MAX_ATTEMPTS. Jobs in a worker queue have no heartbeat until a
+    worker starts them: untouched. A live process beats for every job it holds, running
+    or waiting, so recovery never takes one from it."""
     cutoff = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT)
     with transaction.atomic():
         stale = list(
-            Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff)
+            Job.objects.filter(status__in=transitions.HANDED_OUT, heartbeat_at__lt=cutoff)
             .select_for_update(skip_locked=True)
             .order_by("id")
         )
@@ -184,9 +205,14 @@ def jobs_report_stuck() -> list[Job]:
     one clears it), and log it once; they stay queued for a worker to come."""
     cutoff = timezone.now() - timedelta(seconds=settings.JOB_QUEUED_LIMIT)
     stuck = list(
-        Job.objects.filter(status=Job.Status.QUEUED, queued_at__lt=cutoff, error__isnull=True)
+        Job.objects.filter(
+            status=Job.Status.QUEUED,
+            queued_at__lt=cutoff,
+            error__isnull=True,
+            heartbeat_at__isnull=True,  # not waiting in line in an execute
+        )
     )
-    stuck = [job for job in stuck if not dependencies.waiting(job)]  # not sent yet
+    stuck = [job for job in stuck if not turns.waiting(job)]  # not sent yet
     for job in stuck:
         queue = job_queue_name(job.kind)
         job.error = (
@@ -207,30 +233,85 @@ def jobs_execute_selected(*, job_ids: list[int]) -> list[Job]:
     a broker they are handed to the workers and returned at once, queued."""
     if distributed():
         return _dispatch(job_ids)
-    with ffmpeg_slot(wait=True):  # one operator's action: it may wait its turn
-        return [job_run_attempt(job=job) for job in _claim(job_ids)]
+    return _run_in_line(job_ids)
 
 
-def _run_here(job_ids) -> list[Job]:
-    """Claim and run jobs in this request, holding one of this machine's FFmpeg slots.
-    When none is free the answer is 503 with Retry-After and nothing is claimed: a
-    request waiting for another's FFmpeg would hold a server thread for as long."""
-    if not job_ids.exists():
+def _run_in_line(job_ids) -> list[Job]:
+    """Run jobs in this request, each in its turn (turns.py) for one of this machine's
+    FFmpeg slots. They wait queued, with a heartbeat, and each is running only while its
+    work runs. When EXECUTE_LINE_LIMIT executes already wait and no slot is free, the
+    answer is 503 with Retry-After and nothing is taken: every execute in line holds a
+    server thread."""
+    job_ids = list(job_ids)
+    if not job_ids:
         return []
-    try:
-        with ffmpeg_slot(wait=False):
-            return [job_run_attempt(job=job) for job in _claim(job_ids)]
-    except FFmpegBusy:
+    if _executes_in_line() >= settings.EXECUTE_LINE_LIMIT and not _slot_free():
         raise ServiceError(
-            f"This server is running as many FFmpeg as it may ({settings.FFMPEG_MAX_RUNS}); "
-            "the jobs are still pending: execute again later",
+            f"This server is running as many FFmpeg as it may ({settings.FFMPEG_MAX_RUNS}) "
+            f"and {settings.EXECUTE_LINE_LIMIT} executes wait in line; the jobs are still "
+            "pending: execute again later",
             status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": str(BUSY_RETRY_AFTER)},
-        ) from None
+        )
+    token = uuid.uuid4()
+    jobs = transitions.jobs_queue(
+        job_ids, dispatch_token=token, heartbeat_at=timezone.now(), worker=this_process()
+    )
+    waiting = Job.objects.filter(dispatch_token=token, status=Job.Status.QUEUED)
+    with Heartbeat(waiting):
+        for job in jobs:
+            _run_in_turn(job, token)
+    return list(Job.objects.filter(pk__in=[job.id for job in jobs]).order_by("id"))
+
+
+def _executes_in_line() -> int:
+    """Executes of this deployment whose next job waits for its turn."""
+    line = Job.objects.filter(status=Job.Status.QUEUED, heartbeat_at__isnull=False)
+    running = Job.objects.filter(status=Job.Status.RUNNING).values("dispatch_token")
+    return line.exclude(dispatch_token__in=running).values("dispatch_token").distinct().count()
+
+
+def _slot_free() -> bool:
+    try:
+        with ffmpeg_slot(wait=False):
+            return True
+    except FFmpegBusy:
+        return False
+
+
+def _run_in_turn(job: Job, token: uuid.UUID) -> None:
+    """Wait until it is this job's turn among the executes in line (each offers its next
+    job) and a slot is free, then run it; nothing if it was cancelled or given back."""
+    while Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).exists():
+        offered = _next_of_each_execute()
+        if (head := turns.next_job(offered)) and head.id == job.id:
+            with ExitStack() as slot:
+                try:
+                    slot.enter_context(ffmpeg_slot(wait=False))
+                except FFmpegBusy:
+                    pass
+                else:
+                    started = transitions.job_start(
+                        job_id=job.id, dispatch_token=str(token), worker=this_process()
+                    )
+                    if started is not None:
+                        job_run_attempt(job=started)
+                    return
+        time.sleep(TURN_POLL_INTERVAL)
+
+
+def _next_of_each_execute() -> list[Job]:
+    """The job each execute in line offers: its first still queued."""
+    line = Job.objects.filter(status=Job.Status.QUEUED, heartbeat_at__isnull=False)
+    firsts = {}
+    for job in line.order_by("id"):
+        firsts.setdefault(job.dispatch_token, job)
+    return list(firsts.values())
 
 
 def jobs_execute(*, request_code: str, wait: bool = True, owner=None) -> list[Job]:
-    """Run the requester's pending jobs in id order; 500 naming the ones that failed.
+    """Run the requester's pending jobs in id order; 500 naming the ones that failed (a
+    cancelled job is not a failure: the caller names it in its answer).
     Request codes are per owner: another user's jobs under the same code are not theirs.
 
     With a broker they run on workers; with wait=False, or when they have not all
@@ -241,7 +322,7 @@ def jobs_execute(*, request_code: str, wait: bool = True, owner=None) -> list[Jo
         request_code=request_code, status=Job.Status.PENDING
     )
     job_ids = pending.values_list("id", flat=True)
-    jobs = _dispatch(job_ids) if distributed() else _run_here(job_ids)
+    jobs = _dispatch(job_ids) if distributed() else _run_in_line(job_ids)
     if not jobs:
         raise ServiceError(f"No pending jobs for request_code {request_code}")
     if not distributed():
@@ -252,13 +333,15 @@ def jobs_execute(*, request_code: str, wait: bool = True, owner=None) -> list[Jo
         return jobs
     if any(job.status in transitions.HANDED_OUT for job in finished):
         return finished  # the wait ran out: the caller answers as for wait=False
-    failed = [job for job in finished if job.status != Job.Status.SUCCEEDED]
+    failed = [job for job in finished if job.status == Job.Status.FAILED]
     if failed:
+        cancelled = [job for job in finished if job.status == Job.Status.CANCELLED]
         raise ServiceError(
             f"{len(failed)} of {len(finished)} jobs for request_code {request_code} failed: "
             + "; ".join(
                 f"job {job.id} ({job.kind}) {job.status}: {_headline(job.error)}" for job in failed
-            ),
+            )
+            + (f"; {cancelled_note(cancelled)}" if cancelled else ""),
             status.HTTP_507_INSUFFICIENT_STORAGE
             if any(job.error == NO_SPACE_DETAIL for job in failed)
             else status.HTTP_500_INTERNAL_SERVER_ERROR,
@@ -279,6 +362,11 @@ def _await(jobs: list[Job]) -> list[Job]:
     ):
         time.sleep(AWAIT_INTERVAL)
     return list(Job.objects.filter(pk__in=job_ids).order_by("id"))
+
+
+def cancelled_note(cancelled: list[Job]) -> str:
+    """How an execute's answer names the jobs cancelled while it ran (not failures)."""
+    return "cancelled: " + ", ".join(f"job {job.id} ({job.kind})" for job in cancelled)
 
 
 def _headline(error: str | None) -> str:

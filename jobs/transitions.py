@@ -44,9 +44,12 @@ def _move(jobs: QuerySet, *, sources: tuple[str, ...], to: str, **fields) -> int
     return jobs.filter(status__in=sources).update(status=to, **fields)
 
 
-def jobs_take(job_ids, *, to: str, **fields) -> list[Job]:
-    """Move those of the given jobs that are still pending to `to` (running here, or
-    queued for a worker), in one transaction, and return them in id order.
+def jobs_queue(job_ids, *, dispatch_token, heartbeat_at=None, worker: str = "") -> list[Job]:
+    """Take those of the given jobs that are still pending to queue them, in one
+    transaction, and return them in id order: for a worker queue, or (with a heartbeat
+    and this process as their worker) to wait in line in this execute. The token makes
+    older messages for them void. A reason they were given back keeps showing until
+    they start.
 
     Rows another execute or worker holds are skipped rather than waited for (SKIP LOCKED
     on PostgreSQL; SQLite takes its write lock up front), so a job is taken only once.
@@ -60,40 +63,17 @@ def jobs_take(job_ids, *, to: str, **fields) -> list[Job]:
         _move(
             Job.objects.filter(pk__in=taken),
             sources=(Status.PENDING,),
-            to=to,
+            to=Status.QUEUED,
             finished_at=None,
             progress=0,
-            error=None,
             cancel_requested=False,
-            **fields,
+            dispatch_token=dispatch_token,
+            queued_at=timezone.now(),
+            started_at=None,
+            heartbeat_at=heartbeat_at,
+            worker=worker,
         )
     return list(Job.objects.filter(pk__in=taken).order_by("id"))
-
-
-def jobs_claim(job_ids, *, worker: str) -> list[Job]:
-    """Take pending jobs to run them in this process, now."""
-    now = timezone.now()
-    return jobs_take(
-        job_ids,
-        to=Status.RUNNING,
-        started_at=now,
-        heartbeat_at=now,
-        attempts=F("attempts") + 1,
-        worker=worker,
-    )
-
-
-def jobs_queue(job_ids, *, dispatch_token) -> list[Job]:
-    """Take pending jobs to hand them to a worker queue; the token makes older messages
-    for them void."""
-    return jobs_take(
-        job_ids,
-        to=Status.QUEUED,
-        dispatch_token=dispatch_token,
-        queued_at=timezone.now(),
-        started_at=None,
-        heartbeat_at=None,
-    )
 
 
 def jobs_unqueue(job_ids, *, dispatch_token) -> int:
@@ -178,17 +158,22 @@ def job_finish(*, job: Job, status: str, **fields) -> bool:
 
 
 def job_release(*, job: Job) -> None:
-    """Give back a running job whose process died (the caller holds its lock): pending
-    again, cancelled if that was asked meanwhile, failed once it used up its attempts."""
+    """Give back a job whose process died (the caller holds its lock), running or waiting
+    in line: pending again with the reason and its progress reset, cancelled if that was
+    asked meanwhile, failed once it used up its attempts."""
     if job.cancel_requested:
         _end(job, to=Status.CANCELLED, error="cancelled while its process was lost")
-    elif job.attempts >= settings.JOB_MAX_ATTEMPTS:
+    elif job.status == Status.RUNNING and job.attempts >= settings.JOB_MAX_ATTEMPTS:
         _end(job, to=Status.FAILED, error=gave_up(job))
     else:
+        doing = "ran" if job.status == Status.RUNNING else "waited in line"
         _move(
             Job.objects.filter(pk=job.pk),
-            sources=(Status.RUNNING,),
+            sources=(job.status,),
             to=Status.PENDING,
+            progress=0,
+            error=f"given back: the process it {doing} in ({job.worker or 'unknown'}) "
+            f"stopped at {job.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC",
             started_at=None,
             heartbeat_at=None,
             dispatch_token=None,

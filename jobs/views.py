@@ -16,10 +16,10 @@ from .kinds.base import Kind
 from .models import Job
 from .serializers import (
     DispatchedSerializer,
+    ExecutedSerializer,
     ExecuteSerializer,
     JobListParamsSerializer,
     JobSerializer,
-    MessageSerializer,
     QueuedSerializer,
 )
 from .transitions import HANDED_OUT
@@ -81,7 +81,7 @@ class ProcessViewSet(viewsets.ViewSet):
         ),
         request=ExecuteSerializer,
         responses={
-            200: MessageSerializer,
+            200: ExecutedSerializer,
             202: DispatchedSerializer,
             **errors(400, 415, 500, 503, 507),
         },
@@ -100,6 +100,16 @@ class ProcessViewSet(viewsets.ViewSet):
                     "job_ids": [job.id for job in jobs],
                 },
                 status=status.HTTP_202_ACCEPTED,
+            )
+        cancelled = [job for job in jobs if job.status == Job.Status.CANCELLED]
+        if cancelled:
+            return Response(
+                {
+                    "message": f"{len(jobs) - len(cancelled)} of {len(jobs)} pending jobs for "
+                    f"request_code {request_code} executed successfully; "
+                    + services.cancelled_note(cancelled),
+                    "cancelled": [job.id for job in cancelled],
+                }
             )
         return Response(
             {"message": f"All pending jobs for request_code {request_code} executed successfully"}

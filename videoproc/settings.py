@@ -238,6 +238,10 @@ JOB_HEARTBEAT_TIMEOUT = float(os.environ.get("JOB_HEARTBEAT_TIMEOUT", 120))
 # An execute with "wait": true answers 202 with the job ids, as "wait": false does, when
 # its jobs have not all finished after this many seconds.
 EXECUTE_WAIT_LIMIT = float(os.environ.get("EXECUTE_WAIT_LIMIT", 600))
+# Without a broker, executes wait in line for an FFmpeg slot, taking turns across users
+# (jobs/turns.py); each holds a server thread while it waits, so once this many wait
+# and no slot is free, the next answers 503 with Retry-After (0: never wait in line).
+EXECUTE_LINE_LIMIT = int(os.environ.get("EXECUTE_LINE_LIMIT", 16))
 # A job queued this many seconds with no worker starting it gets an error saying so.
 JOB_QUEUED_LIMIT = float(os.environ.get("JOB_QUEUED_LIMIT", 600))
 # How many times a job may be started before a worker that keeps dying gives up on it.

@@ -65,8 +65,12 @@ def test_a_killed_web_process_s_job_is_pending_again_within_the_timeout(api, lon
     job_id, web = orphan_in_web_process(api, long_video, start_web)
     # when the web processes' recovery looks
     elapsed = recovered_within(job_id, Job.Status.PENDING)
-    # then it is pending again, and the next execute finishes it
+    # then it is pending again, saying why, its progress reset; the next execute finishes it
     print(f"embedded mode: job {job_id} pending again {elapsed:.1f} s after the kill")
+    given_back = api.get(f"/video/process/jobs/{job_id}").json()
+    assert given_back["progress"] == 0
+    assert given_back["error"].startswith("given back: the process it ran in (")
+    assert " stopped at " in given_back["error"]
     status, answer = web.request(
         "POST", "/video/process/execute", {"request_code": "user"}, timeout=JOB_DEADLINE
     )

@@ -117,10 +117,12 @@ def slots_held_elsewhere(settings):
     holder.wait(timeout=10)
 
 
-def test_an_execute_finding_every_ffmpeg_slot_busy_answers_503_and_claims_nothing(
-    api, uploaded, slots_held_elsewhere
+def test_an_execute_finding_every_ffmpeg_slot_busy_and_the_line_full_answers_503(
+    api, uploaded, slots_held_elsewhere, settings
 ):
-    # given a pending trim, and another process running as many FFmpeg as allowed
+    # given a pending trim, another process running as many FFmpeg as allowed, and no
+    # room for an execute to wait in line
+    settings.EXECUTE_LINE_LIMIT = 0
     trim = {"request_code": "x", "video_id": uploaded["id"], "trim_start": "0", "trim_end": "1s"}
     assert api.post("/video/process/trim", trim, format="json").status_code == 200
     # when the requester executes

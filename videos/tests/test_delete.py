@@ -38,18 +38,23 @@ def test_a_video_is_kept_exactly_while_a_job_that_uses_it_is_unfinished(uploaded
         params={"video_id": video.pk, "trim_start_ms": 0, "trim_end_ms": 500},
     )
     token = uuid.uuid4()
+
+    def start():
+        transitions.jobs_queue([job.pk], dispatch_token=token)
+        transitions.job_start(job_id=job.pk, dispatch_token=str(token), worker="test")
+
     steps = [
         lambda: None,  # pending, as queued
         lambda: transitions.jobs_queue([job.pk], dispatch_token=token),  # queued
         lambda: transitions.jobs_unqueue([job.pk], dispatch_token=token),  # pending again
-        lambda: transitions.jobs_claim([job.pk], worker="test"),  # running
+        lambda: start(),  # running
         lambda: transitions.job_finish(job=Job.objects.get(pk=job.pk), status=Job.Status.FAILED),
         lambda: transitions.job_retry(job=Job.objects.get(pk=job.pk)),  # pending again
         lambda: transitions.job_cancel(job=Job.objects.get(pk=job.pk)),  # cancelled
         lambda: transitions.job_retry(job=Job.objects.get(pk=job.pk)),
-        lambda: transitions.jobs_claim([job.pk], worker="test"),
+        lambda: start(),
         lambda: transitions.job_release(job=Job.objects.get(pk=job.pk)),  # pending: died
-        lambda: transitions.jobs_claim([job.pk], worker="test"),
+        lambda: start(),
         lambda: transitions.job_finish(job=Job.objects.get(pk=job.pk), status=Job.Status.SUCCEEDED),
     ]
 
