@@ -40,6 +40,9 @@ class Job(models.Model):
     output_video = models.OneToOneField(
         Video, null=True, blank=True, on_delete=models.SET_NULL, related_name="produced_by"
     )
+    cost = models.FloatField(
+        default=0, help_text="CPU-seconds it was predicted to take, charged to its owner's budget"
+    )
     progress = models.PositiveSmallIntegerField(default=0, help_text="percent")
     error = models.TextField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)

@@ -194,6 +194,7 @@ class JobSerializer(serializers.ModelSerializer):
             "outcome",
             "progress",
             "place_in_line",
+            "cost",
             "error",
             "output_video_id",
             "created_at",

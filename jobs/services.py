@@ -12,7 +12,9 @@ from datetime import timedelta
 
 from celery import current_app
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 from rest_framework import status
@@ -37,9 +39,17 @@ RUN_JOB_TASK = "jobs.tasks.run_job"
 BUSY_RETRY_AFTER = 30  # seconds; jobs take minutes, and a retry costs only a lock attempt
 
 
+def _owner_lock(owner) -> None:
+    """Inside a transaction: hold the owner's row until it ends, so that two requests of
+    one user check and take their limits one after the other (SQLite's transactions
+    already take the write lock up front)."""
+    if owner is not None:
+        get_user_model().objects.select_for_update().filter(pk=owner.pk).exists()
+
+
 def _active_jobs_check(*, owner) -> None:
     """Refuse (429) a job that would take an owner past USER_MAX_ACTIVE_JOBS unfinished
-    ones: one user must not fill the machine's queue for everybody."""
+    ones: one user must not fill the machine's queue for everybody. Under _owner_lock."""
     cap = settings.USER_MAX_ACTIVE_JOBS
     if owner is None or not cap:
         return
@@ -52,20 +62,52 @@ def _active_jobs_check(*, owner) -> None:
         )
 
 
+def _cost_check(*, cost: float, owner) -> None:
+    """Refuse (400) a job predicted to cost more CPU-seconds than JOB_MAX_CPU_SECONDS, or
+    than what is left of its owner's USER_DAILY_CPU_SECONDS. Under _owner_lock."""
+    if cost > settings.JOB_MAX_CPU_SECONDS:
+        raise ServiceError(
+            f"This job would cost about {cost:,.0f} CPU-seconds, more than this server's "
+            f"limit per job of {settings.JOB_MAX_CPU_SECONDS:,.0f} (JOB_MAX_CPU_SECONDS)"
+        )
+    if owner is None:
+        return  # no accounts, no one to charge
+    charged = (
+        Job.objects.filter(owner=owner, created_at__gte=timezone.now() - timedelta(days=1))
+        .exclude(status=Job.Status.CANCELLED, started_at__isnull=True)
+        .aggregate(total=Sum("cost"))["total"]
+        or 0
+    )
+    if charged + cost > settings.USER_DAILY_CPU_SECONDS:
+        raise ServiceError(
+            f"This job would cost about {cost:,.0f} CPU-seconds, and your jobs of the last "
+            f"24 hours already cost {charged:,.0f} of your {settings.USER_DAILY_CPU_SECONDS:,.0f} "
+            "(USER_DAILY_CPU_SECONDS): wait, or cancel jobs that have not started"
+        )
+
+
 def job_queue(*, request_code: str, kind: str, params: dict, owner=None) -> Job:
     """Queue a job of that kind, `params` as its serializer validated them (a video id
     may be {"job_id": N}, a pending job's output): refused here, with the reason, if it
-    could not be done. Only the owner's videos and jobs, with an owner."""
+    could not be done or would cost more than its owner may spend. Only the owner's
+    videos and jobs, with an owner."""
     job_kind = KINDS[kind]
     typed = job_kind.load(params)
     inputs = dependencies.refs_resolve(
         request_code=request_code, refs=job_kind.refs(typed), owner=owner
     )
-    settled = job_kind.settle(typed, job_kind.check(typed, inputs))
-    _active_jobs_check(owner=owner)
+    plan = job_kind.check(typed, inputs)
+    cost = job_kind.cost(typed, inputs, plan)
     with transaction.atomic():
+        _owner_lock(owner)
+        _cost_check(cost=cost, owner=owner)
+        _active_jobs_check(owner=owner)
         job = Job.objects.create(
-            request_code=request_code, kind=kind, params=job_kind.dump(settled), owner=owner
+            request_code=request_code,
+            kind=kind,
+            params=job_kind.dump(job_kind.settle(typed, plan)),
+            cost=cost,
+            owner=owner,
         )
         job.inputs.set([video for video in inputs if isinstance(video, Video)])
         job.depends_on.set(dependencies.job_refs(inputs))
@@ -399,6 +441,7 @@ def job_cancel(*, job_id: int, owner=None) -> Job:
 def job_retry(*, job_id: int, owner=None) -> Job:
     """Put a failed or cancelled job back in the queue, as if newly asked."""
     with transaction.atomic():
+        _owner_lock(owner)
         job = job_get(job_id=job_id, for_update=True, owner=owner)
         _active_jobs_check(owner=owner)
         transitions.job_retry(job=job)

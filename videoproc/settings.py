@@ -226,6 +226,14 @@ FFMPEG_SLOTS_DIR = Path(os.environ.get("FFMPEG_SLOTS_DIR", SCRATCH_DIR / ".ffmpe
 # encode targets (400). Defaults: DCI 4K, and 4K at 30 fps for about 3 hours.
 MAX_FRAME_PIXELS = int(os.environ.get("MAX_FRAME_PIXELS", 4096 * 2160))
 MAX_WORK_PIXELS = int(os.environ.get("MAX_WORK_PIXELS", 3 * 10**12))
+# What a job may cost, predicted at queue time from what it will really decode and
+# encode (videos/engine/costs.py), in CPU-seconds: per job, and per user over the last
+# 24 hours (jobs queued, less those cancelled before they started). Defaults for two
+# cores: a job of up to about 2 hours here, a user a quarter of the machine's day. And
+# the most pixels a second an output may be encoded at: 4K at 60 fps.
+JOB_MAX_CPU_SECONDS = float(os.environ.get("JOB_MAX_CPU_SECONDS", 4 * 3600))
+USER_DAILY_CPU_SECONDS = float(os.environ.get("USER_DAILY_CPU_SECONDS", 12 * 3600))
+MAX_PIXEL_RATE = int(os.environ.get("MAX_PIXEL_RATE", 4096 * 2160 * 60))
 
 # Distributed execution: with a broker, execute hands jobs to Celery workers; without
 # one, jobs run inside the execute request.

@@ -15,11 +15,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from django.conf import settings
 from rest_framework import serializers, status
 
 from videoproc.errors import ServiceError
 from videos import storage
-from videos.engine import pipelines
+from videos.engine import costs, pipelines
 from videos.engine.media import FFmpegError, FFmpegInterrupted, MediaFacts
 from videos.models import Video
 
@@ -163,6 +164,18 @@ def one_frame_check(*, start_ms: float, end_ms: float, source: Input, what: str)
         raise ServiceError(f"{what} must last at least one frame ({frame_ms:.1f} ms here)")
 
 
+def output_rate_check(plan: pipelines.OutputPlan) -> None:
+    """Refuse an output more pixels a second than this server encodes (MAX_PIXEL_RATE)."""
+    rate = costs.pixel_rate(plan)
+    if rate > settings.MAX_PIXEL_RATE:
+        raise ServiceError(
+            f"The output would be {plan.width}x{plan.height} at "
+            f"{float(Fraction(plan.frame_rate)):g} fps, {rate:.3g} pixels a second to encode, "
+            "more than this server's limit of "
+            f"{settings.MAX_PIXEL_RATE:.3g} (MAX_PIXEL_RATE)"
+        )
+
+
 class Kind(ABC):
     """One kind of job. Subclasses name themselves, their parameters and serializer, and
     implement the methods below; `params` are what was asked, as stored in Job.params."""
@@ -199,6 +212,11 @@ class Kind(ABC):
     @abstractmethod
     def run(self, params, inputs: list[Video], plan, workdir: Path, monitor: Monitor) -> Result:
         """Make the output in workdir, on the inputs as stored videos now."""
+
+    @abstractmethod
+    def cost(self, params, inputs: list[Input], plan) -> float:
+        """The CPU-seconds it will take, predicted from what it will decode and encode
+        (videos/engine/costs.py): what its requester's budgets are charged."""
 
     @abstractmethod
     def summary(self, params) -> str:

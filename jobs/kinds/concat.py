@@ -13,7 +13,7 @@ from rest_framework import serializers
 from jobs.serializers import NORMALIZE_HELP, NormalizeField, RequestCodeSerializer, VideoRefField
 from videoproc.errors import ServiceError
 from videos import storage
-from videos.engine import edits, normalize, pipelines
+from videos.engine import costs, edits, normalize, pipelines
 from videos.engine.media import FORMATS, probe, run_ffmpeg
 
 from .base import (
@@ -23,6 +23,7 @@ from .base import (
     Ref,
     Result,
     input_name,
+    output_rate_check,
     output_stem,
     plan_or_refuse,
     planned_encode,
@@ -77,13 +78,28 @@ def join_check(
     """Alike inputs join as they are (None); unlike ones only when normalising, to a
     target this FFmpeg can write (its plan)."""
     if normalizing:
-        return plan_or_refuse(lambda: normalize.target_plan(inputs, normalizing))
+        target = plan_or_refuse(lambda: normalize.target_plan(inputs, normalizing))
+        output_rate_check(target)
+        return target
     if reason := pipelines.concat_incompatibility(inputs):
         raise ServiceError(
             f'These {refusal}: {reason} ("normalize": true would re-encode the ones that '
             "differ from the first)"
         )
     return None
+
+
+def normalizing_cost(
+    inputs: list[Input], target: pipelines.OutputPlan | None, durations: list[float]
+) -> float:
+    """What re-encoding the parts unlike the target costs (a join by copy costs ~0)."""
+    if target is None:
+        return 0.0
+    return sum(
+        costs.reencode_seconds(source, target, duration)
+        for source, duration in zip(inputs, durations, strict=True)
+        if normalize.video_differs(source, target)
+    )
 
 
 def predict_join(
@@ -128,6 +144,9 @@ class Concat(Kind):
         else:
             output = _join_as_they_are(inputs, workdir, monitor)
         return Result(output, output_stem(inputs[0], "concat"), {"concat_info": info})
+
+    def cost(self, params, inputs, plan) -> float:
+        return normalizing_cost(inputs, plan, [source.duration for source in inputs])
 
     def summary(self, params: ConcatParams) -> str:
         return " + ".join(map(input_name, params.video_ids)) + normalized_note(params.normalize)

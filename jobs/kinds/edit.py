@@ -19,7 +19,7 @@ from jobs.serializers import (
 from jobs.timecodes import format_ms
 from videoproc.errors import ServiceError
 from videos import storage
-from videos.engine import edits, normalize, pipelines, smartcut
+from videos.engine import costs, edits, normalize, pipelines, smartcut
 from videos.engine.media import probe
 
 from .base import (
@@ -35,7 +35,8 @@ from .base import (
     output_stem,
     plan_or_refuse,
 )
-from .concat import join, join_check, normalized_note, predict_join
+from .concat import join, join_check, normalized_note, normalizing_cost, predict_join
+from .trim import SMART_REENCODED_SECONDS
 
 
 class SegmentSerializer(serializers.Serializer):
@@ -198,6 +199,22 @@ class Edit(Kind):
         if params.normalize:
             info["normalized"] = {"target": normalize.target_info(plan)}
         return Result(output, output_stem(inputs[0], "edit"), {"concat_info": info})
+
+    def cost(self, params: EditParams, inputs, plan) -> float:
+        """Segments of a source unlike the target are re-encoded whole; the others are
+        cut smart, re-encoding at most the groups of pictures at their cut points."""
+        spans = [
+            min(segment.end_ms / 1000, source.duration) - segment.start_ms / 1000
+            for segment, source in zip(params.segments, inputs, strict=True)
+        ]
+        target = plan if params.normalize else None
+        unlike = normalizing_cost(inputs, target, spans)
+        smart = sum(
+            costs.reencode_seconds(source, plan, min(span, SMART_REENCODED_SECONDS))
+            for source, span in zip(inputs, spans, strict=True)
+            if target is None or not normalize.video_differs(source, target)
+        )
+        return unlike + smart
 
     def summary(self, params: EditParams) -> str:
         return " + ".join(

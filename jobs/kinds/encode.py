@@ -15,7 +15,7 @@ from jobs.serializers import (
 )
 from videoproc.errors import ServiceError
 from videos import storage
-from videos.engine import capabilities, pipelines
+from videos.engine import capabilities, costs, pipelines
 from videos.services import budget_refusal
 
 from .base import (
@@ -25,6 +25,7 @@ from .base import (
     Ref,
     Result,
     input_name,
+    output_rate_check,
     output_stem,
     plan_or_refuse,
     planned_encode,
@@ -81,9 +82,11 @@ class Encode(Kind):
                 f"{params.resolution}, {round(params.frame_rate)} fps: the encode would not "
                 "change it"
             )
-        return plan_or_refuse(
+        plan = plan_or_refuse(
             lambda: pipelines.encode_plan(video=video, params=dataclasses.asdict(params))
         )
+        output_rate_check(plan)
+        return plan
 
     def settle(self, params: EncodeParams, plan: pipelines.OutputPlan) -> EncodeParams:
         return dataclasses.replace(params, container=plan.extension)
@@ -112,6 +115,9 @@ class Encode(Kind):
             "video_id": video.id,
         }
         return Result(output, output_stem(video, "encode"), {"encode_info": info})
+
+    def cost(self, params, inputs, plan: pipelines.OutputPlan) -> float:
+        return costs.reencode_seconds(inputs[0], plan, inputs[0].duration)
 
     def summary(self, params: EncodeParams) -> str:
         return (

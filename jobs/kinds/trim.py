@@ -12,7 +12,7 @@ from jobs.serializers import RequestCodeSerializer, TimeField, VideoRefField
 from jobs.timecodes import format_ms
 from videoproc.errors import ServiceError
 from videos import storage
-from videos.engine import pipelines, smartcut
+from videos.engine import costs, pipelines, smartcut
 from videos.models import Video
 
 from .base import (
@@ -28,6 +28,10 @@ from .base import (
     plan_or_refuse,
     planned_from,
 )
+
+# What a smart trim re-encodes at most, for its cost: the frames of the two groups of
+# pictures its cut points fall in (it copies the rest).
+SMART_REENCODED_SECONDS = 10.0
 
 
 class Mode(models.TextChoices):
@@ -146,6 +150,13 @@ class Trim(Kind):
             **outcome,
         }
         return Result(output, output_stem(video, "trim"), {"trim_info": info}, outcome)
+
+    def cost(self, params: TrimParams, inputs, plan: TrimPlan) -> float:
+        span = plan.end - plan.start
+        reencoded = {Mode.KEYFRAME: 0, Mode.REENCODE: span}.get(
+            params.mode, min(span, SMART_REENCODED_SECONDS)
+        )
+        return costs.reencode_seconds(inputs[0], plan.output, reencoded)
 
     def summary(self, params: TrimParams) -> str:
         return (

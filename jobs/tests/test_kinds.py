@@ -52,6 +52,9 @@ class Remux(Kind):
             monitor.run([tools.ffmpeg, "-i", str(source), "-c", "copy", str(output)], 1)
         return Result(output, output_stem(video, "remux"), {}, {"remuxed": True})
 
+    def cost(self, params, inputs, plan):
+        return 0.0  # a copy
+
     def summary(self, params):
         return f"{input_name(params.video_id)} to Matroska"
 
