@@ -12,7 +12,7 @@ from videoproc.health import HealthView
 from videoproc.lockout import LoginForm
 from videoproc.scrape import metrics_view
 from videos.serving import serve_stored
-from videos.views import VideoViewSet
+from videos.views import UploadAdmissionView, VideoViewSet
 
 
 def api(pattern: str, view, name: str):
@@ -21,6 +21,7 @@ def api(pattern: str, view, name: str):
 
 urlpatterns = [
     api("video/upload", VideoViewSet.as_view({"put": "upload", "post": "upload"}), "video-upload"),
+    api("video/upload/admission", UploadAdmissionView.as_view(), "video-upload-admission"),
     api("video/download", VideoViewSet.as_view({"get": "download"}), "video-download"),
     api("video/view/all", VideoViewSet.as_view({"get": "list"}), "video-list"),
     api("video/view/info", VideoViewSet.as_view({"get": "info"}), "video-info"),

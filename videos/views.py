@@ -1,8 +1,11 @@
+import json
+
 from django.core.files.storage import default_storage
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from videoproc.access import request_owner, scoped
 from videoproc.errors import ServiceError
@@ -21,10 +24,10 @@ from .serializers import (
 from .serving import stored_url
 
 
-def declared_length(request) -> int:
+def declared_length(request, header: str = "CONTENT_LENGTH") -> int:
     """The body's length as its request declares it; 0 when it does not (as Django reads it)."""
     try:
-        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+        return max(0, int(request.META.get(header) or 0))
     except ValueError:
         return 0
 
@@ -100,3 +103,32 @@ class VideoViewSet(viewsets.ViewSet):
         )
         link = request.build_absolute_uri(stored_url(video.file.name))
         return Response([{"download_link": link}])
+
+
+class UploadAdmissionView(APIView):
+    """What nginx asks before it reads an upload's body (deploy/site.conf.in: auth_request),
+    with the upload's headers, its Content-Length as X-Upload-Length and no body: would
+    the upload be refused from these alone? 204: no, nginx goes on. nginx passes only 2xx,
+    401 and 403 on from here (any other status is its own 500), so a refusal answers 401
+    or 403 and carries its real status in X-Refusal-Status and its JSON in X-Refusal,
+    which nginx answers with. Not throttled: it reads headers only, and the upload it
+    comes before is counted."""
+
+    throttle_classes = ()
+
+    @extend_schema(exclude=True)
+    def get(self, request):
+        services.video_upload_admit(
+            declared=declared_length(request, "HTTP_X_UPLOAD_LENGTH"),
+            owner=request_owner(request),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code >= 400:
+            response["X-Refusal-Status"] = str(response.status_code)
+            response["X-Refusal"] = json.dumps(response.data)  # ASCII: fit for a header
+            if response.status_code != status.HTTP_401_UNAUTHORIZED:
+                response.status_code = status.HTTP_403_FORBIDDEN
+        return response

@@ -33,6 +33,7 @@ from jobs.tests.integration import (
 )
 from videoproc.errors import ServiceError
 from videoproc.settings import BASE_DIR
+from videoproc.tests.test_proxy import start_stack
 from videos import services
 from videos.models import Video
 
@@ -104,8 +105,9 @@ def test_an_import_stored_meanwhile_is_counted_too(alice, clip, settings, media_
 
 
 def test_a_job_result_is_stored_past_the_quota_and_then_uploads_are_refused(alice, clip, settings):
-    # given a quota the clip fills
+    # given a quota the clip fills (and jobs run in the execute request, not by a worker)
     settings.USER_STORAGE_QUOTA = clip.stat().st_size + 1000
+    settings.CELERY_BROKER_URL = ""
     uploaded = upload(alice, clip).json()[0]["id"]
     trim = {"request_code": "q", "video_id": uploaded, "trim_start": "0", "trim_end": "1s"}
     assert alice.post("/video/process/trim", trim, format="json").status_code == 200
@@ -130,10 +132,10 @@ def upload_slowly(
     method: str = "PUT",
     pace: tuple[int, float] = (32 * 1024, 0.05),
     give_up_after: int = 4 * MiB,
-) -> tuple[int, dict, int]:
+) -> "Answer":
     """Send an upload's request line and headers declaring `declared` bytes, then its body
     slowly (pace: so many bytes every so many seconds) until an answer comes: the
-    answer's status and JSON, and how many body bytes had been sent by then."""
+    answer, and how many body bytes had been sent by then."""
     address = urlsplit(url)
     boundary = "slowly"
     head = [
@@ -165,7 +167,15 @@ def upload_slowly(
         answer = http.client.HTTPResponse(sock)
         answer.begin()
         content = answer.read()
-    return answer.status, json_or_text(content), sent
+    return Answer(answer.status, json_or_text(content), answer.headers, sent)
+
+
+@dataclasses.dataclass
+class Answer:
+    status: int
+    json: dict
+    headers: http.client.HTTPMessage
+    sent: int  # body bytes sent before it came
 
 
 def json_or_text(content: bytes) -> dict:
@@ -185,10 +195,10 @@ def test_a_gibibyte_past_the_quota_is_refused_before_a_mebibyte_is_sent(
     live_server, alice, alice_key, settings, media_root
 ):
     settings.USER_STORAGE_QUOTA = 1_000_000
-    status, answer, sent = upload_slowly(live_server.url, {"Authorization": f"Token {alice_key}"})
-    assert status == 413, answer
-    assert "quota" in answer["detail"]
-    assert sent < MiB
+    answer = upload_slowly(live_server.url, {"Authorization": f"Token {alice_key}"})
+    assert answer.status == 413, answer
+    assert "quota" in answer.json["detail"]
+    assert answer.sent < MiB
     assert media_files(media_root) == [] and not Video.objects.exists()
 
 
@@ -206,15 +216,15 @@ def test_a_session_upload_past_the_quota_is_refused_before_its_body_too(
     )
     headers = {"Cookie": f"{cookies}; csrftoken={csrf}", "X-CSRFToken": csrf}
     # when she uploads a gibibyte: refused before the CSRF check could read the body
-    status, answer, sent = upload_slowly(live_server.url, headers, method="POST")
-    assert status == 413, answer
-    assert "quota" in answer["detail"]
-    assert sent < MiB
+    answer = upload_slowly(live_server.url, headers, method="POST")
+    assert answer.status == 413, answer
+    assert "quota" in answer.json["detail"]
+    assert answer.sent < MiB
     # and a forged one (no token) is refused as such, before its body as well
     del headers["X-CSRFToken"]
-    status, answer, sent = upload_slowly(live_server.url, headers, method="POST")
-    assert status == 403 and "CSRF" in answer["detail"]
-    assert sent < MiB
+    answer = upload_slowly(live_server.url, headers, method="POST")
+    assert answer.status == 403 and "CSRF" in answer.json["detail"]
+    assert answer.sent < MiB
 
 
 @pytest.mark.django_db(transaction=True)
@@ -222,10 +232,10 @@ def test_a_gibibyte_past_the_upload_limit_is_refused_before_a_mebibyte_is_sent(
     live_server, settings, media_root
 ):
     settings.MAX_UPLOAD_SIZE = 100 * MiB
-    status, answer, sent = upload_slowly(live_server.url)
-    assert status == 413, answer
-    assert "limit" in answer["detail"]
-    assert sent < MiB
+    answer = upload_slowly(live_server.url)
+    assert answer.status == 413, answer
+    assert "limit" in answer.json["detail"]
+    assert answer.sent < MiB
 
 
 def test_an_upload_that_fits_is_not_refused_for_its_multipart_framing(alice, clip, settings):
@@ -234,6 +244,25 @@ def test_an_upload_that_fits_is_not_refused_for_its_multipart_framing(alice, cli
     assert upload(alice, clip).status_code == 200
     # and nothing more
     assert upload(alice, clip).status_code == 413
+
+
+def test_the_admission_nginx_asks_answers_from_the_headers(api, alice, settings):
+    # (deploy/site.conf.in: nginx passes on only 2xx, 401 and 403 from it)
+    settings.USER_STORAGE_QUOTA = 1_000_000
+    ask = "/video/upload/admission"
+    assert alice.get(ask, headers={"X-Upload-Length": "900000"}).status_code == 204
+    refused = alice.get(ask, headers={"X-Upload-Length": str(GiB)})
+    assert refused.status_code == 403
+    assert refused["X-Refusal-Status"] == "413"
+    assert "quota" in json.loads(refused["X-Refusal"])["detail"]
+    anonymous = api.get(ask, headers={"X-Upload-Length": "1"})
+    assert anonymous.status_code == 401 and anonymous["X-Refusal-Status"] == "401"
+    assert json.loads(anonymous["X-Refusal"]) == anonymous.json()
+    # with accounts off only MAX_UPLOAD_SIZE counts (which nginx checks first itself)
+    settings.API_AUTH = "off"
+    assert api.get(ask, headers={"X-Upload-Length": str(GiB)}).status_code == 204
+    settings.MAX_UPLOAD_SIZE = GiB - 1
+    assert api.get(ask, headers={"X-Upload-Length": str(GiB)})["X-Refusal-Status"] == "413"
 
 
 # ---- under a real server: gunicorn (two processes), PostgreSQL, nginx ----
@@ -334,7 +363,45 @@ def test_gunicorn_refuses_a_gibibyte_past_the_quota_before_a_mebibyte_is_sent(
 ):
     url = web_with_accounts(USER_STORAGE_QUOTA="1000000")
     key = token_of("erin", django_user_model)
-    status, answer, sent = upload_slowly(url, {"Authorization": f"Token {key}"})
-    assert status == 413, answer
-    assert "quota" in answer["detail"]
-    assert sent < MiB
+    answer = upload_slowly(url, {"Authorization": f"Token {key}"})
+    assert answer.status == 413, answer
+    assert "quota" in answer.json["detail"]
+    assert answer.sent < MiB
+
+
+@pytest.mark.integration
+def test_through_nginx_an_upload_is_refused_from_its_headers_before_its_body(tmp_path):
+    # given nginx in front of gunicorn (deploy/), accounts required, a 1 MB quota
+    clip = make_media(tmp_path / "clip.mp4", duration=1.0)
+    env = {"API_AUTH": "required", "USER_STORAGE_QUOTA": "1000000"}
+    with start_stack(tmp_path / "stack", MAX_UPLOAD_SIZE=str(2 * GiB), **env) as stack:
+        made = subprocess.run(
+            [sys.executable, "manage.py", "create_token", "frank"],
+            cwd=BASE_DIR,
+            env=stack.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        token = {"Authorization": f"Token {made.stdout.split()[-1]}"}
+        # when a gibibyte past the quota comes: 413 from Django's answer to nginx's question
+        answer = upload_slowly(stack.nginx, token)
+        assert answer.status == 413, answer
+        assert "quota" in answer.json["detail"] and answer.sent < MiB
+        # an anonymous one: 401 with the API's shape, at once too
+        answer = upload_slowly(stack.nginx)
+        assert answer.status == 401, answer
+        assert answer.json["detail"] and answer.headers["WWW-Authenticate"] == "Token"
+        assert answer.sent < MiB
+        # past MAX_UPLOAD_SIZE: nginx's own 413
+        answer = upload_slowly(stack.nginx, token, declared=3 * GiB)
+        assert answer.status == 413 and "limit" in answer.json["detail"]
+        assert answer.sent < MiB
+        # and one that fits goes through as before
+        with clip.open("rb") as handle:
+            stored = requests.put(
+                f"{stack.nginx}/video/upload", headers=token, files={"files": handle}, timeout=60
+            )
+        assert stored.status_code == 200, stored.text
+        buffered = (stack.media.parent / "nginx" / "client_body").rglob("*")
+        assert [path for path in buffered if path.is_file()] == []
