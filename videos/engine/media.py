@@ -9,6 +9,7 @@ import ctypes
 import errno
 import json
 import logging
+import math
 import os
 import re
 import resource
@@ -51,7 +52,18 @@ ALLOWED_DEMUXERS = ",".join(sorted(set().union(*(f.demuxers for f in FORMATS.val
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 MAX_DIMENSION = 8192
 MAX_STREAMS = 32
-MAX_DURATION = 24 * 3600  # seconds; a header claiming more is lying or out of our league
+MAX_DURATION = 24 * 3600  # seconds; a video whose packets span more is out of our league
+# A duration is measured from the packets, as a header may claim ten hours for two seconds
+# of pictures, or two seconds for ten hours of them: the first packets say where the
+# streams start, and a seek this far past them (beyond any end we accept) lands on the last
+# keyframe, from which the rest of the file is read to its end. A header's duration is kept
+# only when the packets agree with it, within the larger of these (a header's is what
+# FFmpeg lays a file out by, e.g. when joining; it knows where the last sound ends).
+HEAD_PACKETS = 64
+SEEK_PAST_HEAD = 2 * MAX_DURATION
+HEADER_SLACK = 0.25  # seconds
+HEADER_SLACK_SHARE = 0.005  # of the packets' span
+PACKET_ENTRIES = "packet=stream_index,pts_time,dts_time,duration_time,flags"
 STDERR_TAIL_LINES = 30
 # What FFmpeg and its libraries print when an allocation fails (or, for a thread's stack,
 # pthread_create's EAGAIN).
@@ -173,48 +185,127 @@ def probe(path: str | os.PathLike, *, demuxer: str | None = None) -> ProbeResult
         raise ProbeError(f"not a readable video ({reason[-1] if reason else 'ffprobe failed'})")
     return _parse_probe(
         json.loads(completed.stdout or b"{}"),
-        measure_duration=lambda found: _duration_from_packets(path, found),
+        measure_duration=lambda timed: _duration_from_packets(path, timed),
     )
 
 
-def _duration_from_packets(path: str | os.PathLike, demuxer: str) -> float | None:
-    """The end of the last packet, for files whose header has no duration (a browser's
-    MediaRecorder or any live stream writes WebM/Matroska without one). Demuxes only."""
-    args = [
-        tools.ffprobe,
-        "-v",
-        "error",
-        "-protocol_whitelist",
-        "file",
-        "-f",
-        demuxer,
-        "-show_entries",
-        "packet=pts_time,duration_time",
-        "-of",
-        "csv=p=0",
-        file_url(path),
-    ]
-    end = None
+@dataclass(frozen=True)
+class TimedStreams:
+    """What measuring a file's duration needs from its first probe."""
+
+    demuxer: str
+    video: int  # the video stream's index
+    frame_length: float  # seconds: the length of a video packet that does not say
+    audio: int | None  # the audio stream's index
+    start_times: dict[int, float]  # FFmpeg's start time of those two, when it gives one
+
+
+@dataclass
+class _PacketTimes:
+    starts: dict[int, float]  # per stream, the earliest time one of its packets is shown
+    ends: dict[int, float]  # per stream, the latest end of one of its packets
+    started_in_head: set[int]  # streams shown by a packet among the first HEAD_PACKETS read
+    read_after_head: set[int]  # streams with a packet (shown or not) read after those
+    packets: int = 0  # how many were read, of every stream
+
+
+def _duration_from_packets(path: str | os.PathLike, timed: TimedStreams) -> float | None:
+    """How long the video really lasts, by its packets' timestamps: from the first time its
+    video or audio shows something to the end of the last of their packets (its time plus
+    its duration); packets a player discards (an encoder's priming, an edit list's pre-roll)
+    do not count. None when the video stream has no timed packet.
+
+    Cheap for big files (_head_and_tail); every packet is read when that cannot be trusted.
+    Demuxes only; ProbeError when it takes longer than a probe may.
+    """
+    deadline = time.monotonic() + tools.probe_timeout
+    lengths = {timed.video: timed.frame_length}
+    if timed.audio is not None:
+        lengths[timed.audio] = 0.0  # an audio packet that does not say ends where it starts
+    times = _head_and_tail(path, timed, lengths, deadline) or _packet_times(
+        path, timed.demuxer, lengths, deadline, None
+    )
+    if times is None or timed.video not in times.starts:
+        return None
+    return round(max(times.ends.values()) - min(times.starts.values()), 6)
+
+
+def _head_and_tail(
+    path: str | os.PathLike, timed: TimedStreams, lengths: dict[int, float], deadline: float
+) -> _PacketTimes | None:
+    """The first packets, then a seek far past them, which lands on the last keyframe, and
+    every packet from there to the end of the file. None when that cannot be trusted to
+    have found where the streams start and end: ffprobe failed; the seek found no picture
+    (a demuxer without an index may seek to the very end; a file of few packets is read
+    whole again, which is cheap); or a stream's start is neither among the first packets
+    (a long pre-roll an edit list hides) nor given by FFmpeg (from its first packets)."""
+    read_intervals = f"%+#{HEAD_PACKETS},+{SEEK_PAST_HEAD}%"
+    times = _packet_times(path, timed.demuxer, lengths, deadline, read_intervals)
+    if times is None or timed.video not in times.read_after_head:
+        return None
+    for index in times.starts.keys() - times.started_in_head:
+        if index not in timed.start_times:
+            return None
+        times.starts[index] = min(times.starts[index], timed.start_times[index])
+    return times
+
+
+def _packet_times(
+    path: str | os.PathLike,
+    demuxer: str,
+    lengths: dict[int, float],
+    deadline: float,
+    read_intervals: str | None,
+) -> _PacketTimes | None:
+    """When the packets of the streams in `lengths` (index: the length of one of its packets
+    that does not say) are shown, in the whole file or in `read_intervals` (ffprobe's
+    syntax); None when ffprobe fails."""
+    args = [tools.ffprobe, "-v", "error", "-protocol_whitelist", "file", "-f", demuxer]
+    args += ["-show_entries", PACKET_ENTRIES, "-of", "csv=p=0"]
+    args += ["-read_intervals", read_intervals] if read_intervals else []
+    found = _PacketTimes({}, {}, set(), set())
+    timed_out = threading.Event()
     with subprocess.Popen(
-        args,
+        [*args, file_url(path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
         text=True,
     ) as scan:
-        timer = threading.Timer(tools.probe_timeout, scan.kill)
+        timer = threading.Timer(
+            max(deadline - time.monotonic(), 0), lambda: (timed_out.set(), scan.kill())
+        )
         timer.start()
         try:
             for line in scan.stdout:  # one line a packet: stream it, a long file has millions
-                pts, _, length = line.strip().partition(",")
-                if (start := _float(pts)) is not None:
-                    end = max(end or 0.0, start + (_float(length) or 0.0))
+                # stream_index,pts_time,dts_time,duration_time,flags (side data: lines apart)
+                fields = line.strip().split(",")
+                if len(fields) < 5 or not fields[0].isdigit():
+                    continue
+                found.packets += 1
+                index = int(fields[0])
+                if found.packets > HEAD_PACKETS:
+                    found.read_after_head.add(index)
+                shown = _float(fields[1])
+                if shown is None:  # no presentation time: MPEG streams may give only dts
+                    shown = _float(fields[2])
+                if index not in lengths or "D" in fields[4] or not _finite(shown):
+                    continue
+                end = shown + (_float(fields[3]) or lengths[index])
+                found.starts[index] = min(found.starts.get(index, shown), shown)
+                found.ends[index] = max(found.ends.get(index, end), end)
+                if found.packets <= HEAD_PACKETS:
+                    found.started_in_head.add(index)
         finally:
             timer.cancel()
-    return end if scan.returncode == 0 else None
+    if timed_out.is_set():
+        raise ProbeError("probing took too long")
+    return found if scan.returncode == 0 else None
 
 
-def _parse_probe(data: dict, *, measure_duration: Callable[[str], float | None]) -> ProbeResult:
+def _parse_probe(
+    data: dict, *, measure_duration: Callable[[TimedStreams], float | None]
+) -> ProbeResult:
     fmt = data.get("format") or {}
     streams = data.get("streams") or []
     container = fmt.get("format_name", "")
@@ -237,16 +328,32 @@ def _parse_probe(data: dict, *, measure_duration: Callable[[str], float | None])
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
     if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION):
         raise ProbeError(f"unsupported picture size {width}x{height}")
-    duration = (
-        _float(fmt.get("duration")) or _float(video.get("duration")) or measure_duration(demuxer)
-    )
-    if not duration or duration <= 0:
-        raise ProbeError("it has no duration")
-    if duration > MAX_DURATION:
-        raise ProbeError(f"it claims to last {duration:.0f} s, more than {MAX_DURATION} s")
     frame_rate = _frame_rate(video, "avg_frame_rate", "r_frame_rate")
     if not frame_rate:
         raise ProbeError("it has no frame rate")
+    # The header's durations are claims: the packets say how long it lasts.
+    measured = measure_duration(
+        TimedStreams(
+            demuxer=demuxer,
+            video=int(video["index"]),
+            frame_length=float(1 / Fraction(frame_rate)),
+            audio=int(audio["index"]) if audio else None,
+            start_times={
+                int(stream["index"]): start
+                for stream in (video, audio)
+                if stream and _finite(start := _float(stream.get("start_time")))
+            },
+        )
+    )
+    if not measured or measured <= 0:
+        raise ProbeError("it has no duration")
+    duration = claimed = _float(fmt.get("duration"))
+    if not claimed or abs(claimed - measured) > max(HEADER_SLACK, HEADER_SLACK_SHARE * measured):
+        if claimed:
+            logger.info("header claims %.3f s, packets %.3f s (%s)", claimed, measured, demuxer)
+        duration = measured
+    if duration > MAX_DURATION:
+        raise ProbeError(f"it lasts {duration:.0f} s, more than {MAX_DURATION} s")
     return ProbeResult(
         container=container,
         demuxer=demuxer,
@@ -275,6 +382,10 @@ def _float(value) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
 
 
 def _frame_rate(video: dict, *keys: str) -> str:
