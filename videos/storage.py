@@ -20,16 +20,23 @@ MODI = "modi"
 def safe_stem(filename: str) -> str:
     """The uploader's file name without directories, extension or risky characters."""
     base = PureWindowsPath(PurePosixPath(filename).name).name
-    stem = base.rsplit(".", 1)[0] if "." in base else base
+    return _safe(base.rsplit(".", 1)[0] if "." in base else base)
+
+
+def _safe(stem: str) -> str:
+    """Word characters, dots and dashes only: no control characters, no separators, no
+    spaces (a stored name is part of a URL), nothing to strip at either end."""
     stem = "".join(ch for ch in stem if unicodedata.category(ch)[0] != "C")
     stem = re.sub(r"[^\w.-]+", "_", stem).strip("._-")
     return stem[:80] or "video"
 
 
 def new_name(folder: str, stem: str, extension: str) -> str:
-    """`<folder>/<stem>_<timestamp>.<ext>`; the storage makes it unique when it saves."""
+    """`<folder>/<stem>_<timestamp>.<ext>`, the stem made safe (a job's result comes with
+    the readable stem it is shown by, "clip (trim)": stored as "clip_trim"); the storage
+    makes it unique when it saves."""
     stamp = timezone.now().strftime("%Y%m%d%H%M%S")
-    return f"{folder}/{stem}_{stamp}.{extension}"
+    return f"{folder}/{_safe(stem)}_{stamp}.{extension}"
 
 
 def scratch_dir(prefix: str) -> tempfile.TemporaryDirectory:

@@ -8,20 +8,21 @@ says what a pending job will produce (for jobs that take its output); `run` make
 """
 
 import dataclasses
+import re
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, Protocol
 
 from django.conf import settings
 from rest_framework import serializers, status
 
 from videoproc.errors import ServiceError
-from videos import storage
 from videos.engine import costs, pipelines
-from videos.engine.media import FFmpegError, FFmpegInterrupted, MediaFacts
+from videos.engine.media import FORMATS, FFmpegError, FFmpegInterrupted, MediaFacts
 from videos.models import Video
 
 Ref = int | dict  # a video's id, or {"job_id": N}: the output of a pending job
@@ -140,8 +141,35 @@ class Result:
     outcome: dict = field(default_factory=dict)
 
 
+# A result's name, as it is shown: its source's, without the extension, then what made
+# it in brackets: "a (trim)"; a trim of that, "a (trim 2)"; an encode of that,
+# "a (trim 2, encode)"; at most the last OPERATIONS_SHOWN steps. Stored as new_name
+# makes it safe ("a_trim_2_encode_<time>.mp4").
+_STEPS = re.compile(r"^(?P<base>.*\S) \((?P<steps>[a-z]+(?: \d+)?(?:, [a-z]+(?: \d+)?)*)\)$")
+OPERATIONS_SHOWN = 3
+NAME_BASE_MAX = 200  # the name's base; its steps fit within Video.original_name's 255
+
+
 def output_stem(video: Video, operation: str) -> str:
-    return f"{storage.safe_stem(video.original_name or video.file.name)}_{operation}"
+    name = video.original_name or PurePosixPath(video.file.name).name
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = name.replace("/", "_").replace("\\", "_").strip()
+    base, dot, extension = name.rpartition(".")
+    if dot and base and extension.lower() in FORMATS:
+        name = base.rstrip()
+    steps: list[list] = []
+    if found := _STEPS.match(name):
+        name = found["base"]
+        for step in found["steps"].split(", "):
+            kind, _, count = step.partition(" ")
+            steps.append([kind, int(count or 1)])
+    if steps and steps[-1][0] == operation:
+        steps[-1][1] += 1
+    else:
+        steps.append([operation, 1])
+    steps = steps[-OPERATIONS_SHOWN:]
+    shown = ", ".join(kind if count == 1 else f"{kind} {count}" for kind, count in steps)
+    return f"{name[:NAME_BASE_MAX].rstrip() or 'video'} ({shown})"
 
 
 def plan_or_refuse(make_plan):
