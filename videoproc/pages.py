@@ -5,6 +5,8 @@ apps (videos with the jobs that made them; queueing and watching jobs), so it li
 here, above both; its tokens panel reads videoproc.tokens."""
 
 from django.contrib.auth.views import redirect_to_login
+from django.db.models import F
+from django.db.models.functions import Lower
 from django.shortcuts import render
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -12,14 +14,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from videoproc.access import accounts_required, request_owner, scoped
+from videoproc.paging import PageSerializer, SkipLimitPagination
 from videoproc.schema import errors
 from videos import services
 from videos.engine import capabilities
 from videos.engine.media import FORMATS
 from videos.engine.pipelines import concat_incompatibility
 from videos.models import Video
-from videos.serializers import VideoIdSerializer
-from videos.serving import stored_url
+from videos.serializers import LibraryVideoSerializer, VideoIdSerializer
 
 # Offered first in the encode form, when this FFmpeg has them; its other encoders follow.
 COMMON_ENCODERS = {
@@ -55,63 +57,56 @@ def index(request):
     )
 
 
-class LibraryVideoSerializer(serializers.ModelSerializer):
-    """A video as the page shows it: the probe, where to play it and what produced it."""
+# The library's orders; each ends with the id, so that a page boundary is stable.
+LIBRARY_SORTS = {
+    "oldest": ["id"],
+    "newest": ["-id"],
+    "name": [Lower("original_name"), "id"],
+    "size": [F("size").desc(), "-id"],
+    "duration": [F("duration").desc(), "-id"],
+}
+SEARCH_MAX = 255
 
-    name = serializers.SerializerMethodField()
-    url = serializers.SerializerMethodField()
-    thumbnail_url = serializers.SerializerMethodField()
-    resolution = serializers.CharField()
-    fps = serializers.SerializerMethodField()
-    produced_by = serializers.SerializerMethodField()
 
-    class Meta:
-        model = Video
-        fields = [
-            "id",
-            "name",
-            "kind",
-            "url",
-            "thumbnail_url",
-            "duration",
-            "size",
-            "video_codec",
-            "audio_codec",
-            "resolution",
-            "fps",
-            "extension",
-            "trim_info",
-            "concat_info",
-            "encode_info",
-            "produced_by",
-            "created_at",
-        ]
-
-    def get_name(self, video: Video) -> str:
-        return video.original_name or video.file.name.rsplit("/", 1)[-1]
-
-    def get_url(self, video: Video) -> str:
-        return stored_url(video.file.name)
-
-    def get_thumbnail_url(self, video: Video) -> str | None:
-        return stored_url(video.thumbnail.name) if video.thumbnail else None
-
-    def get_fps(self, video: Video) -> float:
-        return round(video.fps, 3)
-
-    def get_produced_by(self, video: Video) -> dict | None:
-        job = getattr(video, "produced_by", None)
-        return {"job_id": job.id, "kind": job.kind} if job else None
+class LibraryQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=SEARCH_MAX,
+        trim_whitespace=True,
+        help_text="Only videos whose name holds this (case-insensitive)",
+    )
+    sort = serializers.ChoiceField(
+        choices=list(LIBRARY_SORTS),
+        default="oldest",
+        help_text="oldest (id order, the default), newest, name (A-Z), size or duration "
+        "(largest, longest first)",
+    )
 
 
 class LibraryView(APIView):
+    """The owner's videos as the page shows them: searched, sorted and paged (`skip`,
+    `limit`, as every list); the total that match is in the X-Total-Count header."""
+
+    pagination_class = SkipLimitPagination
+
     @extend_schema(
-        summary="Videos as the page shows them", responses=LibraryVideoSerializer(many=True)
+        summary="Videos as the page shows them",
+        parameters=[LibraryQuerySerializer, PageSerializer],
+        responses={200: LibraryVideoSerializer(many=True), **errors(400)},
     )
     def get(self, request):
+        query = LibraryQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         videos = scoped(Video.objects.select_related("produced_by"), request_owner(request))
-        videos = videos.order_by("id")
-        return Response(LibraryVideoSerializer(videos, many=True).data)
+        if text := query.validated_data.get("q"):
+            videos = videos.filter(original_name__icontains=text)
+        videos = videos.order_by(*LIBRARY_SORTS[query.validated_data["sort"]])
+        page = self.pagination_class().paginate_queryset(videos, request, view=self)
+        return Response(
+            LibraryVideoSerializer(page, many=True).data,
+            headers={"X-Total-Count": str(videos.count())},
+        )
 
 
 class ConcatCandidatesView(APIView):

@@ -24,7 +24,11 @@ urlpatterns = [
     api("video/upload/admission", UploadAdmissionView.as_view(), "video-upload-admission"),
     api("video/download", VideoViewSet.as_view({"get": "download"}), "video-download"),
     api("video/view/all", VideoViewSet.as_view({"get": "list"}), "video-list"),
-    api("video/view/info", VideoViewSet.as_view({"get": "info"}), "video-info"),
+    api(
+        "video/view/info",
+        VideoViewSet.as_view({"get": "info", "delete": "remove", "patch": "rename"}),
+        "video-info",
+    ),
     api("video/process/trim", QueueView.as_view(kind=KINDS["trim"]), "process-trim"),
     api("video/process/concat", QueueView.as_view(kind=KINDS["concat"]), "process-concat"),
     api("video/process/edit", QueueView.as_view(kind=KINDS["edit"]), "process-edit"),

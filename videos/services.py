@@ -303,10 +303,31 @@ def video_refresh(*, video: Video) -> Video:
     return video
 
 
+def _owner_lock(owner_id: int | None) -> None:
+    """Inside a transaction: hold the owner's row until it ends (nothing without an
+    owner, with accounts off; SQLite's transactions take the write lock up front)."""
+    if owner_id is not None:
+        no_key = connection.features.has_select_for_no_key_update
+        owners = get_user_model().objects.select_for_update(no_key=no_key).filter(pk=owner_id)
+        list(owners.values_list("pk"))
+
+
+def video_rename(*, video: Video, name: str) -> Video:
+    """Show the video by another name (validated by VideoRenameSerializer); its stored
+    file keeps its name, so its paths and links do not change."""
+    video.original_name = name
+    video.save(update_fields=["original_name"])
+    return video
+
+
 def video_delete(*, video: Video) -> None:
     """Delete a video's row, then its files once that is committed; refused (409) while
     an unfinished (pending, queued or running) job needs it as an input."""
     with transaction.atomic():
+        # The owner's row, as queueing a job holds it (jobs/services.py, _owner_lock): a
+        # job of the owner's being queued on this video commits before this looks, and
+        # is seen. (Without an owner, accounts off, there is no such row to hold.)
+        _owner_lock(video.owner_id)
         # Asked through the relation alone, so that videos needs nothing of the jobs app's
         # code: a job is unfinished exactly while its finished_at is null. In
         # jobs/transitions.py, which alone writes a job's status, every move to succeeded,

@@ -17,8 +17,10 @@ from . import services
 from .models import Video
 from .serializers import (
     DownloadLinkSerializer,
+    LibraryVideoSerializer,
     VideoIdSerializer,
     VideoInfoSerializer,
+    VideoRenameSerializer,
     VideoSerializer,
 )
 from .serving import stored_url
@@ -91,6 +93,36 @@ class VideoViewSet(viewsets.ViewSet):
                 status.HTTP_500_INTERNAL_SERVER_ERROR,
             )
         return Response(VideoInfoSerializer(video).data)
+
+    @extend_schema(
+        summary="Delete a video",
+        description="Its row and its files (the video, its poster) go; the owner's storage "
+        "quota usage drops by its size. 409 while a pending, queued or running job needs "
+        "it as an input. A job whose result it was keeps its record, with "
+        "`output_video_id` null.",
+        parameters=[VideoIdSerializer],
+        request=None,
+        responses={204: None, **errors(400, 404, 409)},
+    )
+    def remove(self, request):
+        video = services.video_get(video_id=_video_id(request), owner=request_owner(request))
+        services.video_delete(video=video)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Rename a video",
+        description="The name the page shows it by (its stored file and paths do not "
+        "change). Answers the video as the page's library shows it.",
+        parameters=[VideoIdSerializer],
+        request=VideoRenameSerializer,
+        responses={200: LibraryVideoSerializer, **errors(400, 404, 415)},
+    )
+    def rename(self, request):
+        video = services.video_get(video_id=_video_id(request), owner=request_owner(request))
+        body = VideoRenameSerializer(data=request.data, context={"video": video})
+        body.is_valid(raise_exception=True)
+        video = services.video_rename(video=video, name=body.validated_data["name"])
+        return Response(LibraryVideoSerializer(video).data)
 
     @extend_schema(
         summary="Download link of a processed video",

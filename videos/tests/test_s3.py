@@ -53,3 +53,23 @@ def test_upload_queue_execute_download_through_s3(api, clip, s3, start_worker, t
     info = ffprobe(fetched)
     assert float(info["format"]["duration"]) == pytest.approx(1.0, abs=0.1)
     assert [stream["codec_name"] for stream in info["streams"]] == ["h264", "aac"]
+
+
+def test_a_deleted_video_leaves_the_bucket(api, clip, s3):
+    # given an upload in the bucket: the video and its poster
+    record = upload(api, clip).json()[0]
+    before = s3.keys()
+    assert record["original_file_path"].removeprefix("./storage/") in before
+    assert any(key.startswith("thumbs/") for key in before)
+
+    # when it is renamed (its objects stay as they are), then deleted
+    renamed = api.patch(
+        f"/video/view/info?video_id={record['id']}", {"name": "Renamed"}, format="json"
+    )
+    assert renamed.status_code == 200, renamed.content
+    assert s3.keys() == before
+    deleted = api.delete(f"/video/view/info?video_id={record['id']}")
+
+    # then none of its objects is left
+    assert deleted.status_code == 204, deleted.content
+    assert s3.keys() == []
