@@ -6,10 +6,14 @@ const CODE_KEY = "videoproc.requestCode";
 const POLL_BUSY_MS = 700; // while jobs run: progress bars should move
 const POLL_IDLE_MS = 5000; // otherwise: notice jobs queued from elsewhere
 const UNFINISHED = ["pending", "queued", "running"]; // a job that may still change
+const LIBRARY_PAGE = 24; // cards per library page
+const SEARCH_DELAY_MS = 250; // typing pauses this long before the library is searched
 
 const state = {
   code: localStorage.getItem(CODE_KEY) || "",
-  videos: [],
+  videos: [], // the library page shown
+  known: new Map(), // every video seen, by id: names for the concat, edit and queue lists
+  library: { q: "", sort: "newest", skip: 0, total: 0, asked: 0 },
   current: null, // the video in the player
   concat: [], // video ids, in play order
   candidates: {}, // id -> why it cannot follow the first concat video (null: it can)
@@ -84,7 +88,7 @@ function bytes(size) {
 }
 
 function videoName(id) {
-  const video = state.videos.find((v) => v.id === id);
+  const video = state.known.get(id);
   return video ? `#${id} ${video.name}` : `#${id}`;
 }
 
@@ -208,14 +212,155 @@ function setUpUploads() {
 
 // ---- library and player ----
 
+// One page of the library, as searched and sorted; an answer overtaken by a newer
+// question (typing in the search box) is dropped.
 async function refreshLibrary() {
-  state.videos = await api("GET", "/page/library");
+  const library = state.library;
+  const asked = ++library.asked;
+  const query = new URLSearchParams({ sort: library.sort, skip: library.skip, limit: LIBRARY_PAGE });
+  if (library.q) query.set("q", library.q);
+  let response;
+  try {
+    response = await fetch(`/page/library?${query}`);
+  } catch (error) {
+    showStatus($("#library-status"), "Could not load the library: the connection was lost", false);
+    return;
+  }
+  if (asked !== library.asked) return;
+  if (response.status === 401) {
+    window.location.assign(`/accounts/login/?next=${encodeURIComponent(window.location.pathname)}`);
+    return;
+  }
+  const data = await response.json().catch(() => ({ detail: `HTTP ${response.status}` }));
+  if (!response.ok) {
+    showStatus($("#library-status"), `Could not load the library: ${data.detail}`, false);
+    return;
+  }
+  library.total = Number(response.headers.get("X-Total-Count") || data.length);
+  if (data.length === 0 && library.skip > 0 && library.total > 0) {
+    // the last page emptied (its videos deleted): show the one before
+    library.skip = Math.max(0, Math.floor((library.total - 1) / LIBRARY_PAGE) * LIBRARY_PAGE);
+    refreshLibrary();
+    return;
+  }
+  state.videos = data;
+  for (const video of data) state.known.set(video.id, video);
   renderLibrary();
   renderConcat();
 }
 
+function renderPager() {
+  const { skip, total, q } = state.library;
+  const shown = state.videos.length;
+  $("#library-pager").hidden = total <= LIBRARY_PAGE && skip === 0;
+  $("#library-range").textContent = shown ? `${skip + 1}–${skip + shown} of ${total}` : `0 of ${total}`;
+  $("#library-prev").disabled = skip === 0;
+  $("#library-next").disabled = skip + shown >= total;
+  $("#library-empty").textContent = q ? `No video's name holds “${q}”.` : "No videos yet: upload some.";
+}
+
+function setUpLibrary() {
+  let timer = null;
+  $("#library-tools").addEventListener("submit", (event) => event.preventDefault());
+  $("#library-search").addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      state.library.q = $("#library-search").value.trim();
+      state.library.skip = 0;
+      refreshLibrary();
+    }, SEARCH_DELAY_MS);
+  });
+  $("#library-sort").addEventListener("change", () => {
+    state.library.sort = $("#library-sort").value;
+    state.library.skip = 0;
+    refreshLibrary();
+  });
+  $("#library-prev").addEventListener("click", () => {
+    state.library.skip = Math.max(0, state.library.skip - LIBRARY_PAGE);
+    refreshLibrary();
+  });
+  $("#library-next").addEventListener("click", () => {
+    state.library.skip += LIBRARY_PAGE;
+    refreshLibrary();
+  });
+  $("#rename-cancel").addEventListener("click", () => $("#rename-dialog").close());
+  $("#delete-cancel").addEventListener("click", () => $("#delete-dialog").close());
+  $("#rename-form").addEventListener("submit", rename);
+  $("#delete-form").addEventListener("submit", remove);
+}
+
+// ---- rename and delete ----
+
+let renaming = null; // the video in the rename dialog
+let deleting = null; // the video in the delete dialog
+
+function askRename(video) {
+  renaming = video;
+  $("#rename-input").value = video.name;
+  $("#rename-status").textContent = "";
+  $("#rename-dialog").showModal();
+  $("#rename-input").select();
+}
+
+async function rename(event) {
+  event.preventDefault();
+  const video = renaming;
+  try {
+    const renamed = await api("PATCH", `/video/view/info?video_id=${video.id}`, { name: $("#rename-input").value });
+    $("#rename-dialog").close();
+    state.known.set(renamed.id, renamed);
+    if (state.current && state.current.id === renamed.id) {
+      state.current = renamed;
+      $("#player-caption").textContent = `#${renamed.id} ${renamed.name} — ${origin(renamed)}`;
+    }
+    showStatus($("#library-status"), `Video #${video.id} renamed to “${renamed.name}”.`, true);
+    refreshLibrary();
+    renderJobs();
+    renderEdit();
+  } catch (error) {
+    showStatus($("#rename-status"), error.message, false);
+  }
+}
+
+function askDelete(video) {
+  deleting = video;
+  $("#delete-what").textContent = `#${video.id} ${video.name} (${bytes(video.size)})`;
+  $("#delete-dialog").showModal();
+}
+
+async function remove(event) {
+  event.preventDefault();
+  const video = deleting;
+  $("#delete-dialog").close();
+  try {
+    await api("DELETE", `/video/view/info?video_id=${video.id}`);
+  } catch (error) {
+    showStatus($("#library-status"), error.message, false);
+    return;
+  }
+  state.known.delete(video.id);
+  if (state.current && state.current.id === video.id) {
+    state.current = null;
+    const player = $("#player");
+    player.removeAttribute("src");
+    player.load();
+    $("#player-box").hidden = true;
+    $("#tools").hidden = true;
+    $("#player-empty").hidden = false;
+  }
+  if (state.concat.includes(video.id)) {
+    state.concat = state.concat.filter((id) => id !== video.id);
+    await loadCandidates();
+  }
+  state.edit.segments = state.edit.segments.filter((segment) => segment.video_id !== video.id);
+  renderEdit();
+  showStatus($("#library-status"), `Video #${video.id} “${video.name}” deleted.`, true);
+  refreshLibrary();
+}
+
 function renderLibrary() {
   $("#library-empty").hidden = state.videos.length > 0;
+  renderPager();
   const first = state.concat[0];
   $("#library").replaceChildren(
     ...state.videos.map((video) => {
@@ -247,7 +392,9 @@ function renderLibrary() {
             }, "Add to concat"),
             video.kind === "result"
               ? el("a", { class: "button secondary", href: video.url, download: video.name }, "Download")
-              : null)),
+              : null,
+            el("button", { type: "button", class: "secondary", "aria-label": `Rename ${video.name}`, onclick: () => askRename(video) }, "Rename"),
+            el("button", { type: "button", class: "danger", "aria-label": `Delete ${video.name}`, onclick: () => askDelete(video) }, "Delete"))),
       );
     }),
   );
@@ -528,7 +675,7 @@ function renderJobs() {
 }
 
 function playById(id) {
-  const video = state.videos.find((v) => v.id === id);
+  const video = state.known.get(id);
   if (video) play(video);
 }
 
@@ -623,6 +770,7 @@ document.addEventListener("DOMContentLoaded", () => {
     afterConcatChange();
   });
   setUpUploads();
+  setUpLibrary();
   setUpForms();
   setUpEdit();
   $("#concat-normalize").addEventListener("change", () => {

@@ -462,3 +462,76 @@ def test_a_smart_trim_plays_to_its_end(page: Page, live_server, api, tmp_path, n
     duration = page.locator("#player").evaluate("v => v.duration")
     assert ended_at == pytest.approx(duration, abs=0.05)
     assert duration == pytest.approx(1.75, abs=0.1)
+
+
+def test_the_library_is_searched_renamed_and_pruned(page: Page, live_server, api, tmp_path):
+    # given three videos, one of them needed by a pending trim
+    beach, city, busy = upload(
+        api,
+        make_media(tmp_path / "beach.mp4", duration=1),
+        make_media(tmp_path / "city.mp4", duration=2),
+        make_media(tmp_path / "busy.mp4", duration=1),
+    ).json()
+    queued = api.post(
+        "/video/process/trim",
+        {"request_code": "alice", "video_id": busy["id"], "trim_start": "0", "trim_end": "500"},
+        format="json",
+    )
+    assert queued.status_code == 200, queued.content
+    open_page(page, live_server)
+    cards = page.locator("#library .card")
+    expect(cards).to_have_count(3)
+    assert unnamed_controls(page) == []
+
+    # newest first by default; sorted by name on request; searched by name
+    expect(cards.locator("h3")).to_have_text([re.compile(n) for n in ("busy", "city", "beach")])
+    page.get_by_label("Sort by").select_option("name")
+    expect(cards.locator("h3")).to_have_text([re.compile(n) for n in ("beach", "busy", "city")])
+    page.get_by_label("Search by name").fill("CIT")
+    expect(cards).to_have_count(1)
+    expect(cards).to_contain_text("city.mp4")
+    page.get_by_label("Search by name").fill("")
+    expect(cards).to_have_count(3)
+
+    # renamed: a bad name is refused in the dialog, a good one shows on its card
+    card(page, "beach.mp4").get_by_role("button", name="Rename beach.mp4").click()
+    page.get_by_label("New name").fill("sea/side")
+    page.get_by_role("button", name="Rename", exact=True).click()
+    expect(page.locator("#rename-status")).to_contain_text("cannot hold /")
+    page.get_by_label("New name").fill("Seaside at dawn")
+    page.get_by_role("button", name="Rename", exact=True).click()
+    expect(page.locator("#rename-dialog")).not_to_be_visible()
+    expect(card(page, "Seaside at dawn.mp4")).to_be_visible()
+    assert Video.objects.get(pk=beach["id"]).original_name == "Seaside at dawn.mp4"
+
+    # a look at the library, on a laptop and on a phone
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.screenshot(path=ARTIFACTS / "library-manage-laptop.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=ARTIFACTS / "library-manage-phone.png", full_page=True)
+
+    # the video the pending trim needs is kept, with the reason
+    page.set_viewport_size({"width": 390, "height": 844})
+    card(page, "busy.mp4").get_by_role("button", name="Delete busy.mp4").click()
+    expect(page.locator("#delete-what")).to_contain_text("busy.mp4")
+    page.screenshot(path=ARTIFACTS / "library-delete-phone.png")
+    page.locator("#delete-confirm").click()
+    expect(page.locator("#library-status")).to_have_text(
+        f"Video {busy['id']} cannot be deleted: pending or running job "
+        f"{queued.json()['job_id']} uses it"
+    )
+    expect(cards).to_have_count(3)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    # "Keep it" keeps it; Delete deletes it, and its files
+    stored = Video.objects.get(pk=city["id"]).file.name
+    card(page, "city.mp4").get_by_role("button", name="Delete city.mp4").click()
+    page.get_by_role("button", name="Keep it").click()
+    expect(cards).to_have_count(3)
+    card(page, "city.mp4").get_by_role("button", name="Delete city.mp4").click()
+    page.locator("#delete-confirm").click()
+    expect(page.locator("#library-status")).to_have_text(f"Video #{city['id']} “city.mp4” deleted.")
+    expect(cards).to_have_count(2)
+    assert not Video.objects.filter(pk=city["id"]).exists()
+    assert not (Path(settings.MEDIA_ROOT) / stored).exists()
