@@ -535,3 +535,31 @@ def test_the_library_is_searched_renamed_and_pruned(page: Page, live_server, api
     expect(cards).to_have_count(2)
     assert not Video.objects.filter(pk=city["id"]).exists()
     assert not (Path(settings.MEDIA_ROOT) / stored).exists()
+
+
+def test_the_library_pages_through_many_videos(page: Page, live_server, api, tmp_path):
+    # given one more video than a page holds
+    clip = make_media(tmp_path / "many.mp4", size="64x48", duration=1)
+    ids = [upload(api, clip).json()[0]["id"] for _ in range(25)]
+    open_page(page, live_server)
+    cards = page.locator("#library .card")
+
+    # the newest 24 first, then the oldest one alone on the next page, and back
+    expect(cards).to_have_count(24)
+    expect(page.locator("#library-range")).to_have_text("1–24 of 25")
+    expect(cards.first).to_have_attribute("data-video-id", str(ids[-1]))
+    expect(page.get_by_role("button", name="Previous page")).to_be_disabled()
+    page.get_by_role("button", name="Next page").click()
+    expect(cards).to_have_count(1)
+    expect(cards.first).to_have_attribute("data-video-id", str(ids[0]))
+    expect(page.locator("#library-range")).to_have_text("25–25 of 25")
+    expect(page.get_by_role("button", name="Next page")).to_be_disabled()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=ARTIFACTS / "library-last-page-phone.png", full_page=True)
+
+    # deleting the last page's only video shows the page before
+    cards.first.get_by_role("button", name="Delete many.mp4").click()
+    page.locator("#delete-confirm").click()
+    expect(cards).to_have_count(24)
+    expect(page.locator("#library-pager")).to_be_hidden()
