@@ -12,6 +12,7 @@ import pytest
 from conftest import ffprobe, make_media, upload
 from jobs.models import Job
 from jobs.slots import FFmpegBusy, ffmpeg_slot
+from videos.engine.tests.lying import make_png_bomb
 from videos.models import Video
 
 pytestmark = pytest.mark.django_db
@@ -52,6 +53,19 @@ def test_an_upload_of_8192x8192_frames_is_refused_before_anything_is_stored(api,
     detail = response.json()["detail"]
     assert "8192x8192" in detail and "MAX_FRAME_PIXELS" in detail
     assert str(tmp_path) not in detail
+    assert not Video.objects.exists()
+
+
+def test_an_upload_declaring_huge_pictures_is_refused_without_decoding_them(api, tmp_path):
+    # given 1 KB of Matroska whose PNG pictures declare 16000x16000: probing used to
+    # decode them, 1 GB each, before refusing the size
+    bomb = make_png_bomb(tmp_path / "bomb.mkv", 16000, 16000)
+    assert bomb.stat().st_size < 4096
+    # when it is uploaded
+    response = upload(api, bomb)
+    # then it is refused because the decoder would not allocate such a picture
+    assert response.status_code == 415
+    assert "larger than 8192x8192" in response.json()["detail"]
     assert not Video.objects.exists()
 
 

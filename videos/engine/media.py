@@ -51,6 +51,10 @@ ALLOWED_DEMUXERS = ",".join(sorted(set().union(*(f.demuxers for f in FORMATS.val
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 MAX_DIMENSION = 8192
+# Probing decodes a few pictures: a decoder refuses one of more pixels than this before it
+# allocates it (a 1 KB PNG may declare 16000x16000, 1 GB), saying so in these words.
+MAX_DECODED_PIXELS = MAX_DIMENSION * MAX_DIMENSION
+OVERSIZED_PICTURE = "exceeds specified max pixel count"
 MAX_STREAMS = 32
 MAX_DURATION = 24 * 3600  # seconds; a video whose packets span more is out of our league
 # A duration is measured from the packets, as a header may claim ten hours for two seconds
@@ -170,18 +174,32 @@ def file_url(path: str | os.PathLike) -> str:
 
 
 def probe(path: str | os.PathLike, *, demuxer: str | None = None) -> ProbeResult:
-    """Probe a file; raise ProbeError unless it is a real video in one of our containers."""
+    """Probe a file; raise ProbeError unless it is a real video in one of our containers.
+    ffprobe runs as FFmpeg does: capped in memory, killed with the process that ran it."""
     args = [tools.ffprobe, "-v", "error", "-protocol_whitelist", "file"]
+    args += ["-max_pixels", str(MAX_DECODED_PIXELS)]
     args += ["-f", demuxer] if demuxer else ["-format_whitelist", ALLOWED_DEMUXERS]
     args += ["-show_format", "-show_streams", "-of", "json", file_url(path)]
     try:
         completed = subprocess.run(
-            args, capture_output=True, timeout=tools.probe_timeout, stdin=subprocess.DEVNULL
+            args,
+            capture_output=True,
+            timeout=tools.probe_timeout,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_before_exec,
         )
     except subprocess.TimeoutExpired:
         raise ProbeError("probing took too long") from None
+    stderr = completed.stderr.decode(errors="replace")
+    if OVERSIZED_PICTURE in stderr:
+        raise ProbeError(f"its pictures are larger than {MAX_DIMENSION}x{MAX_DIMENSION}")
     if completed.returncode != 0:
-        reason = hide_paths(completed.stderr.decode(errors="replace")).strip().splitlines()
+        if tools.memory_limit_mb and any(sign in stderr for sign in OUT_OF_MEMORY_SIGNS):
+            raise ProbeError(
+                f"probing it needs more than the {tools.memory_limit_mb} MB this server "
+                "allows one FFmpeg (FFMPEG_MEMORY_LIMIT_MB)"
+            )
+        reason = hide_paths(stderr).strip().splitlines()
         raise ProbeError(f"not a readable video ({reason[-1] if reason else 'ffprobe failed'})")
     return _parse_probe(
         json.loads(completed.stdout or b"{}"),
@@ -261,6 +279,7 @@ def _packet_times(
     that does not say) are shown, in the whole file or in `read_intervals` (ffprobe's
     syntax); None when ffprobe fails."""
     args = [tools.ffprobe, "-v", "error", "-protocol_whitelist", "file", "-f", demuxer]
+    args += ["-max_pixels", str(MAX_DECODED_PIXELS)]
     args += ["-show_entries", PACKET_ENTRIES, "-of", "csv=p=0"]
     args += ["-read_intervals", read_intervals] if read_intervals else []
     found = _PacketTimes({}, {}, set(), set())
@@ -271,6 +290,7 @@ def _packet_times(
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
         text=True,
+        preexec_fn=_before_exec,
     ) as scan:
         timer = threading.Timer(
             max(deadline - time.monotonic(), 0), lambda: (timed_out.set(), scan.kill())
@@ -494,8 +514,9 @@ def hide_paths(text: str) -> str:
 
 def _before_exec() -> None:
     """In the child before exec: if the process running the job is killed (a worker lost
-    with SIGKILL), the kernel kills FFmpeg too instead of leaving it encoding for no one;
-    and its address space is capped, so an overrun fails this job, not the machine."""
+    with SIGKILL), the kernel kills FFmpeg (or ffprobe) too instead of leaving it encoding
+    for no one; and its address space is capped, so an overrun fails this job (or probe),
+    not the machine."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if tools.memory_limit_mb:
         limit = tools.memory_limit_mb * 1024 * 1024

@@ -1,5 +1,5 @@
-"""Media whose header and packets disagree, made in the tests with FFmpeg's lavfi sources
-and a few patched bytes (no media is committed)."""
+"""Media whose headers lie (about how long it lasts, or how big its pictures are), made in
+the tests with FFmpeg's lavfi sources and a few patched bytes (no media is committed)."""
 
 import struct
 import subprocess
@@ -57,5 +57,36 @@ def claim_duration(path: Path, seconds: float) -> Path:
         else:
             (timescale,) = struct.unpack_from(">I", data, at + 12)
             struct.pack_into(">I", data, at + 16, round(seconds * timescale))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def make_png_bomb(path: Path, width: int, height: int) -> Path:
+    """A decompression bomb of about 1 KB: two 64x64 PNG pictures in Matroska whose PNG
+    headers declare `width` x `height` (a decoder allocates that much before it finds the
+    data short)."""
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=gray:s=64x64:r=1:d=2",
+            "-c:v",
+            "png",
+            str(path),
+        ],
+        check=True,
+    )
+    data = bytearray(path.read_bytes())
+    at, patched = 0, 0
+    while (at := data.find(b"IHDR", at + 1)) > 0:  # each picture's header chunk
+        struct.pack_into(">II", data, at + 4, width, height)
+        patched += 1
+    assert patched == 2, "not the two PNG pictures FFmpeg writes"
     path.write_bytes(bytes(data))
     return path
