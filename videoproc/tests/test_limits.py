@@ -204,3 +204,19 @@ def test_an_ffmpeg_outgrowing_its_memory_fails_its_job_with_a_clear_error(
     assert done.status == Job.Status.SUCCEEDED
     stream = ffprobe(media_root / done.output_video.file.name)["streams"][0]
     assert (stream["width"], stream["height"]) == (320, 240)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_default_memory_limit_fits_a_4k_encode_at_60_fps(api, uploaded, settings, media_root):
+    # given the default limit, which grows with the cores FFmpeg's threads follow (4096 MB
+    # on up to 6 cores; a 4K encode at 60 fps measured 2.2 GB of address space on 2)
+    assert settings.FFMPEG_MEMORY_LIMIT_MB >= 4096
+    # when the largest picture the budget allows is encoded at 60 fps
+    job = queue_encode(api, uploaded["id"], resolution="4096:2160", frame_rate=60).json()
+    assert execute(api).status_code == 200
+    # then it fits
+    done = Job.objects.get(pk=job["job_id"])
+    assert done.status == Job.Status.SUCCEEDED, done.error
+    stream = ffprobe(media_root / done.output_video.file.name)["streams"][0]
+    assert (stream["width"], stream["height"], stream["r_frame_rate"]) == (4096, 2160, "60/1")
