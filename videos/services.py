@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from rest_framework import status
 
 from videoproc import metrics
@@ -334,8 +334,15 @@ def video_delete(*, video: Video) -> None:
         # failed or cancelled sets finished_at, and every move back to pending (a retry)
         # clears it; a job is created pending without one, and it is null all through
         # queued and running (jobs_take clears it on the way there).
+        # A job needs it when it takes it as an input, or takes the output of the job that
+        # made it ({"job_id": N} of a job that has run since: depends_on).
+        jobs = video.input_of_jobs.model.objects
         busy = list(
-            video.input_of_jobs.filter(finished_at__isnull=True).values_list("id", flat=True)
+            jobs.filter(Q(inputs=video) | Q(depends_on__output_video=video))
+            .filter(finished_at__isnull=True)
+            .values_list("id", flat=True)
+            .distinct()
+            .order_by("id")
         )
         if busy:
             raise ServiceError(

@@ -10,7 +10,7 @@ from django.conf import settings
 from conftest import make_media, upload
 from jobs import transitions
 from jobs.models import Job
-from jobs.services import job_queue, jobs_execute
+from jobs.services import job_queue, jobs_execute, jobs_execute_selected
 from videos.models import Video
 
 pytestmark = pytest.mark.django_db
@@ -96,6 +96,27 @@ def test_a_video_an_unfinished_job_needs_is_kept_with_409(api, uploaded):
     # once the job is done, it goes
     transitions.job_finish(job=Job.objects.get(pk=job.pk), status=Job.Status.FAILED)
     assert api.delete(url).status_code == 204
+
+
+def test_a_result_a_pending_job_takes_by_its_job_id_is_kept_with_409(api, uploaded):
+    # given a trim, and a pending trim of its output, queued as {"job_id": N} before it ran
+    first = queue_trim(uploaded["id"])
+    second = job_queue(
+        request_code="me",
+        kind="trim",
+        params={"video_id": {"job_id": first.id}, "trim_start_ms": 0, "trim_end_ms": 200},
+    )
+    jobs_execute_selected(job_ids=[first.id])
+    first.refresh_from_db()
+    assert first.status == Job.Status.SUCCEEDED
+
+    # when the first one's result is deleted
+    response = api.delete(f"/video/view/info?video_id={first.output_video_id}")
+
+    # then it is refused: the second job still needs it
+    assert response.status_code == 409, response.content
+    assert response.json()["detail"].endswith(f"pending or running job {second.id} uses it")
+    assert Video.objects.filter(pk=first.output_video_id).exists()
 
 
 def test_a_deleted_result_leaves_its_job_with_no_output(api, uploaded):
