@@ -21,6 +21,9 @@ def media_root(settings, tmp_path):
     settings.FFMPEG_SLOTS_DIR = tmp_path / "ffmpeg-slots"
     settings.FILE_UPLOAD_TEMP_DIR = str(settings.SCRATCH_DIR)
     settings.SCRATCH_DIR.mkdir(parents=True)
+    # No timeline made in the background behind a test's back (its files would land in
+    # the next test's media); the timeline tests turn it on, or ask for one.
+    settings.TIMELINE_AUTO = False
     return settings.MEDIA_ROOT
 
 

@@ -267,6 +267,14 @@ JOB_QUEUES = {
     for name, queue in os.environ.items()
     if name.startswith("JOB_QUEUE_")
 }
+# Timeline data (storyboard, peaks, keyframes; videos/timelines.py): made for every
+# video when it is stored (TIMELINE_AUTO), by a Celery worker with a broker (queue
+# JOB_QUEUE_TIMELINE, else the default), else by each web process's one timeline thread.
+# An attempt silent for TIMELINE_STALE_SECONDS is presumed dead and begun again on the
+# next request; a failed one is tried again on request after TIMELINE_RETRY_SECONDS.
+TIMELINE_AUTO = os.environ.get("TIMELINE_AUTO", "true").strip().lower() in {"1", "true", "yes"}
+TIMELINE_STALE_SECONDS = float(os.environ.get("TIMELINE_STALE_SECONDS", 120))
+TIMELINE_RETRY_SECONDS = float(os.environ.get("TIMELINE_RETRY_SECONDS", 3600))
 # Jobs are idempotent (the Job row decides who runs one), so a task is acknowledged only
 # when it ends and given back to the queue when its worker dies; one at a time each.
 CELERY_TASK_ACKS_LATE = True

@@ -82,3 +82,38 @@ class Video(models.Model):
     def api_path(self) -> str:
         """The path the contract shows: "./storage/<name>"."""
         return f"./storage/{self.file.name}"
+
+
+class Timeline(models.Model):
+    """A video's timeline data (storyboard, peaks, keyframes), made once in the background
+    (videos/timelines.py). Its files live in `folder` in storage and go with the video."""
+
+    class State(models.TextChoices):
+        MAKING = "making", "Making"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    video = models.OneToOneField(
+        Video, on_delete=models.CASCADE, primary_key=True, related_name="timeline"
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.MAKING)
+    # Each attempt has its own token: a worker making an attempt that was replaced (its
+    # maker presumed dead) finds another token and leaves the row alone.
+    attempt = models.UUIDField()
+    requested_at = models.DateTimeField(help_text="when this attempt was asked for")
+    heartbeat_at = models.DateTimeField(help_text="this attempt's last sign of life")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    folder = models.CharField(max_length=500, blank=True)
+    storyboard = models.CharField(max_length=500, blank=True, help_text="the WebVTT file")
+    sprites = models.JSONField(default=list, blank=True, help_text="stored names, in order")
+    waveform = models.CharField(max_length=500, blank=True, help_text="empty without sound")
+    keyframes_ms = models.JSONField(default=list, blank=True)
+
+    def __str__(self):
+        return f"timeline of video {self.video_id}: {self.state}"
+
+    @property
+    def names(self) -> list[str]:
+        """Its files in storage."""
+        return [name for name in [self.storyboard, *self.sprites, self.waveform] if name]

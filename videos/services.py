@@ -19,10 +19,10 @@ from videoproc import metrics
 from videoproc.access import scoped
 from videoproc.errors import ServiceError
 
-from . import storage
+from . import storage, timelines
 from .engine import thumbnails
 from .engine.media import FORMATS, ProbeError, ProbeResult, probe
-from .models import Video
+from .models import Timeline, Video
 
 logger = logging.getLogger(__name__)
 
@@ -122,14 +122,17 @@ def video_files_store(*, path: str | Path, name: str, probed: ProbeResult) -> St
 
 
 def video_create(*, stored: StoredFiles, kind: str, probed: ProbeResult, **fields) -> Video:
-    """The row of stored files, with their probe."""
-    return Video.objects.create(
+    """The row of stored files, with their probe; its timeline is begun, to be made in
+    the background once the caller's transaction commits."""
+    video = Video.objects.create(
         file=stored.file,
         thumbnail=stored.thumbnail,
         kind=kind,
         **dataclasses.asdict(probed),
         **fields,
     )
+    timelines.timeline_on_store(video=video)
+    return video
 
 
 def _poster_store(*, source: Path, probed: ProbeResult, video_name: str) -> str:
@@ -156,8 +159,9 @@ def _files_delete(names: list[str | None]) -> None:
 
 
 def video_files_delete(*, video: Video) -> None:
-    """Remove a video's file and its poster from storage (the row is the caller's)."""
-    _files_delete([video.file.name, video.thumbnail.name])
+    """Remove a video's file, its poster and its timeline's files from storage (the row
+    is the caller's)."""
+    _files_delete([video.file.name, video.thumbnail.name, *timelines.timeline_names(video=video)])
 
 
 def _origin_name(filename: str) -> str:
@@ -350,7 +354,7 @@ def video_delete(*, video: Video) -> None:
                 f"{', '.join(map(str, busy))} uses it",
                 status.HTTP_409_CONFLICT,
             )
-        names = [video.file.name, video.thumbnail.name]
+        names = [video.file.name, video.thumbnail.name, *timelines.timeline_names(video=video)]
         video.delete()
         # Files go only when the row is surely gone: a rollback must not leave a row
         # pointing at nothing.
@@ -359,7 +363,7 @@ def video_delete(*, video: Video) -> None:
 
 # The folders whose every file belongs to a row; anything else in the media root is not
 # ours to judge.
-OWNED_FOLDERS = (storage.ORIGIN, storage.MODI, thumbnails.FOLDER)
+OWNED_FOLDERS = (storage.ORIGIN, storage.MODI, thumbnails.FOLDER, timelines.FOLDER)
 
 
 @dataclasses.dataclass
@@ -385,9 +389,17 @@ def media_cleanup(*, delete: bool) -> MediaAudit:
     known = set()
     for file_name, thumbnail_name in Video.objects.values_list("file", "thumbnail"):
         known.update([file_name, thumbnail_name])
+    making = set()  # an attempt being made stores its files before its row names them
+    for timeline in Timeline.objects.all():
+        known.update(timeline.names)
+        if timeline.state == Timeline.State.MAKING:
+            making.add(timelines.timeline_folder(timeline.video_id, timeline.attempt))
     audit = MediaAudit(
         orphan_files=sorted(
-            name for folder in OWNED_FOLDERS for name in _stored_names(folder) if name not in known
+            name
+            for folder in OWNED_FOLDERS
+            for name in _stored_names(folder)
+            if name not in known and timelines.timeline_folder_of(name) not in making
         ),
         missing_files=[
             video

@@ -31,6 +31,7 @@ from django.views.decorators.http import require_safe
 from videoproc.access import accounts_required
 
 from .models import Video
+from .timelines import timeline_folder_of
 
 # Longer numbers than any file size are not a range we can answer: the whole file is sent.
 RANGE_RE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
@@ -89,7 +90,10 @@ def _refusal(request, name: str) -> JsonResponse | None:
         return None
     if not request.user.is_authenticated:
         return JsonResponse({"detail": "Authentication credentials were not provided."}, status=401)
-    owns = Video.objects.filter(Q(file=name) | Q(thumbnail=name), owner=request.user).exists()
+    mine = Q(file=name) | Q(thumbnail=name)
+    if folder := timeline_folder_of(name):  # timeline files: the video's timeline folder
+        mine |= Q(timeline__folder=folder)
+    owns = Video.objects.filter(mine, owner=request.user).exists()
     return None if owns else JsonResponse({"detail": "Not found"}, status=404)
 
 
