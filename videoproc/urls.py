@@ -12,6 +12,7 @@ from videoproc.health import HealthView
 from videoproc.lockout import LoginForm
 from videoproc.scrape import metrics_view
 from videos.serving import serve_stored
+from videos.timeline_views import StoryboardView, TimelineView
 from videos.views import UploadAdmissionView, VideoViewSet
 
 
@@ -29,6 +30,8 @@ urlpatterns = [
         VideoViewSet.as_view({"get": "info", "delete": "remove", "patch": "rename"}),
         "video-info",
     ),
+    api("video/view/timeline", TimelineView.as_view(), "video-timeline"),
+    api("video/view/timeline/storyboard", StoryboardView.as_view(), "video-storyboard"),
     api("video/process/trim", QueueView.as_view(kind=KINDS["trim"]), "process-trim"),
     api("video/process/concat", QueueView.as_view(kind=KINDS["concat"]), "process-concat"),
     api("video/process/edit", QueueView.as_view(kind=KINDS["edit"]), "process-edit"),
