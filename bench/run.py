@@ -163,6 +163,7 @@ def setup_django(media_root: Path) -> None:
     os.environ["MEDIA_ROOT"] = str(media_root)
     os.environ["DATABASE_URL"] = f"sqlite:///{WORK / 'bench.sqlite3'}"
     os.environ.pop("CELERY_BROKER_URL", None)  # the embedded default: jobs run in-process
+    os.environ["TIMELINE_AUTO"] = "false"  # no timeline work behind the measurements' backs
     sys.path.insert(0, str(ROOT))
     import django
     from django.core.management import call_command
@@ -364,6 +365,41 @@ def plain(long_clip: Path, short_clip: Path) -> dict[str, float]:
     return {name: timed(lambda args=args: sh(*args)) for name, args in commands.items()}
 
 
+def timeline() -> tuple[float, float, float, int]:
+    """A 10-minute 1080p30 video (a 2 s clip with a keyframe every second, looped by
+    stream copy): its duration, the whole timeline made through the service (storyboard,
+    peaks, keyframes, stored), the keyframe scan alone, and the thumbnails made."""
+    from videos import services, timelines
+    from videos.engine import timeline as engine
+
+    clip, looped = WORK / "two-seconds.mp4", WORK / "ten-minutes.mp4"
+    if not looped.exists():
+        sh(
+            *("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=1920x1080:r=30:d=2"),
+            *("-f", "lavfi", "-i", "sine=f=440:d=2:r=48000", "-c:v", "libx264", "-g", "30"),
+            *("-pix_fmt", "yuv420p", "-c:a", "aac", str(clip)),
+        )
+        sh(
+            *("ffmpeg", "-v", "error", "-y", "-stream_loop", "299", "-i", str(clip)),
+            *("-c", "copy", str(looped)),
+        )
+    video = services.video_import(path=looped)
+    scan = timed(lambda: engine.keyframe_times(looped, video.demuxer))
+
+    def make():
+        row = timelines.timeline_begin(video=video, force=True, send=False)
+        timelines.timeline_make(video_id=video.id, attempt=row.attempt)
+
+    seconds = timed(make)
+    row = video.timeline
+    row.refresh_from_db()
+    assert row.state == "ready", row.error
+    thumbnails = engine.storyboard_plan(
+        duration=video.duration, width=video.width, height=video.height
+    ).count
+    return video.duration, seconds, scan, thumbnails
+
+
 def free_port() -> int:
     with socket.socket() as probe_socket:
         probe_socket.bind(("127.0.0.1", 0))
@@ -490,16 +526,23 @@ def machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["trim"], help="run only the trim comparison")
+    parser.add_argument(
+        "--only", choices=["trim", "timeline"], help="run only the trim comparison, or timeline"
+    )
     only = parser.parse_args().only
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / "bench.sqlite3").unlink(missing_ok=True)
     media_root = Path(tempfile.mkdtemp(prefix="media-", dir=WORK))
     try:
-        long_clip, short_clip, _ = make_sources()
-        setup_django(media_root)
-        smart, plain_cuts = our_trims(), plain_trims()
+        if only == "timeline":
+            setup_django(media_root)
+            timeline_figures = timeline()
+        else:
+            long_clip, short_clip, _ = make_sources()
+            setup_django(media_root)
+            smart, plain_cuts = our_trims(), plain_trims()
         if not only:
+            timeline_figures = timeline()
             our_times = ours(long_clip, short_clip)
             edit_times = edits(long_clip, short_clip)
             plain_times = plain(long_clip, short_clip)
@@ -511,6 +554,16 @@ def main() -> None:
         f"Date: {time.strftime('%Y-%m-%d %H:%M')}  \nMachine: {machine()}  \n"
         f"Load average (1 min) at the end: {load:.1f}\n"
     )
+    if only != "trim":
+        duration, seconds, scan, thumbnails = timeline_figures
+        print(
+            "| timeline of | duration (s) | made in (s) | of which keyframe scan (s) | "
+            "thumbnails | realtime factor |\n| --- | ---: | ---: | ---: | ---: | ---: |\n"
+            f"| 1080p30 H.264 + AAC, a keyframe a second | {duration:.1f} | {seconds:.2f} | "
+            f"{scan:.2f} | {thumbnails} | {duration / seconds:.0f}x |\n"
+        )
+    if only == "timeline":
+        return
     print(
         "| trim | videoproc (s) | method | FFmpeg accurate re-encode (s) | ratio | FFmpeg "
         "2 GOPs re-encoded + keyframe copy (s) | FFmpeg keyframe copy (s) |"
