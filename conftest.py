@@ -15,15 +15,18 @@ pytest_plugins = ["jobs.tests.integration"]
 
 
 @pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
+def media_root(settings, tmp_path, monkeypatch):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.SCRATCH_DIR = tmp_path / "scratch"
     settings.FFMPEG_SLOTS_DIR = tmp_path / "ffmpeg-slots"
     settings.FILE_UPLOAD_TEMP_DIR = str(settings.SCRATCH_DIR)
     settings.SCRATCH_DIR.mkdir(parents=True)
     # No timeline made in the background behind a test's back (its files would land in
-    # the next test's media); the timeline tests turn it on, or ask for one.
+    # the next test's media, its work would delay the jobs a test times); the timeline
+    # tests turn it on, or ask for one. The environment, too: for the workers and
+    # servers the integration tests start.
     settings.TIMELINE_AUTO = False
+    monkeypatch.setenv("TIMELINE_AUTO", "false")
     return settings.MEDIA_ROOT
 
 
