@@ -96,9 +96,10 @@ class VideoViewSet(viewsets.ViewSet):
 
     @extend_schema(
         summary="Delete a video",
-        description="Its row and its files (the video, its poster) go; the owner's storage "
-        "quota usage drops by its size. 409 while a pending, queued or running job needs "
-        "it as an input. A job whose result it was keeps its record, with "
+        description="Its row and its files (the video, its poster, its timeline) go; the "
+        "owner's storage quota usage drops by its size. 409 while a pending, queued or "
+        "running job needs it (as an input, or as the output of a job it named by "
+        '`{"job_id": N}`). A job whose result it was keeps its record, with '
         "`output_video_id` null.",
         parameters=[VideoIdSerializer],
         request=None,
