@@ -102,6 +102,8 @@ def job_queue(*, request_code: str, kind: str, params: dict, owner=None) -> Job:
         _owner_lock(owner)
         _cost_check(cost=cost, owner=owner)
         _active_jobs_check(owner=owner)
+        videos = [video for video in inputs if isinstance(video, Video)]
+        _inputs_still_there(videos)
         job = Job.objects.create(
             request_code=request_code,
             kind=kind,
@@ -109,9 +111,20 @@ def job_queue(*, request_code: str, kind: str, params: dict, owner=None) -> Job:
             cost=cost,
             owner=owner,
         )
-        job.inputs.set([video for video in inputs if isinstance(video, Video)])
+        job.inputs.set(videos)
         job.depends_on.set(dependencies.job_refs(inputs))
     return job
+
+
+def _inputs_still_there(videos: list[Video]) -> None:
+    """Inside the queueing transaction: lock the input videos, and refuse (404) if one
+    was deleted since it was checked, rather than fail on the missing row at commit."""
+    ids = {video.id for video in videos}
+    found = set(Video.objects.select_for_update().filter(pk__in=ids).values_list("id", flat=True))
+    if gone := sorted(ids - found):
+        raise ServiceError(
+            f"No video with id {', '.join(map(str, gone))}", status.HTTP_404_NOT_FOUND
+        )
 
 
 def job_queue_name(kind: str) -> str:

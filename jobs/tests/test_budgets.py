@@ -10,7 +10,9 @@ import pytest
 from django.db import connection
 
 from conftest import make_media, upload
+from jobs import kinds
 from jobs.models import Job
+from videos.models import Video
 
 pytestmark = pytest.mark.django_db
 
@@ -129,3 +131,24 @@ def test_twenty_parallel_queues_take_at_most_the_active_job_cap_on_postgresql(
     assert connection.vendor == "postgresql"
     upload(alice, clip)
     parallel_queues_hold_the_cap(alice, settings)
+
+
+def test_a_video_deleted_while_its_job_is_being_queued_is_a_404_not_a_500(
+    api, uploaded, monkeypatch
+):
+    # given a delete that lands after the trim's checks, before its job is stored
+    trim = kinds.KINDS["trim"]
+    checked_cost = trim.cost
+
+    def cost_then_deleted(params, inputs, plan):
+        Video.objects.filter(pk=uploaded["id"]).delete()
+        return checked_cost(params, inputs, plan)
+
+    monkeypatch.setattr(trim, "cost", cost_then_deleted)
+    # when
+    body = {"request_code": "x", "video_id": uploaded["id"], "trim_start": "0", "trim_end": "1s"}
+    response = api.post("/video/process/trim", body, format="json")
+    # then
+    assert response.status_code == 404
+    assert response.json() == {"detail": f"No video with id {uploaded['id']}"}
+    assert not Job.objects.exists()
