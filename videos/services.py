@@ -337,7 +337,7 @@ def video_delete(*, video: Video) -> None:
         # jobs/transitions.py, which alone writes a job's status, every move to succeeded,
         # failed or cancelled sets finished_at, and every move back to pending (a retry)
         # clears it; a job is created pending without one, and it is null all through
-        # queued and running (jobs_take clears it on the way there).
+        # queued and running (jobs_queue clears it on the way there).
         # A job needs it when it takes it as an input, or takes the output of the job that
         # made it ({"job_id": N} of a job that has run since: depends_on).
         jobs = video.input_of_jobs.model.objects
