@@ -120,7 +120,7 @@ def our_trims() -> dict[str, tuple[float, str]]:
             started = time.perf_counter()
             job = trim(source, start, end)
             runs.append(time.perf_counter() - started)
-        results[name] = (statistics.median(runs), job.params.get("trim_method", job.status))
+        results[name] = (statistics.median(runs), job.outcome.get("trim_method", job.status))
     return results
 
 
