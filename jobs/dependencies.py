@@ -15,7 +15,6 @@ from videoproc.errors import ServiceError
 from videos.engine.media import FFmpegError
 from videos.models import Video
 
-from . import transitions
 from .kinds import KINDS
 from .kinds.base import Input, PlannedVideo
 from .models import Job
@@ -98,8 +97,3 @@ def input_video(ref) -> Video:
         reason = FFmpegError(upstream.error or "").reason
         raise FFmpegError(f"input job {upstream.id} {upstream.status}: {reason}")
     raise FFmpegError(f"input job {upstream.id} has not run ({upstream.status})")
-
-
-def waiting(job: Job) -> bool:
-    """Whether one of the job's inputs has yet to finish."""
-    return job.depends_on.filter(status__in=transitions.UNFINISHED).exists()

@@ -159,7 +159,7 @@ def _dispatch(job_ids) -> list[Job]:
 def _send(jobs: list[Job], token: uuid.UUID) -> None:
     """Send each job whose inputs are ready; the others are sent as their inputs finish
     (see _release_dependants)."""
-    waiting = [job.id for job in jobs if dependencies.waiting(job)]
+    waiting = [job.id for job in jobs if turns.waiting(job)]
     ready = [job for job in jobs if job.id not in waiting]
     for index, job in enumerate(ready):
         try:

@@ -41,17 +41,6 @@ class Segment:
         return float(math.ceil((self.start - FRAME_EPSILON) * rate) / rate)
 
 
-def segments_of(params: dict, videos: list[MediaFacts]) -> list[Segment]:
-    return [
-        Segment(
-            video=video,
-            start=segment["start_ms"] / 1000,
-            end=min(segment["end_ms"] / 1000, video.duration),
-        )
-        for segment, video in zip(params["segments"], videos, strict=True)
-    ]
-
-
 def picture_plan(plan: OutputPlan) -> OutputPlan:
     """The plan of a part: the picture only (the sound is made at the join)."""
     return replace(plan, audio_encoder=None, sample_rate=None, channels=None)
