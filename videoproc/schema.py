@@ -1,8 +1,12 @@
 """The OpenAPI schema kept true: every error an endpoint can answer, in its one shape,
 and every path in both its forms (with and without the trailing slash)."""
 
+from django.contrib.auth.views import redirect_to_login
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework import serializers
+
+from videoproc.access import accounts_required
 
 ERROR = inline_serializer(
     "Error",
@@ -70,3 +74,13 @@ def access_errors(result, generator, request, public):
                 for code, why in ACCESS_ERRORS.items():
                     operation["responses"].setdefault(code, {"description": why, "content": error})
     return result
+
+
+class DocsView(SpectacularSwaggerView):
+    """The API's docs page: a person in a browser without a session is sent to sign in
+    (and back), not shown the bare JSON 401 an API client gets."""
+
+    def get(self, request, *args, **kwargs):
+        if accounts_required() and not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        return super().get(request, *args, **kwargs)

@@ -2,14 +2,17 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView
 
 from jobs.kinds import KINDS
 from jobs.views import JobViewSet, ProcessViewSet, QueueView
 from videoproc import pages, tokens
 from videoproc.health import HealthView
 from videoproc.lockout import LoginForm
+from videoproc.schema import DocsView
 from videoproc.scrape import metrics_view
 from videos.serving import serve_stored
 from videos.timeline_views import StoryboardView, TimelineView
@@ -54,8 +57,10 @@ urlpatterns = [
         "job-retry",
     ),
     api("api/schema", SpectacularAPIView.as_view(), "schema"),
-    api("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), "docs"),
+    api("api/docs", DocsView.as_view(url_name="schema"), "docs"),
     path("", pages.index, name="page"),
+    # Browsers ask for /favicon.ico on pages that name no icon (the admin, Swagger).
+    path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
     api("page/library", pages.LibraryView.as_view(), "page-library"),
     api("page/concat-candidates", pages.ConcatCandidatesView.as_view(), "page-concat-candidates"),
     api("page/tokens", tokens.TokensView.as_view(), "page-tokens"),
