@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 FFMPEG_BINARY ?= ffmpeg
 FFPROBE_BINARY ?= ffprobe
 
-.PHONY: run serve release run-proxy test setup ffmpeg chromium nginx migrate bench
+.PHONY: run serve release run-proxy test setup ffmpeg chromium nginx migrate bench vendor
 
 setup: $(VENV)/.installed ffmpeg
 
@@ -111,3 +111,8 @@ test: setup chromium nginx
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# Refresh the page's vendored JavaScript (static/vendor/) from npm; needs Node and npm,
+# which nothing else does: `make run` serves the committed files.
+vendor:
+	static/vendor/refresh.sh
