@@ -1,8 +1,8 @@
 """The OpenAPI schema kept true: every error an endpoint can answer, in its one shape,
-and every path in both its forms (with and without the trailing slash)."""
+and every path once, in its bare form (the description says the other is served too)."""
 
 from django.contrib.auth.views import redirect_to_login
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework import serializers
 
@@ -35,23 +35,21 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ERROR, description=WHY[code]) for code in codes}
 
 
+SLASH_NOTE = (
+    "Every path is listed without a trailing slash; each also answers with one "
+    "(`/video/upload/` as `/video/upload`), without redirecting."
+)
+
+
 def both_slash_forms(result, generator, request, public):
     """drf-spectacular postprocessing hook: our paths answer with and without the trailing
-    slash (videoproc/urls.py), so the schema lists both, with distinct operation ids."""
-    paths = {}
-    for path, operations in result["paths"].items():
-        bare = path.rstrip("/")
-        if not bare or bare == path:
-            paths[path] = operations
-            continue
-        paths[bare] = {
-            method: {**operation, "operationId": f"{operation['operationId']}_bare"}
-            if isinstance(operation, dict) and "operationId" in operation
-            else operation
-            for method, operation in operations.items()
-        }
-        paths[path] = operations
-    result["paths"] = paths
+    slash (videoproc/urls.py). Listing both doubled every operation in the docs, so each
+    path is listed once, bare, and the description says the slashed form works too."""
+    result["paths"] = {
+        (path.rstrip("/") or path): operations for path, operations in result["paths"].items()
+    }
+    info = result.setdefault("info", {})
+    info["description"] = " ".join(filter(None, [info.get("description"), SLASH_NOTE]))
     return result
 
 
@@ -80,6 +78,7 @@ class DocsView(SpectacularSwaggerView):
     """The API's docs page: a person in a browser without a session is sent to sign in
     (and back), not shown the bare JSON 401 an API client gets."""
 
+    @extend_schema(exclude=True)  # as the view it extends: a page, not an API operation
     def get(self, request, *args, **kwargs):
         if accounts_required() and not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
