@@ -1,5 +1,6 @@
 import unicodedata
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .engine.media import FORMATS
@@ -12,11 +13,102 @@ from .serving import stored_url
 MAX_ID = 2**63 - 1  # the largest id a database row can have (a 64-bit integer)
 
 
+# What a result's trim_info, concat_info and encode_info hold (jobs/kinds/*.py `run`), for
+# the schema only: the stored JSON is answered as it is, so a key older rows lack or a
+# key added later never breaks a record.
+class TrimInfoSerializer(serializers.Serializer):
+    trim_start = serializers.IntegerField(help_text="the requested start, ms")
+    trim_end = serializers.IntegerField(help_text="the requested end, ms")
+    video_id = serializers.IntegerField(required=False, help_text="the source")
+    trim_method = serializers.ChoiceField(
+        ["smart", "reencode", "keyframe"], required=False, help_text="the method that ran"
+    )
+    fallback_reason = serializers.CharField(
+        required=False, help_text="why a smart trim re-encoded the whole range instead"
+    )
+    real_start = serializers.FloatField(
+        required=False, help_text="keyframe trims: where the copy really starts, ms"
+    )
+    copied_ms = serializers.ListField(
+        child=serializers.FloatField(),
+        min_length=2,
+        max_length=2,
+        required=False,
+        help_text="smart trims: the span copied without re-encoding, ms",
+    )
+
+
+class NormalizeTargetSerializer(serializers.Serializer):
+    resolution = serializers.CharField()
+    frame_rate = serializers.FloatField()
+    video_codec = serializers.CharField()
+    audio_codec = serializers.CharField(allow_null=True)
+    container = serializers.CharField()
+
+
+class NormalizedSerializer(serializers.Serializer):
+    target = NormalizeTargetSerializer()
+    reencoded = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="concats: the inputs re-encoded to match the target",
+    )
+
+
+class SegmentInfoSerializer(serializers.Serializer):
+    video_id = serializers.IntegerField()
+    start = serializers.IntegerField(help_text="ms")
+    end = serializers.IntegerField(help_text="ms")
+    method = serializers.ChoiceField(["smart", "reencode", "normalized"])
+    fallback_reason = serializers.CharField(
+        required=False, help_text="why the segment was re-encoded instead of cut smartly"
+    )
+
+
+class ConcatInfoSerializer(serializers.Serializer):
+    video_ids = serializers.ListField(child=serializers.IntegerField(), help_text="in play order")
+    segments = SegmentInfoSerializer(many=True, required=False, help_text="edits: each segment")
+    normalized = NormalizedSerializer(required=False, help_text="when the inputs were normalised")
+
+
+class EncodeInfoSerializer(serializers.Serializer):
+    video_codec = serializers.CharField(help_text="the encoder asked for, e.g. libx264")
+    audio_codec = serializers.CharField()
+    resolution = serializers.CharField(help_text="W:H")
+    frame_rate = serializers.FloatField()
+    video_id = serializers.IntegerField(required=False, help_text="the source")
+
+
+@extend_schema_field(TrimInfoSerializer)
+class TrimInfoField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(ConcatInfoSerializer)
+class ConcatInfoField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(EncodeInfoSerializer)
+class EncodeInfoField(serializers.JSONField):
+    pass
+
+
+def info_fields() -> dict:
+    """The three info fields as a record shows them: null, or what produced the video."""
+    return {
+        "trim_info": TrimInfoField(read_only=True, allow_null=True),
+        "concat_info": ConcatInfoField(read_only=True, allow_null=True),
+        "encode_info": EncodeInfoField(read_only=True, allow_null=True),
+    }
+
+
 class VideoSerializer(serializers.ModelSerializer):
     """The contract's video record: exactly these six keys."""
 
     original_file_path = serializers.SerializerMethodField()
     processed_file_path = serializers.SerializerMethodField()
+    trim_info, concat_info, encode_info = info_fields().values()
 
     class Meta:
         model = Video
@@ -88,6 +180,7 @@ class LibraryVideoSerializer(serializers.ModelSerializer):
     thumbnail_url = serializers.SerializerMethodField()
     resolution = serializers.CharField()
     fps = serializers.SerializerMethodField()
+    trim_info, concat_info, encode_info = info_fields().values()
     produced_by = serializers.SerializerMethodField()
 
     class Meta:
