@@ -199,8 +199,8 @@ def probe(path: str | os.PathLike, *, demuxer: str | None = None) -> ProbeResult
                 f"probing it needs more than the {tools.memory_limit_mb} MB this server "
                 "allows one FFmpeg (FFMPEG_MEMORY_LIMIT_MB)"
             )
-        reason = hide_paths(stderr).strip().splitlines()
-        raise ProbeError(f"not a readable video ({reason[-1] if reason else 'ffprobe failed'})")
+        reason = without_file_name(stderr, path).strip().splitlines()
+        raise ProbeError(f"FFmpeg cannot read it ({reason[-1] if reason else 'ffprobe failed'})")
     return _parse_probe(
         json.loads(completed.stdout or b"{}"),
         measure_duration=lambda timed: _duration_from_packets(path, timed),
@@ -510,6 +510,17 @@ def hide_paths(text: str) -> str:
     for folder in tools.private_folders:
         text = re.sub(rf"(file:)?{re.escape(str(Path(folder).resolve()))}/(\S*/)?", "", text)
     return text
+
+
+def without_file_name(text: str, path: str | os.PathLike) -> str:
+    """FFmpeg's words about one file without its name: the caller names it as its user
+    knows it (an upload's scratch copy is "tmpk2x8.upload.mp4"; its user sent "clip.mp4").
+    FFmpeg starts a line with the name ("<file>: Invalid data ..."), or says it mid-line."""
+    resolved = re.escape(str(Path(path).resolve()))
+    given = re.escape(str(path))
+    name = rf"(?:file:)?(?:{resolved}|{given})"
+    text = re.sub(rf"(?m)^\s*{name}:\s*", "", text)
+    return hide_paths(re.sub(name, "the file", text))
 
 
 def _before_exec() -> None:

@@ -106,6 +106,17 @@ def test_text_renamed_mp4_is_415(api, tmp_path, media_root):
     assert "notes.mp4" in _refused(api, media_root, text)
 
 
+def test_a_refusal_names_the_uploaded_file_not_its_scratch_copy(api, tmp_path, media_root):
+    # given a text file sent as clip.mp4 (Django keeps it as tmp<random>.upload.mp4)
+    text = tmp_path / "clip.mp4"
+    text.write_text("just some notes, not a video\n" * 50)
+    # when it is refused
+    detail = _refused(api, media_root, text)
+    # then the detail names the file its user sent, and no file of ours
+    assert "clip.mp4" in detail
+    assert "tmp" not in detail and ".upload." not in detail
+
+
 def test_empty_file_is_415(api, tmp_path, media_root):
     empty = tmp_path / "empty.mp4"
     empty.touch()
