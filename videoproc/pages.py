@@ -8,11 +8,12 @@ from django.contrib.auth.views import redirect_to_login
 from django.db.models import F
 from django.db.models.functions import Lower
 from django.shortcuts import render
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from videoproc import services as editor
 from videoproc.access import accounts_required, request_owner, scoped
 from videoproc.paging import PageSerializer, SkipLimitPagination
 from videoproc.schema import errors
@@ -23,22 +24,28 @@ from videos.engine.pipelines import concat_incompatibility
 from videos.models import Video
 from videos.serializers import LibraryVideoSerializer, VideoIdSerializer
 
-# Offered first in the encode form, when this FFmpeg has them; its other encoders follow.
+# The encoders the encode form offers: those that make sense for delivering video (not
+# a64multi, xbm, ...), the common ones first, when this FFmpeg has them. dnxhd is left
+# out: it encodes only a fixed list of sizes and bitrates that the encode does not set.
 COMMON_ENCODERS = {
     "video": ["libx264", "libx265", "libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1", "mpeg4"],
     "audio": ["aac", "libopus", "libmp3lame", "libvorbis", "flac", "ac3"],
 }
+OTHER_DELIVERY_ENCODERS = {
+    "video": ["prores_ks", "ffv1", "mpeg2video", "libtheora"],
+    "audio": ["eac3", "mp2", "alac", "pcm_s16le", "pcm_s24le"],
+}
 
 
 def encoder_choices(kind: str) -> tuple[list[str], list[str]]:
-    """(common, other) software encoders of one kind that this FFmpeg has."""
-    usable = sorted(
+    """(common, other) delivery encoders of one kind that this FFmpeg has."""
+    usable = {
         encoder.name
         for encoder in capabilities.encoders().values()
         if encoder.kind == kind and capabilities.dependable(encoder)
-    )
+    }
     common = [name for name in COMMON_ENCODERS[kind] if name in usable]
-    return common, [name for name in usable if name not in common]
+    return common, [name for name in OTHER_DELIVERY_ENCODERS[kind] if name in usable]
 
 
 def index(request):
@@ -129,3 +136,83 @@ class ConcatCandidatesView(APIView):
                 for video in scoped(Video.objects.order_by("id"), owner)
             }
         )
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class DraftField(serializers.JSONField):
+    """The page's draft: any JSON object (its segments and settings), at most
+    DRAFT_MAX_BYTES serialized."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("The draft must be a JSON object.")
+        size = editor.draft_size(data)
+        if size > editor.DRAFT_MAX_BYTES:
+            raise serializers.ValidationError(
+                f"The draft is {size} bytes as JSON; at most {editor.DRAFT_MAX_BYTES} are kept."
+            )
+        return data
+
+
+class DraftKeySerializer(serializers.Serializer):
+    request_code = serializers.CharField(
+        max_length=100,
+        required=False,
+        help_text="whose draft: required with API_AUTH=off; ignored with API_AUTH=required "
+        "(a user has one draft)",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if not accounts_required() and not attrs.get("request_code"):
+            raise serializers.ValidationError(
+                {"request_code": "Name whose draft this is (request_code): accounts are off."}
+            )
+        return attrs
+
+
+class DraftSerializer(serializers.Serializer):
+    draft = DraftField(
+        help_text="the editor's draft as the page stores it; {} when none",
+        error_messages={"null": "The draft must be a JSON object.", "required": "Send the draft."},
+    )
+    updated_at = serializers.DateTimeField(allow_null=True, read_only=True)
+
+
+class DraftView(APIView):
+    """The timeline editor's draft, kept on the server: one per user (API_AUTH=required)
+    or per request code (off)."""
+
+    def _key(self, request) -> dict:
+        key = DraftKeySerializer(data=request.query_params)
+        key.is_valid(raise_exception=True)
+        owner = request_owner(request)
+        return {
+            "owner": owner,
+            "request_code": None if owner else key.validated_data["request_code"],
+        }
+
+    @staticmethod
+    def _answer(draft) -> Response:
+        if draft is None:
+            return Response({"draft": {}, "updated_at": None})
+        return Response(DraftSerializer({"draft": draft.data, "updated_at": draft.updated_at}).data)
+
+    @extend_schema(
+        summary="The editor's draft",
+        parameters=[DraftKeySerializer],
+        responses={200: DraftSerializer, **errors(400)},
+    )
+    def get(self, request):
+        return self._answer(editor.draft_get(**self._key(request)))
+
+    @extend_schema(
+        summary="Keep the editor's draft (replacing the one kept)",
+        parameters=[DraftKeySerializer],
+        request=DraftSerializer,
+        responses={200: DraftSerializer, **errors(400)},
+    )
+    def put(self, request):
+        key = self._key(request)
+        body = DraftSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self._answer(editor.draft_save(**key, data=body.validated_data["draft"]))

@@ -63,6 +63,7 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
     api("page/library", pages.LibraryView.as_view(), "page-library"),
     api("page/concat-candidates", pages.ConcatCandidatesView.as_view(), "page-concat-candidates"),
+    api("page/draft", pages.DraftView.as_view(), "page-draft"),
     api("page/tokens", tokens.TokensView.as_view(), "page-tokens"),
     api(r"page/tokens/(?P<token_key>\w+)", tokens.TokenView.as_view(), "page-token"),
     path(

@@ -40,7 +40,7 @@ from .cutplan import (
     plan_cut,
     refusal,
 )
-from .cutscan import NotSmart, SourceStream, scan
+from .cutscan import NotSmart, Scan, SourceStream, scan
 from .media import FORMATS, FFmpegCancelled, FFmpegError, file_url, run_ffmpeg
 from .tools import tools
 
@@ -476,6 +476,20 @@ def smart_cut(
         raise NotSmart(f"a step of the smart cut failed ({reason})") from error
 
 
+def smart_plan(
+    found: Scan, *, demuxer: str, start: float, end: float, output_plan: pipelines.OutputPlan
+) -> CutPlan:
+    """What a smart cut of a scanned source would copy and re-encode (NotSmart: why it
+    cannot be smart); the page's trim preview asks it too."""
+    if reason := refusal(found.stream, demuxer):
+        raise NotSmart(reason)
+    if output_plan.video_codec != found.stream.codec:
+        raise NotSmart(f"a {output_plan.extension} result cannot hold {found.stream.codec}")
+    return plan_cut(
+        found, start=start, end=end, exact_seek=demuxer in pipelines.EXACT_SEEK_DEMUXERS
+    )
+
+
 def _smart_cut(
     *,
     source: Path,
@@ -489,13 +503,7 @@ def _smart_cut(
     runner: Runner,
 ) -> CutResult:
     found = scan(source, demuxer)
-    if reason := refusal(found.stream, demuxer):
-        raise NotSmart(reason)
-    if output_plan.video_codec != found.stream.codec:
-        raise NotSmart(f"a {output_plan.extension} result cannot hold {found.stream.codec}")
-    plan = plan_cut(
-        found, start=start, end=end, exact_seek=demuxer in pipelines.EXACT_SEEK_DEMUXERS
-    )
+    plan = smart_plan(found, demuxer=demuxer, start=start, end=end, output_plan=output_plan)
     part_format = SMART_CODECS[found.stream.codec][2]
     extension = "ts" if part_format == "mpegts" else "mkv"
     body_length = plan.body_end - plan.body_start
@@ -603,5 +611,11 @@ def _smart_cut(
 def keyframe_before(source: Path, demuxer: str, time: float) -> float:
     """The last keyframe a copy may start at, at or before `time`."""
     found = scan(source, demuxer)
-    starts = [packet.time for packet in found.packets if packet.safe_start and packet.time <= time]
-    return max(starts, default=0.0)
+    return keyframe_at_or_before(
+        [packet.time for packet in found.packets if packet.safe_start], time
+    )
+
+
+def keyframe_at_or_before(keyframes: list[float], time: float) -> float:
+    """Where a keyframe trim's copy starts: the last of `keyframes` at or before `time`."""
+    return max((keyframe for keyframe in keyframes if keyframe <= time), default=0.0)
