@@ -393,7 +393,7 @@
 
   // Split the chosen segment (else the one under the playhead) where the playhead is.
   function split() {
-    const at = onFrame(player().currentTime);
+    const at = frameIndex() / fps(); // the shown frame starts the second part
     const inside = (s) => s && s.video_id === editor.video?.id && at > s.start + frame() / 2 && at < s.end - frame() / 2;
     let index = inside(editor.segments[editor.selected]) ? editor.selected : editor.segments.findIndex(inside);
     if (index < 0) {
@@ -638,7 +638,8 @@
 
   function onKey(event) {
     if (!editor.video || event.metaKey) return;
-    if (event.target.closest("input, select, textarea, [contenteditable], dialog[open], [role=slider]")) return;
+    // A handle's arrows stop at the handle (sliderKey); its other keys work as anywhere.
+    if (event.target.closest("input, select, textarea, [contenteditable], dialog[open]")) return;
     const key = event.key.toLowerCase();
     if (event.ctrlKey && key === "z") undo(!event.shiftKey);
     else if (event.ctrlKey && key === "y") undo(false);
