@@ -1,25 +1,32 @@
-// The page: uploads, the library and player, the trim / edit / encode / concat forms and
-// the requester's queue. It talks to the same API as any client, plus two page endpoints.
+// The page: uploads, the library and player, the encode and concat tools and the
+// requester's queue. It talks to the same API as any client, plus the page endpoints
+// (/page/*). The timeline editor (editor.js, loaded after this file) marks ranges, trims
+// and edits; it uses what this file shares as window.videoproc (see the end of the file).
 "use strict";
 
 const CODE_KEY = "videoproc.requestCode";
-const POLL_BUSY_MS = 700; // while jobs run: progress bars should move
+const POLL_BUSY_MS = 1000; // while a job may still change: cards follow it each second
 const POLL_IDLE_MS = 5000; // otherwise: notice jobs queued from elsewhere
+const TICK_MS = 1000; // running cards count their elapsed time between polls
 const UNFINISHED = ["pending", "queued", "running"]; // a job that may still change
 const LIBRARY_PAGE = 24; // cards per library page
 const SEARCH_DELAY_MS = 250; // typing pauses this long before the library is searched
+const NOTICES_KEPT = 3; // the newest notices shown at once
 
 const state = {
   code: localStorage.getItem(CODE_KEY) || "",
   videos: [], // the library page shown
-  known: new Map(), // every video seen, by id: names for the concat, edit and queue lists
+  known: new Map(), // every video seen, by id: names for the concat and queue lists
   library: { q: "", sort: "newest", skip: 0, total: 0, asked: 0 },
   current: null, // the video in the player
   concat: [], // video ids, in play order
   candidates: {}, // id -> why it cannot follow the first concat video (null: it can)
-  edit: { in: null, out: null, segments: [] }, // marks in seconds; {video_id, start, end}
-  jobs: [],
-  executing: false,
+  jobs: [], // the requester's jobs, oldest first, each with `seenAt` (performance.now())
+  jobsTag: null, // the ETag of the jobs answer shown, for If-None-Match
+  jobsFallback: false, // /page/jobs is missing: read the API's job list instead
+  presets: [], // the encode presets offered for the current video
+  rendering: new Map(), // job id -> the status line of the form that rendered it
+  executing: 0, // executes started by this page and not answered yet
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -40,14 +47,16 @@ function el(tag, attributes = {}, ...children) {
   return node;
 }
 
+function signInAgain() {
+  // The session ended (signed out elsewhere, or expired): sign in again, then come back.
+  window.location.assign(`/accounts/login/?next=${encodeURIComponent(window.location.pathname)}`);
+}
+
 async function api(method, url, body) {
   const headers = body ? { "Content-Type": "application/json" } : {};
   if (method !== "GET") headers["X-CSRFToken"] = CSRF_TOKEN;
   const response = await fetch(url, { method, headers, body: body ? JSON.stringify(body) : undefined });
-  if (response.status === 401) {
-    // The session ended (signed out elsewhere, or expired): sign in again, then come back.
-    window.location.assign(`/accounts/login/?next=${encodeURIComponent(window.location.pathname)}`);
-  }
+  if (response.status === 401) signInAgain();
   const data = await response.json().catch(() => ({ detail: `HTTP ${response.status}` }));
   if (!response.ok) throw new Error(data.detail || `HTTP ${response.status}`);
   return data;
@@ -70,6 +79,15 @@ function clock(seconds) {
   return `${pad(h)}:${pad(m)}:${pad(s)}.${pad(ms % 1000, 3)}`;
 }
 
+// A span of time as a person reads it on a job card: 0:07, 1:05, 1:02:09.
+function minutes(seconds) {
+  const whole = Math.max(0, Math.round(seconds));
+  const h = Math.floor(whole / 3600);
+  const m = Math.floor((whole % 3600) / 60);
+  const s = String(whole % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
 function shortDuration(seconds) {
   const m = Math.floor(seconds / 60);
   const s = (seconds % 60).toFixed(1);
@@ -87,9 +105,23 @@ function bytes(size) {
   return `${value.toFixed(unit ? 1 : 0)} ${units[unit]}`;
 }
 
-function videoName(id) {
-  const video = state.known.get(id);
-  return video ? `#${id} ${video.name}` : `#${id}`;
+// An estimate, rounded as far as it deserves: "about 12 MB", "about 3.4 MB".
+function aboutBytes(size) {
+  const [value, unit] = bytes(size).split(" ");
+  return `about ${Number(value) >= 10 ? Math.round(value) : value} ${unit}`;
+}
+
+function ordinal(n) {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : { 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th";
+  return `${n}${suffix}`;
+}
+
+// A job's input: a video id, or {"job_id": N} for the output of a job not run yet.
+function videoName(input) {
+  if (input !== null && typeof input === "object") return `output of job ${input.job_id}`;
+  const video = state.known.get(input);
+  return video ? `#${input} ${video.name}` : `#${input}`;
 }
 
 function origin(video) {
@@ -111,11 +143,6 @@ function origin(video) {
   return `Result${job}`;
 }
 
-// A job's input: a video id, or {"job_id": N} for the output of a job not run yet.
-function inputName(input) {
-  return typeof input === "object" ? `output of job ${input.job_id}` : `#${input}`;
-}
-
 // How a trim was cut: smart, re-encoded (and why, when smart was asked), or copied from
 // a keyframe (and where it really starts).
 function trimMethod(info) {
@@ -131,27 +158,56 @@ function jobSummary(job) {
     const method = p.trim_method ? trimMethod(p) : ` · ${p.mode || "smart"}`;
     return `${videoName(p.video_id)}, ${clock(p.trim_start_ms / 1000)} → ${clock(p.trim_end_ms / 1000)}${method}`;
   }
-  if (job.kind === "concat") return p.video_ids.map(inputName).join(" + ");
+  if (job.kind === "concat") return p.video_ids.map(videoName).join(" + ");
   if (job.kind === "edit") {
-    return p.segments.map((s) => `${inputName(s.video_id)} ${clock(s.start_ms / 1000)} → ${clock(s.end_ms / 1000)}`).join(" + ");
+    return p.segments.map((s) => `${videoName(s.video_id)} ${clock(s.start_ms / 1000)} → ${clock(s.end_ms / 1000)}`).join(" + ");
   }
-  return `${videoName(p.video_id)} → ${p.video_codec}/${p.audio_codec}, ${p.resolution}, ${p.frame_rate} fps, ${p.container}`;
+  const container = p.container ? `, ${p.container}` : "";
+  return `${videoName(p.video_id)} → ${p.video_codec}/${p.audio_codec}, ${p.resolution}, ${p.frame_rate} fps${container}`;
 }
 
 // ---- requester code ----
 
+// Until a code is given the dialog stays open: every action is queued under one. Once
+// there is one, Escape or a blank answer keeps it.
 function askCode() {
   $("#code-input").value = state.code;
-  $("#code-dialog").showModal();
+  $("#code-status").textContent = "";
+  if (!$("#code-dialog").open) $("#code-dialog").showModal();
+}
+
+function saveCode(event) {
+  const code = $("#code-input").value.trim();
+  if (!code) {
+    event.preventDefault();
+    showStatus($("#code-status"), "Give a code: your jobs are queued under it.", false);
+    return;
+  }
+  setCode(code);
 }
 
 function setCode(code) {
   state.code = code;
   localStorage.setItem(CODE_KEY, code);
   $("#code-label").textContent = code;
+  state.jobs = [];
+  state.jobsTag = null;
+  renderJobs();
   refreshJobs();
 }
 
+function setUpCode() {
+  $("#code-form").addEventListener("submit", saveCode);
+  $("#code-change").addEventListener("click", askCode);
+  const dialog = $("#code-dialog");
+  dialog.addEventListener("cancel", (event) => {
+    if (!state.code) event.preventDefault();
+  });
+  // Chromium lets a second Escape close a dialog whatever its cancel handler says.
+  dialog.addEventListener("close", () => {
+    if (!state.code) askCode();
+  });
+}
 // ---- uploads ----
 
 function uploadFiles(files) {
@@ -213,7 +269,8 @@ function setUpUploads() {
 // ---- library and player ----
 
 // One page of the library, as searched and sorted; an answer overtaken by a newer
-// question (typing in the search box) is dropped.
+// question (typing in the search box) is dropped. Each refresh shown is announced to
+// the editor as a "videoproc:library" event.
 async function refreshLibrary() {
   const library = state.library;
   const asked = ++library.asked;
@@ -228,7 +285,7 @@ async function refreshLibrary() {
   }
   if (asked !== library.asked) return;
   if (response.status === 401) {
-    window.location.assign(`/accounts/login/?next=${encodeURIComponent(window.location.pathname)}`);
+    signInAgain();
     return;
   }
   const data = await response.json().catch(() => ({ detail: `HTTP ${response.status}` }));
@@ -247,6 +304,7 @@ async function refreshLibrary() {
   for (const video of data) state.known.set(video.id, video);
   renderLibrary();
   renderConcat();
+  document.dispatchEvent(new CustomEvent("videoproc:library"));
 }
 
 function renderPager() {
@@ -316,7 +374,6 @@ async function rename(event) {
     showStatus($("#library-status"), `Video #${video.id} renamed to “${renamed.name}”.`, true);
     refreshLibrary();
     renderJobs();
-    renderEdit();
   } catch (error) {
     showStatus($("#rename-status"), error.message, false);
   }
@@ -352,8 +409,6 @@ async function remove(event) {
     state.concat = state.concat.filter((id) => id !== video.id);
     await loadCandidates();
   }
-  state.edit.segments = state.edit.segments.filter((segment) => segment.video_id !== video.id);
-  renderEdit();
   showStatus($("#library-status"), `Video #${video.id} “${video.name}” deleted.`, true);
   refreshLibrary();
 }
@@ -400,6 +455,8 @@ function renderLibrary() {
   );
 }
 
+// Puts a video in the player, shows the tools for it, and tells the editor
+// ("videoproc:play").
 function play(video) {
   state.current = video;
   const player = $("#player");
@@ -409,68 +466,196 @@ function play(video) {
   $("#player-box").hidden = false;
   $("#tools").hidden = false;
   $("#player-empty").hidden = true;
-  $("#trim-start").value = "0";
-  $("#trim-end").value = clock(video.duration);
-  state.edit.in = state.edit.out = null; // marks belong to the video they were made on
-  renderEdit();
   $("#encode-resolution").value = video.resolution;
   $("#encode-fps").value = Math.round(video.fps);
   for (const node of document.querySelectorAll("#tools .form-status")) node.textContent = "";
+  loadPresets(video);
   renderLibrary();
   player.focus();
+  document.dispatchEvent(new CustomEvent("videoproc:play", { detail: { video } }));
 }
 
-// ---- forms ----
+// Plays a video by id: a result not on the library page shown is looked for on the
+// first page of the newest.
+async function playById(id) {
+  if (!state.known.has(id)) await refreshLibrary();
+  const video = state.known.get(id);
+  if (video) play(video);
+  else showStatus($("#execute-status"), `Video #${id} is not in the library page shown: search for it there.`, false);
+}
 
-function setUpForms() {
-  $("#trim-start-now").addEventListener("click", () => { $("#trim-start").value = clock($("#player").currentTime); });
-  $("#trim-end-now").addEventListener("click", () => { $("#trim-end").value = clock($("#player").currentTime); });
+// ---- rendering: queue a job and start it at once ----
 
-  submitting($("#trim-form"), "/video/process/trim", () => ({
-    video_id: state.current.id,
-    trim_start: $("#trim-start").value.trim(),
-    trim_end: $("#trim-end").value.trim(),
-    mode: $("#trim-mode").value,
-  }));
-  submitting($("#encode-form"), "/video/process/encoding", () => ({
+// Queues a job at a /video/process/* endpoint under the requester code and starts it:
+// the promise holds the API's answer (with its job_id), or null when it was refused
+// (the reason is in statusNode). The job's card in the queue follows its progress.
+async function render(url, body, statusNode) {
+  if (!state.code) {
+    askCode();
+    showStatus(statusNode, "Give a requester code first.", false);
+    return null;
+  }
+  showStatus(statusNode, "Rendering…", true);
+  let queued;
+  try {
+    queued = await api("POST", url, { ...body, request_code: state.code });
+  } catch (error) {
+    showStatus(statusNode, error.message, false);
+    return null;
+  }
+  showStatus(statusNode, `Rendering… (job ${queued.job_id}; its card in your queue shows how far it is)`, true);
+  state.rendering.set(queued.job_id, statusNode);
+  startWaitingJobs(statusNode);
+  return queued;
+}
+
+// Starts the requester's jobs not started yet, one execute at a time: a render asked
+// while one runs is started by the next, which is sent when the first answers (if a
+// job is still not started by then).
+let executeAgain = null;
+
+async function startWaitingJobs(statusNode) {
+  if (state.executing) {
+    executeAgain = statusNode;
+    return;
+  }
+  state.executing += 1;
+  refreshJobs();
+  try {
+    await api("POST", "/video/process/execute", { request_code: state.code, wait: false });
+  } catch (error) {
+    // A job's own failure then replaces this, once its card shows it.
+    showStatus(statusNode, error.message, false);
+  } finally {
+    state.executing -= 1;
+  }
+  await refreshJobs();
+  const next = executeAgain;
+  executeAgain = null;
+  if (next && state.jobs.some((job) => job.status === "pending")) startWaitingJobs(next);
+}
+
+// What a render's form says once its job has finished.
+function renderFinished(job) {
+  const statusNode = state.rendering.get(job.id);
+  if (!statusNode) return;
+  state.rendering.delete(job.id);
+  if (job.status === "succeeded") showStatus(statusNode, `Done: job ${job.id} made ${videoName(job.output_video_id)}.`, true);
+  else if (job.status === "failed") showStatus(statusNode, `Job ${job.id} failed: ${job.error}`, false);
+  else showStatus(statusNode, `Job ${job.id} was cancelled.`, true);
+}
+
+// ---- encode: presets, or the codecs and sizes themselves ----
+
+const ENCODE_FIELDS = {
+  video_codec: "#encode-video-codec",
+  audio_codec: "#encode-audio-codec",
+  resolution: "#encode-resolution",
+  frame_rate: "#encode-fps",
+  container: "#encode-container",
+};
+
+// The presets offered for this video (/page/presets); without them (an older server
+// answers 404) the form offers the advanced fields alone.
+async function loadPresets(video) {
+  state.presets = [];
+  renderPresets();
+  let response;
+  try {
+    response = await fetch(`/page/presets?video_id=${video.id}`);
+  } catch (error) {
+    return;
+  }
+  if (!state.current || state.current.id !== video.id) return; // another video since
+  if (!response.ok) return;
+  state.presets = await response.json();
+  renderPresets();
+  if (state.presets.length) choosePreset(state.presets[0]);
+}
+
+function renderPresets() {
+  const offered = state.presets.length > 0;
+  $("#encode-presets").hidden = !offered;
+  $("#encode-advanced").open = !offered;
+  $("#encode-preset-list").replaceChildren(
+    ...state.presets.map((preset, index) => {
+      const id = `encode-preset-${index}`;
+      return el("div", { class: "preset" },
+        el("input", { type: "radio", name: "preset", id, value: preset.id, "aria-describedby": `${id}-about`, onchange: () => choosePreset(preset) }),
+        el("label", { for: id },
+          el("span", { class: "preset-label" }, preset.label),
+          el("span", { class: "preset-about", id: `${id}-about` },
+            el("span", { class: "preset-size" }, aboutBytes(preset.estimated_bytes)),
+            preset.note ? el("span", { class: "preset-note" }, preset.note) : null)));
+    }),
+  );
+}
+
+function choosePreset(preset) {
+  const index = state.presets.indexOf(preset);
+  $(`#encode-preset-${index}`).checked = true;
+  for (const [name, selector] of Object.entries(ENCODE_FIELDS)) {
+    const field = $(selector);
+    const value = preset.params[name];
+    if (field.tagName === "SELECT" && value && ![...field.options].some((option) => option.value === String(value))) {
+      field.append(el("option", {}, String(value))); // an encoder the lists leave out
+    }
+    field.value = value ?? "";
+  }
+}
+
+function encodeParams() {
+  return {
     video_id: state.current.id,
     video_codec: $("#encode-video-codec").value,
     audio_codec: $("#encode-audio-codec").value,
     resolution: $("#encode-resolution").value.trim(),
     frame_rate: Number($("#encode-fps").value),
     container: $("#encode-container").value || null,
-  }));
-  submitting($("#concat-form"), "/video/process/concat", () => ({
-    video_ids: state.concat,
-    ...(normalizingConcat() ? { normalize: true } : {}),
-  }), () => {
-    state.concat = [];
-    renderConcat();
-    renderLibrary();
-  });
+  };
 }
 
-function normalizingConcat() {
-  return $("#concat-normalize").checked;
-}
-
-// Posts a form's fields with the requester code; shows the API's message or its reason.
-function submitting(form, url, fields, afterQueued) {
-  form.addEventListener("submit", async (event) => {
+function setUpEncode() {
+  $("#encode-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const status = form.querySelector(".form-status");
+    const button = $("#encode-submit");
+    button.disabled = true;
     try {
-      const result = await api("POST", url, { request_code: state.code, ...fields() });
-      showStatus(status, `${result.message} (job ${result.job_id})`, true);
-      if (afterQueued) afterQueued();
-      refreshJobs();
-    } catch (error) {
-      showStatus(status, error.message, false);
+      await render("/video/process/encoding", encodeParams(), $("#encode-form .form-status"));
+    } finally {
+      button.disabled = false;
     }
   });
 }
 
 // ---- concat ----
+
+function normalizingConcat() {
+  return $("#concat-normalize").checked;
+}
+
+function setUpConcat() {
+  $("#concat-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { video_ids: state.concat, ...(normalizingConcat() ? { normalize: true } : {}) };
+    $("#concat-submit").disabled = true;
+    const queued = await render("/video/process/concat", body, $("#concat-form .form-status"));
+    if (queued) {
+      state.concat = [];
+      await loadCandidates();
+      renderLibrary();
+    }
+    renderConcat();
+  });
+  $("#concat-clear").addEventListener("click", () => {
+    state.concat = [];
+    afterConcatChange();
+  });
+  $("#concat-normalize").addEventListener("change", () => {
+    renderConcat();
+    renderLibrary();
+  });
+}
 
 async function addToConcat(id) {
   state.concat.push(id);
@@ -523,189 +708,235 @@ function renderConcat() {
   $("#concat-submit").disabled = !joinable;
 }
 
-// ---- edit: marks from the player, segments in order ----
-
-// The frame the player shows, by index, on the current video's frame grid.
-function frameIndex() {
-  return Math.floor($("#player").currentTime * state.current.fps + 1e-6);
-}
-
-function stepFrame(by) {
-  const player = $("#player");
-  player.pause();
-  const index = Math.max(0, frameIndex() + by);
-  // The middle of the frame, so that the player shows that frame and no neighbour.
-  player.currentTime = Math.min((index + 0.5) / state.current.fps, state.current.duration);
-}
-
-// In: where the shown frame starts. Out: where it ends, so the frame is kept.
-function mark(which) {
-  const index = frameIndex() + (which === "out" ? 1 : 0);
-  state.edit[which] = Math.min(index / state.current.fps, state.current.duration);
-  state.edit.video_id = state.current.id;
-  renderEdit();
-}
-
-function addSegment() {
-  const { in: start, out: end } = state.edit;
-  const status = $("#edit-form .form-status");
-  if (start === null || end === null || state.edit.video_id !== state.current.id) {
-    showStatus(status, "Mark in and out on this video first.", false);
-    return;
-  }
-  if (end <= start) {
-    showStatus(status, "The out mark must be after the in mark.", false);
-    return;
-  }
-  state.edit.segments.push({ video_id: state.current.id, start, end });
-  state.edit.in = state.edit.out = null;
-  showStatus(status, `Segment ${state.edit.segments.length} added.`, true);
-  renderEdit();
-}
-
-function moveSegment(index, by) {
-  const [segment] = state.edit.segments.splice(index, 1);
-  state.edit.segments.splice(index + by, 0, segment);
-  renderEdit();
-}
-
-function removeSegment(index) {
-  state.edit.segments.splice(index, 1);
-  renderEdit();
-}
-
-// Times go to the API floored to the millisecond: a frame's start then still names it.
-function apiTime(seconds) {
-  return clock(Math.floor(seconds * 1000 + 1e-6) / 1000);
-}
-
-function renderEdit() {
-  const { segments } = state.edit;
-  $("#edit-in").textContent = state.edit.in === null ? "—" : clock(state.edit.in);
-  $("#edit-out").textContent = state.edit.out === null ? "—" : clock(state.edit.out);
-  $("#edit-list").replaceChildren(
-    ...segments.map((segment, index) => {
-      const name = `segment ${index + 1}: ${videoName(segment.video_id)} ${clock(segment.start)} to ${clock(segment.end)}`;
-      return el("li", {},
-        el("span", { class: "concat-name" }, `${videoName(segment.video_id)}, ${clock(segment.start)} → ${clock(segment.end)}`),
-        el("span", { class: "concat-buttons" },
-          el("button", { type: "button", class: "icon", "aria-label": `Move ${name} up`, disabled: index === 0, onclick: () => moveSegment(index, -1) }, "↑"),
-          el("button", { type: "button", class: "icon", "aria-label": `Move ${name} down`, disabled: index === segments.length - 1, onclick: () => moveSegment(index, 1) }, "↓"),
-          el("button", { type: "button", class: "icon", "aria-label": `Remove ${name}`, onclick: () => removeSegment(index) }, "✕")));
-    }),
-  );
-  const total = segments.reduce((sum, segment) => sum + segment.end - segment.start, 0);
-  $("#edit-total").textContent = shortDuration(total);
-  $("#edit-submit").disabled = segments.length === 0;
-}
-
-const EDIT_KEYS = {
-  i: () => mark("in"),
-  o: () => mark("out"),
-  ",": () => stepFrame(-1),
-  ".": () => stepFrame(1),
-  a: addSegment,
-};
-
-function setUpEdit() {
-  $("#edit-mark-in").addEventListener("click", () => mark("in"));
-  $("#edit-mark-out").addEventListener("click", () => mark("out"));
-  $("#edit-frame-back").addEventListener("click", () => stepFrame(-1));
-  $("#edit-frame-forward").addEventListener("click", () => stepFrame(1));
-  $("#edit-add").addEventListener("click", addSegment);
-  $("#edit-clear").addEventListener("click", () => {
-    state.edit.segments = [];
-    renderEdit();
-  });
-  submitting($("#edit-form"), "/video/process/edit", () => ({
-    segments: state.edit.segments.map((s) => ({ video_id: s.video_id, start: apiTime(s.start), end: apiTime(s.end) })),
-    ...($("#edit-normalize").checked ? { normalize: true } : {}),
-  }), () => {
-    state.edit.segments = [];
-    renderEdit();
-  });
-  // The keys work wherever typing is not going on, once a video is in the player.
-  document.addEventListener("keydown", (event) => {
-    const action = EDIT_KEYS[event.key.toLowerCase()];
-    if (!action || !state.current || event.ctrlKey || event.metaKey || event.altKey) return;
-    if (event.target.closest("input, select, textarea, [contenteditable], dialog[open]")) return;
-    event.preventDefault();
-    action();
-  });
-}
-
 // ---- the queue ----
 
+// Jobs come from /page/jobs, which adds how long each has run and is likely to run,
+// and answers 304 while nothing changed; a server without it answers 404, and the
+// API's job list is read instead (times are then reckoned here from the timestamps).
 let pollTimer = null;
+let jobsAsked = 0;
+const jobCards = new Map(); // job id -> {key, node}: a card is rebuilt only when it changed
+const watched = new Set(); // jobs seen unfinished, or rendered here: their ending is news
 
 async function refreshJobs() {
   clearTimeout(pollTimer);
-  if (state.code) {
-    try {
-      const before = new Map(state.jobs.map((job) => [job.id, job.status]));
-      state.jobs = await api("GET", `/video/process/jobs?request_code=${encodeURIComponent(state.code)}`);
-      renderJobs();
-      if (state.jobs.some((job) => job.status === "succeeded" && before.get(job.id) !== "succeeded")) refreshLibrary();
-    } catch (error) {
-      showStatus($("#execute-status"), `Could not load the queue: ${error.message}`, false);
-    }
-  }
-  const busy = state.executing || state.jobs.some((job) => UNFINISHED.includes(job.status));
+  if (state.code) await loadJobs();
+  const busy = state.executing > 0 || state.jobs.some((job) => UNFINISHED.includes(job.status));
+  clearTimeout(pollTimer);
   pollTimer = setTimeout(refreshJobs, busy ? POLL_BUSY_MS : POLL_IDLE_MS);
+}
+
+async function loadJobs() {
+  const code = state.code;
+  const asked = ++jobsAsked;
+  const query = `request_code=${encodeURIComponent(code)}`;
+  const url = state.jobsFallback ? `/video/process/jobs?${query}` : `/page/jobs?${query}`;
+  const headers = state.jobsTag && !state.jobsFallback ? { "If-None-Match": state.jobsTag } : {};
+  let response;
+  try {
+    response = await fetch(url, { headers, cache: "no-store" });
+  } catch (error) {
+    showStatus($("#queue-status"), "Could not load the queue: the connection was lost", false);
+    return;
+  }
+  if (asked !== jobsAsked || code !== state.code) return; // a newer question was asked
+  if (response.status === 401) {
+    signInAgain();
+    return;
+  }
+  if (response.status === 404 && !state.jobsFallback) {
+    state.jobsFallback = true;
+    await loadJobs();
+    return;
+  }
+  if (response.status === 304) return; // nothing changed; the cards tick on
+  const data = await response.json().catch(() => ({ detail: `HTTP ${response.status}` }));
+  if (!response.ok) {
+    showStatus($("#queue-status"), `Could not load the queue: ${data.detail}`, false);
+    return;
+  }
+  $("#queue-status").textContent = "";
+  state.jobsTag = response.headers.get("ETag");
+  const seenAt = performance.now();
+  const jobs = state.jobsFallback ? data.map(withTimes) : data.jobs;
+  for (const job of jobs) job.seenAt = seenAt;
+  await showJobs(jobs);
+}
+
+// The times /page/jobs gives, reckoned from a job of the API's list: the time left is
+// guessed from the progress so far.
+function withTimes(job) {
+  const started = job.started_at ? Date.parse(job.started_at) : null;
+  const until = job.finished_at ? Date.parse(job.finished_at) : Date.now();
+  const elapsed = started === null ? null : Math.max(0, (until - started) / 1000);
+  const guess = job.status === "running" && elapsed !== null && job.progress >= 5;
+  return { ...job, elapsed_seconds: elapsed, eta_seconds: guess ? (elapsed * (100 - job.progress)) / job.progress : null };
+}
+
+async function showJobs(jobs) {
+  state.jobs = jobs;
+  const ended = [];
+  for (const job of jobs) {
+    if (UNFINISHED.includes(job.status)) watched.add(job.id);
+    else if (watched.delete(job.id) || state.rendering.has(job.id)) ended.push(job);
+  }
+  renderJobs();
+  if (ended.some((job) => job.status === "succeeded")) await refreshLibrary(); // their results
+  for (const job of ended) {
+    renderFinished(job);
+    if (job.status !== "cancelled" && elsewhere(job)) notify(job);
+  }
 }
 
 function renderJobs() {
   const jobs = [...state.jobs].reverse(); // newest first
   $("#queue-empty").hidden = jobs.length > 0;
-  $("#queue").replaceChildren(
-    ...jobs.map((job) => el("li", { class: `job status-${job.status}`, "data-job-id": job.id },
-      el("div", { class: "job-head" },
-        el("strong", {}, `#${job.id} ${job.kind}`),
-        el("span", { class: "badge" }, job.status)),
-      el("p", { class: "job-what" }, jobSummary(job)),
-      el("progress", { max: 100, value: job.progress, "aria-label": `Progress of job ${job.id}` }),
-      job.error ? el("p", { class: "job-error" }, job.error) : null,
-      el("div", { class: "card-actions" },
-        job.output_video_id ? el("button", { type: "button", class: "secondary", onclick: () => playById(job.output_video_id) }, `Play result #${job.output_video_id}`) : null,
-        UNFINISHED.includes(job.status)
-          ? el("button", { type: "button", class: "secondary", onclick: () => jobAction(job, "cancel") }, "Cancel") : null,
-        job.status === "failed" || job.status === "cancelled"
-          ? el("button", { type: "button", class: "secondary", onclick: () => jobAction(job, "retry") }, "Retry") : null))),
-  );
+  const notStarted = jobs.some((job) => job.status === "pending" && !state.rendering.has(job.id));
+  $("#execute").hidden = !notStarted;
+  const nodes = jobs.map((job) => {
+    const key = JSON.stringify([job.status, job.progress, job.place_in_line, job.error, job.output_video_id, jobSummary(job)]);
+    const shown = jobCards.get(job.id);
+    if (shown && shown.key === key) return shown.node;
+    const node = jobCard(job);
+    jobCards.set(job.id, { key, node });
+    return node;
+  });
+  for (const id of jobCards.keys()) if (!jobs.some((job) => job.id === id)) jobCards.delete(id);
+  // Cards that did not change stay in place, and so does the focus on their buttons.
+  const list = $("#queue");
+  const sameOrder = nodes.length === list.children.length
+    && jobs.every((job, index) => list.children[index].dataset.jobId === String(job.id));
+  if (!sameOrder) list.replaceChildren(...nodes);
+  else nodes.forEach((node, index) => { if (list.children[index] !== node) list.children[index].replaceWith(node); });
+  tickJobs();
 }
 
-function playById(id) {
-  const video = state.known.get(id);
-  if (video) play(video);
+const KIND_LABELS = { trim: "Trim", concat: "Concat", edit: "Edit", encode: "Encode" };
+
+function jobCard(job) {
+  const name = `job ${job.id}`;
+  const running = job.status === "running";
+  return el("li", { class: `job status-${job.status}`, "data-job-id": job.id, "data-status": job.status },
+    el("div", { class: "job-head" },
+      el("strong", {}, `${KIND_LABELS[job.kind] || job.kind} · job ${job.id}`),
+      el("span", { class: "job-state" }, jobState(job))),
+    el("p", { class: "job-what" }, jobSummary(job)),
+    running ? el("progress", { max: 100, value: job.progress, "aria-label": `Progress of ${name}` }) : null,
+    job.status === "failed" && job.error ? el("p", { class: "job-error" }, job.error) : null,
+    el("div", { class: "card-actions" },
+      job.status === "succeeded" && job.output_video_id
+        ? el("button", { type: "button", class: "primary", "aria-label": `Play result #${job.output_video_id}`, onclick: () => playById(job.output_video_id) }, "Play result")
+        : null,
+      UNFINISHED.includes(job.status)
+        ? el("button", { type: "button", class: "secondary", "aria-label": `Cancel ${name}`, onclick: () => jobAction(job, "cancel") }, "Cancel")
+        : null,
+      job.status === "failed" || job.status === "cancelled"
+        ? el("button", { type: "button", class: "secondary", "aria-label": `Retry ${name}`, onclick: () => jobAction(job, "retry") }, "Retry")
+        : null));
+}
+
+// How far a job is, in words: "Waiting — 2nd in line", "1:05 elapsed · about 0:40 left".
+function jobState(job) {
+  const since = (performance.now() - job.seenAt) / 1000; // the answer's age
+  if (job.status === "pending") return "Not started";
+  if (job.status === "queued") {
+    const place = job.place_in_line;
+    if (!place) return "Waiting";
+    return `Waiting — ${place === 1 ? "next" : ordinal(place)} in line`;
+  }
+  if (job.status === "running") {
+    if (job.elapsed_seconds === null || job.elapsed_seconds === undefined) return `Running · ${job.progress}%`;
+    const elapsed = `${minutes(job.elapsed_seconds + since)} elapsed`;
+    if (job.eta_seconds === null || job.eta_seconds === undefined) return elapsed;
+    const left = job.eta_seconds - since;
+    return left >= 1 ? `${elapsed} · about ${minutes(left)} left` : `${elapsed} · finishing`;
+  }
+  if (job.status === "succeeded") {
+    return job.elapsed_seconds === null || job.elapsed_seconds === undefined ? "Done" : `Done in ${minutes(job.elapsed_seconds)}`;
+  }
+  return job.status === "failed" ? "Failed" : "Cancelled";
+}
+
+// Between polls the running cards count on by themselves.
+function tickJobs() {
+  for (const job of state.jobs) {
+    if (job.status !== "running") continue;
+    const shown = jobCards.get(job.id);
+    if (shown) shown.node.querySelector(".job-state").textContent = jobState(job);
+  }
 }
 
 async function jobAction(job, action) {
   try {
     await api("POST", `/video/process/jobs/${job.id}/${action}`);
   } catch (error) {
-    showStatus($("#execute-status"), error.message, false);
+    showStatus($("#queue-status"), error.message, false);
   }
   refreshJobs();
 }
 
-async function execute() {
+// Starts the jobs queued under this code by the API's clients (scripts), which the
+// page's own renders do not need.
+async function runWaitingJobs() {
   const button = $("#execute");
   const status = $("#execute-status");
   button.disabled = true;
-  state.executing = true;
-  showStatus(status, "Executing…", true);
+  state.executing += 1;
+  showStatus(status, "Starting the jobs not started yet…", true);
   refreshJobs();
   try {
-    const result = await api("POST", "/video/process/execute", { request_code: state.code });
+    const result = await api("POST", "/video/process/execute", { request_code: state.code, wait: false });
     showStatus(status, result.message, true);
   } catch (error) {
     showStatus(status, error.message, false);
   } finally {
-    state.executing = false;
+    state.executing -= 1;
     button.disabled = false;
     refreshJobs();
-    refreshLibrary();
   }
+}
+
+// ---- notices: a render that ends out of sight ----
+
+// Out of sight: the tab is hidden, or the job's card is scrolled out of the window.
+function elsewhere(job) {
+  if (document.hidden) return true;
+  const shown = jobCards.get(job.id);
+  if (!shown || !shown.node.isConnected) return true;
+  const box = shown.node.getBoundingClientRect();
+  return box.bottom <= 0 || box.top >= window.innerHeight;
+}
+
+function notify(job) {
+  const succeeded = job.status === "succeeded";
+  const video = succeeded ? state.known.get(job.output_video_id) : null;
+  const what = video ? video.name : `${KIND_LABELS[job.kind] || job.kind} job ${job.id}`;
+  const title = succeeded ? "Render finished" : "Render failed";
+  const open = succeeded ? () => playById(job.output_video_id) : () => showCard(job);
+  const notice = el("div", { class: `notice${succeeded ? "" : " notice-failed"}` },
+    el("span", { class: "notice-text" }, `${title}: ${what} — `),
+    el("button", { type: "button", class: "link-button", onclick: () => { notice.remove(); open(); } }, succeeded ? "Play" : "Show"),
+    el("button", { type: "button", class: "icon notice-close", "aria-label": "Dismiss", onclick: () => notice.remove() }, "✕"));
+  const notices = $("#notices");
+  notices.append(notice);
+  while (notices.children.length > NOTICES_KEPT) notices.firstElementChild.remove();
+  // The system's notification too, only if the person allowed them (never asked here).
+  if ("Notification" in window && Notification.permission === "granted") {
+    const shown = new Notification(title, { body: what, tag: `videoproc-job-${job.id}` });
+    shown.addEventListener("click", () => {
+      window.focus();
+      notice.remove();
+      open();
+      shown.close();
+    });
+  }
+}
+
+function showCard(job) {
+  const shown = jobCards.get(job.id);
+  if (!shown) return;
+  shown.node.scrollIntoView({ block: "center" });
+  shown.node.querySelector("button")?.focus();
 }
 
 // ---- API tokens (shown when accounts are on) ----
@@ -755,28 +986,32 @@ async function revokeToken(tokenKey) {
   }
 }
 
+
 // ---- start ----
 
+// What the timeline editor (editor.js) uses; keep these names and meanings:
+// - api(method, url, body) → Promise of the JSON answer; throws Error(detail) on refusal.
+// - el(tag, attributes, ...children) builds an element (children set as text).
+// - clock(seconds) → "00:01:05.250"; showStatus(node, text, ok) writes a status line.
+// - state: state.code (the requester code), state.current (the library video in the
+//   player, or null), state.known (Map: id → library video seen).
+// - render(url, body, statusNode) → Promise of the queued job's answer ({message,
+//   job_id}) or null when refused: POSTs body + request_code to url (a /video/process/*
+//   endpoint), says "Rendering…" or the refusal in statusNode, then starts the job at
+//   once (POST /video/process/execute, not awaited: the job's card shows its progress).
+// - playById(id) puts a library video in the player.
+// Events on document: "videoproc:play" (detail.video) once play() has set a video in
+// the player; "videoproc:library" after each library refresh shown.
+window.videoproc = { api, el, clock, showStatus, state, render, playById };
+
 document.addEventListener("DOMContentLoaded", () => {
-  $("#code-form").addEventListener("submit", () => setCode($("#code-input").value.trim()));
-  $("#code-change").addEventListener("click", askCode);
-  // Escape may close the dialog only once there is a code to fall back on.
-  $("#code-dialog").addEventListener("cancel", (event) => {
-    if (!state.code) event.preventDefault();
-  });
-  $("#execute").addEventListener("click", execute);
-  $("#concat-clear").addEventListener("click", () => {
-    state.concat = [];
-    afterConcatChange();
-  });
+  setUpCode();
+  $("#execute").addEventListener("click", runWaitingJobs);
   setUpUploads();
   setUpLibrary();
-  setUpForms();
-  setUpEdit();
-  $("#concat-normalize").addEventListener("change", () => {
-    renderConcat();
-    renderLibrary();
-  });
+  setUpEncode();
+  setUpConcat();
+  setInterval(tickJobs, TICK_MS);
   if ($("#token-form")) {
     $("#token-form").addEventListener("submit", createToken);
     refreshTokens();
