@@ -8,11 +8,22 @@ from django.contrib.auth.views import redirect_to_login
 from django.db.models import F
 from django.db.models.functions import Lower
 from django.shortcuts import render
-from drf_spectacular.utils import extend_schema, extend_schema_field
-from rest_framework import serializers
+from django.utils import timezone
+from django.utils.http import parse_etags
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from jobs import turns
+from jobs.models import Job
+from jobs.serializers import JobListParamsSerializer, JobSerializer
 from videoproc import services as editor
 from videoproc.access import accounts_required, request_owner, scoped
 from videoproc.paging import PageSerializer, SkipLimitPagination
@@ -216,3 +227,87 @@ class DraftView(APIView):
         body = DraftSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         return self._answer(editor.draft_save(**key, data=body.validated_data["draft"]))
+
+
+class PageJobSerializer(JobSerializer):
+    """A job as the API gives it, and how long it has run and has left (context: now)."""
+
+    elapsed_seconds = serializers.SerializerMethodField(
+        help_text="running: since it started; finished: how long it ran; else null"
+    )
+    eta_seconds = serializers.SerializerMethodField(
+        help_text="running: seconds left, from its progress once past 3 %, before that from "
+        "its predicted cost (at least 1); pending or queued: the predicted run; else null"
+    )
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "elapsed_seconds", "eta_seconds"]
+
+    def get_elapsed_seconds(self, job: Job) -> float | None:
+        elapsed = editor.job_elapsed(job, self.context["now"])
+        return None if elapsed is None else round(elapsed, 1)
+
+    def get_eta_seconds(self, job: Job) -> float | None:
+        eta = editor.job_eta(job, editor.job_elapsed(job, self.context["now"]))
+        return None if eta is None else round(eta, 1)
+
+
+class PageJobsSerializer(serializers.Serializer):
+    now = serializers.DateTimeField(help_text="the server's time, for the elapsed times")
+    jobs = PageJobSerializer(many=True, help_text="oldest first, the newest 100 at most")
+
+
+def _etag_matches(request, etag: str) -> bool:
+    """Whether If-None-Match names this ETag (compared weakly, as for a GET)."""
+    sent = parse_etags(request.headers.get("If-None-Match", ""))
+    return "*" in sent or any(tag.removeprefix("W/") == etag.removeprefix("W/") for tag in sent)
+
+
+class PageJobsView(APIView):
+    """The requester's jobs for the page to poll: 304 without a body while nothing it
+    shows has changed (If-None-Match: the ETag of the last answer)."""
+
+    @extend_schema(
+        summary="The jobs the page watches, with elapsed times and ETAs",
+        parameters=[
+            JobListParamsSerializer,
+            OpenApiParameter(
+                "If-None-Match",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="the ETag of the last answer: 304 if nothing shown has changed",
+            ),
+        ],
+        responses={
+            200: PageJobsSerializer,
+            304: OpenApiResponse(description="Nothing the page shows has changed"),
+            **errors(400),
+        },
+    )
+    def get(self, request):
+        query = JobListParamsSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        jobs = editor.page_jobs(
+            owner_jobs=scoped(Job.objects.all(), request_owner(request)),
+            request_code=query.validated_data.get("request_code"),
+        )
+        rows = list(jobs.values_list(*editor.SHOWN_FIELDS))
+        queued = any(row[1] == Job.Status.QUEUED for row in rows)
+        places = turns.places() if queued else {}
+        etag = editor.jobs_etag(rows, places)
+        if _etag_matches(request, etag):
+            return Response(
+                status=status.HTTP_304_NOT_MODIFIED,
+                headers={"ETag": etag, "Cache-Control": "private, no-cache"},
+            )
+        now = timezone.now()
+        shown = list(jobs)  # read again whole: the ETag is of what is sent
+        etag = editor.jobs_etag(
+            [tuple(getattr(job, name) for name in editor.SHOWN_FIELDS) for job in shown], places
+        )
+        return Response(
+            PageJobsSerializer(
+                {"now": now, "jobs": shown}, context={"now": now, "places": places}
+            ).data,
+            headers={"ETag": etag, "Cache-Control": "private, no-cache"},
+        )

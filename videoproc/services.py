@@ -119,8 +119,8 @@ PAGE_JOBS_MAX = 100
 def page_jobs(*, owner_jobs, request_code: str | None):
     """The requester's newest PAGE_JOBS_MAX jobs (as a queryset still to be read)."""
     jobs = owner_jobs if request_code is None else owner_jobs.filter(request_code=request_code)
-    newest = jobs.order_by("-id").values_list("id", flat=True)[:PAGE_JOBS_MAX]
-    return jobs.filter(id__in=list(newest)).order_by("id")
+    newest = jobs.order_by("-id").values("id")[:PAGE_JOBS_MAX]
+    return jobs.filter(id__in=newest).order_by("id")
 
 
 def jobs_etag(rows: list[tuple], places: dict[int, int]) -> str:
