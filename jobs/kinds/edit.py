@@ -2,6 +2,7 @@
 is cut frame-exact (smart where the source allows), the parts join by copy, and the sound
 is cut over the same spans and encoded once (videos/engine/edits.py)."""
 
+import logging
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,6 +38,8 @@ from .base import (
 )
 from .concat import join, join_check, normalized_note, normalizing_cost, predict_join
 from .trim import SMART_REENCODED_SECONDS
+
+logger = logging.getLogger(__name__)
 
 
 class SegmentSerializer(serializers.Serializer):
@@ -266,7 +269,8 @@ def _cut_picture(
         )
         return {"method": "smart"}
     except smartcut.NotSmart as refusal:
-        fallback = {"method": "reencode", "fallback_reason": str(refusal)}
+        logger.info("segment not cut smartly, re-encoding it: %s", refusal.detail)
+        fallback = {"method": "reencode", "fallback_reason": refusal.fallback("segment")}
     cut = output.with_name(f"cut-{output.name}")
     monitor.run(
         pipelines.trim_args(

@@ -1,6 +1,7 @@
 """Trim: one span of a video, frame-exact (smart by default: copied between the cut
 points), in the source's codecs and container, so trims of one source concatenate."""
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from .base import (
     plan_or_refuse,
     planned_from,
 )
+
+logger = logging.getLogger(__name__)
 
 # What a smart trim re-encodes at most, for its cost: the frames of the two groups of
 # pictures its cut points fall in (it copies the rest).
@@ -202,7 +205,8 @@ def _cut(
                 runner=monitor,
             )
         except smartcut.NotSmart as refusal:
-            cut = smartcut.CutResult(method="reencode", reason=str(refusal))
+            logger.info("not cut smartly, re-encoding the range: %s", refusal.detail)
+            cut = smartcut.CutResult(method="reencode", reason=refusal.fallback("range"))
         if cut.method != "reencode":
             return cut
     args = pipelines.trim_args(

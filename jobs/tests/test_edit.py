@@ -161,6 +161,22 @@ def test_three_segments_from_two_sources(api, two_sources, media_root):
     assert [s["method"] for s in segments[:2]] == ["smart", "smart"]
 
 
+def test_a_segment_cut_without_the_smart_path_says_why_in_a_sentence(api, clip):
+    # given a segment of a clip whose only keyframe is its first frame
+    video = upload(api, clip).json()[0]
+    response = edit(api, [{"video_id": video["id"], "start": "500", "end": "1500"}])
+    assert response.status_code == 200, response.json()
+    # when it runs
+    assert execute(api).status_code == 200
+    # then the segment was re-encoded, and its reason is a sentence, not the cut plan's
+    (segment,) = Job.objects.get(pk=response.json()["job_id"]).output_video.concat_info["segments"]
+    assert segment["method"] == "reencode"
+    assert segment["fallback_reason"] == (
+        "The range holds too few keyframes to copy any of it unchanged, "
+        "so the whole segment was re-encoded."
+    )
+
+
 def test_unlike_sources_are_joined_when_normalised(api, tmp_path, media_root):
     # given a 320x240@25 clip and a 640x360@30 one
     small = make_media(tmp_path / "small.mp4")

@@ -104,7 +104,8 @@ def test_trim_is_frame_accurate(api, tmp_path, media_root):
         "trim_end": 2500,
         "video_id": video["id"],
         "trim_method": "reencode",
-        "fallback_reason": "the range holds no whole group of pictures to copy",
+        "fallback_reason": "The range holds too few keyframes to copy any of it unchanged, "
+        "so the whole range was re-encoded.",
     }
 
 

@@ -4,6 +4,7 @@ codec and container it handles, checked by content, packet hashes and a strict d
 import array
 import difflib
 import hashlib
+import logging
 import re
 import subprocess
 from dataclasses import replace
@@ -14,8 +15,9 @@ import pytest
 
 from conftest import ffprobe, make_media, upload
 from jobs.models import Job
-from videos.engine import cutplan, cutscan, pipelines
+from videos.engine import cutplan, cutscan, pipelines, smartcut
 from videos.engine.cutscan import NotSmart, Packet, Scan, SourceStream
+from videos.engine.smartcut import encoder_options
 from videos.models import Video
 
 from .test_execute import (
@@ -119,17 +121,19 @@ def test_plan_without_a_tail_at_the_end_of_the_video_or_on_a_keyframe():
 
 def test_plan_refuses_a_range_without_a_whole_gop():
     scan = gops("IPPPPP", "IPPPPP", "IPPPPP")
-    with pytest.raises(NotSmart, match="no whole group of pictures"):
+    with pytest.raises(NotSmart, match="too few keyframes") as no_whole_gop:
         cutplan.plan_cut(scan, start=4 / 30, end=10 / 30, exact_seek=True)
-    with pytest.raises(NotSmart, match="no keyframe"):
+    assert "no whole group of pictures" in no_whole_gop.value.detail
+    with pytest.raises(NotSmart, match="too few keyframes") as no_keyframe:
         cutplan.plan_cut(scan, start=1 / 30, end=5 / 30, exact_seek=True)
+    assert "no keyframe" in no_keyframe.value.detail
 
 
 def test_plan_refuses_parameter_sets_that_change_inside_the_copy():
     scan = gops("IPPPPP", "IPPPPP", "IPPPPP", "IPPPPP")
     packets = list(scan.packets)
     packets[12] = replace(packets[12], parameter_sets=b"other sps")
-    with pytest.raises(NotSmart, match="parameter sets change"):
+    with pytest.raises(NotSmart, match="encoding settings change"):
         cutplan.plan_cut(Scan(STREAM, packets), start=1 / 30, end=23 / 30, exact_seek=True)
 
 
@@ -667,7 +671,10 @@ def test_h264_open_gop_is_copied_only_from_idr_pictures(api, tmp_path):
     # when it is trimmed, then no copy can start inside the range: it is re-encoded, exactly
     job, result = run_trim(api, source, *CUT)
     assert job.outcome["trim_method"] == "reencode"
-    assert job.outcome["fallback_reason"] == "no keyframe inside the range to copy from"
+    assert job.outcome["fallback_reason"] == (
+        "The range holds too few keyframes to copy any of it unchanged, "
+        "so the whole range was re-encoded."
+    )
     assert_exact(source, result, 0.55, 3.3)
 
 
@@ -722,7 +729,33 @@ def test_reencode_mode_and_interlaced_sources_reencode_everything(api, tmp_path)
     assert (asked.outcome["trim_method"], "fallback_reason" in asked.outcome) == ("reencode", False)
     fallen, _ = run_trim(api, source, 500, 1500)
     assert fallen.outcome["trim_method"] == "reencode"
-    assert fallen.output_video.trim_info["fallback_reason"] == "the video is interlaced"
+    assert fallen.output_video.trim_info["fallback_reason"] == (
+        "The video is interlaced, so the whole range was re-encoded."
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_smart_step_falls_back_with_a_sentence_and_logs_ffmpeg(
+    api, tmp_path, monkeypatch, caplog
+):
+    # given an encoder that refuses the options a smart cut gives its re-encoded ends
+    def refused_options(stream):
+        return {**encoder_options(stream), "colorspace": "no-such-colorspace"}
+
+    monkeypatch.setattr(smartcut, "encoder_options", refused_options)
+    source = make_source(tmp_path / "settings.mp4", X264, "aac")
+    # when it is trimmed smartly
+    with caplog.at_level(logging.INFO, logger="jobs.kinds.trim"):
+        job, result = run_trim(api, source, *CUT)
+    # then the whole range is re-encoded, and the outcome says why in a sentence
+    assert job.outcome["trim_method"] == "reencode"
+    assert job.outcome["fallback_reason"] == (
+        "This video's encoder settings could not be matched, so the whole range was re-encoded."
+    )
+    assert job.output_video.trim_info["fallback_reason"] == job.outcome["fallback_reason"]
+    # while FFmpeg's own words are in the log only
+    assert "no-such-colorspace" in caplog.text
+    assert_exact(source, result, 0.55, 3.3)
 
 
 @pytest.mark.django_db

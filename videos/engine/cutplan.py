@@ -75,23 +75,40 @@ class CutPlan:
     body_end: float  # where the copy's last frame ends
 
 
-def refusal(stream: SourceStream, demuxer: str) -> str | None:
+UNMATCHED_SETTINGS = "this video's encoder settings could not be matched"
+
+
+def refusal(stream: SourceStream, demuxer: str) -> NotSmart | None:
     """Why a stream cannot be cut smartly, before looking at its packets; None if it can."""
     if stream.codec not in SMART_CODECS or demuxer not in SMART_CODECS[stream.codec][0]:
-        return f"{stream.codec} in {demuxer} is not cut smartly"
+        return NotSmart(
+            "smart cuts do not handle this video's format",
+            f"{stream.codec} in {demuxer} is not cut smartly",
+        )
     encoder = SMART_CODECS[stream.codec][1]
     if encoder not in capabilities.encoders():
-        return f"this server has no {encoder} encoder"
+        return NotSmart(
+            "this server cannot encode this video's format",
+            f"this server has no {encoder} encoder",
+        )
     if stream.field_order in INTERLACED:
-        return "the video is interlaced"
+        return NotSmart("the video is interlaced")
     if fraction(stream.frame_rate) <= 0 or stream.time_base <= 0:
-        return "the video's frame rate is unknown"
+        return NotSmart("the video's frame rate is unknown")
     if stream.codec == "h264" and stream.profile not in X264_PROFILES:
-        return f"H.264 profile {stream.profile or 'unknown'} is not re-encoded smartly"
+        return NotSmart(
+            UNMATCHED_SETTINGS,
+            f"H.264 profile {stream.profile or 'unknown'} is not re-encoded smartly",
+        )
     if stream.codec == "hevc" and not X265_PROFILES.get(stream.profile):
-        return f"HEVC profile {stream.profile or 'unknown'} is not re-encoded smartly"
+        return NotSmart(
+            UNMATCHED_SETTINGS,
+            f"HEVC profile {stream.profile or 'unknown'} is not re-encoded smartly",
+        )
     if stream.codec in ("h264", "hevc") and stream.has_b_frames > 2:
-        return f"a reorder depth of {stream.has_b_frames} frames is not matched"
+        return NotSmart(
+            UNMATCHED_SETTINGS, f"a reorder depth of {stream.has_b_frames} frames is not matched"
+        )
     return None
 
 
@@ -116,6 +133,10 @@ def _seek_before(
     return max(seek if exact_seek else seek - pipelines.SEEK_PRE_ROLL, 0.0)
 
 
+# A copy starts at a keyframe and, unless it runs to the video's end, stops at one.
+TOO_FEW_KEYFRAMES = "the range holds too few keyframes to copy any of it unchanged"
+
+
 def plan_cut(scan: Scan, *, start: float, end: float, exact_seek: bool) -> CutPlan:
     """Which frames are copied and which re-encoded to keep exactly the frames shown at
     `start` <= time < `end`; NotSmart if nothing can be copied."""
@@ -123,12 +144,14 @@ def plan_cut(scan: Scan, *, start: float, end: float, exact_seek: bool) -> CutPl
     times = [packet.time for packet in shown]
     kept = [index for index, time in enumerate(times) if start <= time < end]
     if not kept:
-        raise NotSmart("no frame is shown inside the range")
+        raise NotSmart(
+            "no frame of the video falls inside the range", "no frame is shown inside the range"
+        )
     first_index, last_index = kept[0], kept[-1]
     starts = [packet for packet in shown[first_index : last_index + 1] if packet.safe_start]
     keyframes = [packet.time for packet in shown if packet.safe_start]
     if not starts:
-        raise NotSmart("no keyframe inside the range to copy from")
+        raise NotSmart(TOO_FEW_KEYFRAMES, "no keyframe inside the range to copy from")
     copy_from = starts[0]
     reaches_end = last_index == len(shown) - 1
     # The copy may stop at a keyframe inside the range, or at the one right after it.
@@ -139,7 +162,7 @@ def plan_cut(scan: Scan, *, start: float, end: float, exact_seek: bool) -> CutPl
     elif later:
         stop = later[-1]
     else:
-        raise NotSmart("the range holds no whole group of pictures to copy")
+        raise NotSmart(TOO_FEW_KEYFRAMES, "the range holds no whole group of pictures to copy")
     # The body: packets from copy_from up to stop, in decode order, less the leading
     # pictures of an open GOP (shown before copy_from, they need frames not copied).
     order = {packet.pts: index for index, packet in enumerate(scan.packets)}
@@ -153,9 +176,15 @@ def plan_cut(scan: Scan, *, start: float, end: float, exact_seek: bool) -> CutPl
     body_first = times.index(body_times[0])
     body_last = body_first + len(body_times) - 1
     if times[body_first : body_last + 1] != body_times or body_last > last_index:
-        raise NotSmart("frames are reordered across the keyframes a copy would start at")
+        raise NotSmart(
+            "the video's frame order does not allow a clean copy at the cut points",
+            "frames are reordered across the keyframes a copy would start at",
+        )
     if len({packet.parameter_sets for packet in body if packet.parameter_sets}) > 1:
-        raise NotSmart("the parameter sets change inside the range")
+        raise NotSmart(
+            "the video's encoding settings change inside the range",
+            "the parameter sets change inside the range",
+        )
     # H.264 starts only at IDR pictures and VP8/VP9 keyframes are closed: no open GOPs.
     seeking = {"exact_seek": exact_seek, "open_gops": scan.stream.codec not in CLOSED_GOPS}
     head = tail = None

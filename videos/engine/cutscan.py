@@ -24,7 +24,18 @@ HEVC_IRAP, HEVC_SPS = set(range(16, 22)), {32, 33}
 
 
 class NotSmart(Exception):
-    """The smart path cannot prove this cut safe; the message says why."""
+    """The smart path cannot prove this cut safe. The message says why in words a person
+    follows ("the video is interlaced"): the job's outcome and the page show it. `detail`
+    is the technical why (FFmpeg's own words, say), for the log only."""
+
+    def __init__(self, reason: str, detail: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail or reason
+
+    def fallback(self, what: str) -> str:
+        """The sentence a cut that falls back says: why, and that `what` was re-encoded."""
+        return f"{self.reason[:1].upper()}{self.reason[1:]}, so the whole {what} was re-encoded."
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,10 @@ def probe_stream(source: Path, demuxer: str) -> SourceStream:
         args, capture_output=True, timeout=tools.probe_timeout, stdin=subprocess.DEVNULL
     )
     if completed.returncode:
-        raise NotSmart("the video stream could not be probed")
+        raise NotSmart(
+            "the video could not be read closely enough to cut it smartly",
+            "the video stream could not be probed",
+        )
     probed = json.loads(completed.stdout)
     if not probed.get("streams"):
         raise NotSmart("the file has no video stream")
@@ -177,7 +191,10 @@ def scan(source: Path, demuxer: str) -> Scan:
                 if packet.size == 0:  # the demuxer's end-of-stream marker
                     continue
                 if packet.pts is None:
-                    raise NotSmart("the video has packets without timestamps")
+                    raise NotSmart(
+                        "parts of the video carry no timing",
+                        "the video has packets without timestamps",
+                    )
                 safe, parameter_sets = False, b""
                 if packet.is_keyframe:
                     safe, parameter_sets = classify_keyframe(codec, bytes(packet), length_size)

@@ -32,6 +32,7 @@ from . import pipelines
 from .cutplan import (
     MPEG2_PROFILES,
     SMART_CODECS,
+    UNMATCHED_SETTINGS,
     X264_PROFILES,
     X265_PROFILES,
     Body,
@@ -364,7 +365,10 @@ def copy_body(
             packet.stream = target
             out.mux(packet)
     if not copying:
-        raise NotSmart("the keyframe to copy from was not found again")
+        raise NotSmart(
+            "the video could not be copied from its keyframe",
+            "the keyframe to copy from was not found again",
+        )
 
 
 def decode_earlier(*, part: Path, seconds: float, part_format: str, output: Path) -> None:
@@ -472,8 +476,11 @@ def smart_cut(
         raise
     except (FFmpegError, av.FFmpegError, subprocess.SubprocessError) as error:
         output.unlink(missing_ok=True)
-        reason = error.reason if isinstance(error, FFmpegError) else str(error)
-        raise NotSmart(f"a step of the smart cut failed ({reason})") from error
+        # Most often an encoder refusing the source's parameters for the re-encoded ends
+        # ("[libvpx-vp9] Error setting option colorspace ..."): FFmpeg's words are logged.
+        raise NotSmart(
+            UNMATCHED_SETTINGS, f"a step of the smart cut failed: {str(error).strip()}"
+        ) from error
 
 
 def smart_plan(
@@ -481,10 +488,13 @@ def smart_plan(
 ) -> CutPlan:
     """What a smart cut of a scanned source would copy and re-encode (NotSmart: why it
     cannot be smart); the page's trim preview asks it too."""
-    if reason := refusal(found.stream, demuxer):
-        raise NotSmart(reason)
+    if refused := refusal(found.stream, demuxer):
+        raise refused
     if output_plan.video_codec != found.stream.codec:
-        raise NotSmart(f"a {output_plan.extension} result cannot hold {found.stream.codec}")
+        raise NotSmart(
+            "the result is written in another format than this video's",
+            f"a {output_plan.extension} result cannot hold {found.stream.codec}",
+        )
     return plan_cut(
         found, start=start, end=end, exact_seek=demuxer in pipelines.EXACT_SEEK_DEMUXERS
     )
@@ -604,7 +614,7 @@ def _smart_cut(
     )
     if fault := result_fault(output, plan.frame_times, stamped=output_plan.extension != "avi"):
         output.unlink()
-        raise NotSmart(fault)
+        raise NotSmart("the smart cut did not give exactly the frames asked for", fault)
     return CutResult(method="smart", copied=(plan.body_start, plan.body_end))
 
 
