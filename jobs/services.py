@@ -428,6 +428,24 @@ def _headline(error: str | None) -> str:
     return FFmpegError(error or "").reason
 
 
+def ownerless_count() -> tuple[int, int]:
+    """How many videos and jobs have no owner: made while API_AUTH was off."""
+    return (
+        Video.objects.filter(owner__isnull=True).count(),
+        Job.objects.filter(owner__isnull=True).count(),
+    )
+
+
+def ownerless_assign(*, owner) -> tuple[int, int]:
+    """Give every video and job without an owner to `owner`; how many of each. Once
+    API_AUTH=required, rows made while it was off are seen by no user but the admins."""
+    with transaction.atomic():
+        _owner_lock(owner)
+        videos = Video.objects.filter(owner__isnull=True).update(owner=owner)
+        jobs = Job.objects.filter(owner__isnull=True).update(owner=owner)
+    return videos, jobs
+
+
 def job_get(*, job_id: int, for_update: bool = False, owner=None) -> Job:
     """The job with that id (locked for the transaction, with for_update; only the
     owner's, with an owner), else a 404."""
