@@ -4,6 +4,8 @@ video, and which videos can be joined to a chosen first one. The page works with
 apps (videos with the jobs that made them; queueing and watching jobs), so it lives
 here, above both; its tokens panel reads videoproc.tokens."""
 
+import math
+
 from django.contrib.auth.views import redirect_to_login
 from django.db.models import F
 from django.db.models.functions import Lower
@@ -22,10 +24,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobs import turns
+from jobs.kinds.trim import Mode
 from jobs.models import Job
-from jobs.serializers import JobListParamsSerializer, JobSerializer
+from jobs.serializers import JobListParamsSerializer, JobSerializer, TimeField
 from videoproc import services as editor
 from videoproc.access import accounts_required, request_owner, scoped
+from videoproc.errors import ServiceError
 from videoproc.paging import PageSerializer, SkipLimitPagination
 from videoproc.schema import errors
 from videos import services
@@ -311,3 +315,63 @@ class PageJobsView(APIView):
             ).data,
             headers={"ETag": etag, "Cache-Control": "private, no-cache"},
         )
+
+
+class TrimPlanQuerySerializer(VideoIdSerializer):
+    start_ms = TimeField(help_text="where the trim starts: milliseconds (or '5s', 'MM:SS.fff')")
+    end_ms = TimeField(help_text="where it ends, after start_ms, at most the video's end")
+    mode = serializers.ChoiceField(
+        choices=Mode.choices, default=Mode.SMART, help_text="the trim's mode (as for the trim)"
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["end_ms"] <= attrs["start_ms"]:
+            raise serializers.ValidationError("end_ms must be after start_ms")
+        return attrs
+
+
+class TrimPlanSerializer(serializers.Serializer):
+    method = serializers.ChoiceField(
+        choices=Mode.choices, help_text="what the trim would run (smart may fall back)"
+    )
+    copy = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        help_text="the source's spans [start_ms, end_ms] copied as they are",
+    )
+    reencode = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        help_text="the source's spans [start_ms, end_ms] re-encoded",
+    )
+    predicted_seconds = serializers.FloatField(
+        help_text="how long the trim would take here, per the cost model (wall seconds)"
+    )
+    note = serializers.CharField(
+        allow_null=True,
+        help_text="why a smart trim would re-encode it all; where a keyframe trim really starts",
+    )
+
+
+class TrimPlanView(APIView):
+    """What a trim of a range would copy and re-encode, planned by the trim job's own
+    code, for the timeline to show as a handle is dragged."""
+
+    @extend_schema(
+        summary="Preview a trim: the spans it would copy and re-encode, and its time",
+        parameters=[TrimPlanQuerySerializer],
+        responses={200: TrimPlanSerializer, **errors(400, 404, 503)},
+    )
+    def get(self, request):
+        query = TrimPlanQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        video = services.video_get(video_id=params["video_id"], owner=request_owner(request))
+        duration_ms = math.ceil(video.duration * 1000)
+        if params["end_ms"] > duration_ms:
+            raise ServiceError(
+                f"end_ms ({params['end_ms']} ms) is past the end of {video.label} "
+                f"({duration_ms} ms)"
+            )
+        preview = editor.trim_preview(
+            video=video, start_ms=params["start_ms"], end_ms=params["end_ms"], mode=params["mode"]
+        )
+        return Response(TrimPlanSerializer(preview).data)

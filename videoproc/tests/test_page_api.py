@@ -2,17 +2,19 @@
 trim preview and the encode presets."""
 
 import json
+import uuid
 from datetime import datetime, timedelta
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
-from conftest import upload
+from conftest import make_media, upload
 from jobs.models import Job
 from videoproc import pages
 from videoproc import services as editor
 from videos.engine import capabilities
+from videos.models import Timeline
 
 pytestmark = pytest.mark.django_db
 
@@ -284,3 +286,176 @@ def test_with_accounts_the_page_sees_only_its_users_jobs(alice, bob, clip):
 
     assert [job["id"] for job in mine] == [job_id]
     assert theirs == []
+
+
+# The trim preview
+
+
+@pytest.fixture
+def gops(api, tmp_path) -> dict:
+    """A 6 s 25 fps H.264 clip with a keyframe every second, uploaded: its record."""
+    clip = make_media(
+        tmp_path / "gops.mp4",
+        duration=6,
+        extra=["-g", "25", "-keyint_min", "25", "-sc_threshold", "0"],
+    )
+    response = upload(api, clip)
+    assert response.status_code == 200, response.content
+    return response.json()[0]
+
+
+def trim_plan(api, video_id: int, start_ms, end_ms, mode: str | None = None):
+    query = {"video_id": video_id, "start_ms": start_ms, "end_ms": end_ms}
+    return api.get("/page/trim-plan", {**query, **({"mode": mode} if mode else {})})
+
+
+def test_a_smart_trim_copies_the_whole_gops_between_its_cut_points(api, gops):
+    # 500 and 4500 ms fall between frames (every 40 ms): the first kept frame is shown at
+    # 520, the last until 4520
+    response = trim_plan(api, gops["id"], 500, 4500)
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "method": "smart",
+        "copy": [[1000, 4000]],
+        "reencode": [[520, 1000], [4000, 4520]],
+        "predicted_seconds": response.json()["predicted_seconds"],
+        "note": None,
+    }
+    assert 0 < response.json()["predicted_seconds"] < 5
+
+
+def test_the_preview_copies_what_the_trim_job_copies(api, gops):
+    # given the preview of a range
+    preview = trim_plan(api, gops["id"], 700, 3300).json()
+
+    # when the trim job of that range runs
+    job_id = a_trim_of(api, gops["id"], "700", "3300")
+    executed = api.post("/video/process/execute", {"request_code": "ann"}, format="json")
+
+    # then it ran the method and copied the span the preview showed
+    job = api.get(f"/video/process/jobs/{job_id}").json()
+    assert executed.status_code == 200, executed.content
+    assert job["outcome"]["trim_method"] == preview["method"] == "smart"
+    assert job["outcome"]["copied_ms"] == preview["copy"][0]
+
+
+def a_trim_of(api, video_id: int, start: str, end: str, mode: str = "smart") -> int:
+    response = api.post(
+        "/video/process/trim",
+        {
+            "request_code": "ann",
+            "video_id": video_id,
+            "trim_start": start,
+            "trim_end": end,
+            "mode": mode,
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    return response.json()["job_id"]
+
+
+def test_a_range_without_a_keyframe_is_reencoded_whole_and_the_note_says_why(api, uploaded):
+    # the 2 s clip has one keyframe, at 0
+    response = trim_plan(api, uploaded["id"], 500, 1500)
+
+    body = response.json()
+    assert response.status_code == 200
+    assert body["method"] == "reencode"
+    assert body["copy"] == []
+    assert body["reencode"] == [[500, 1500]]
+    assert "re-encoded" in body["note"] and "keyframe" in body["note"]
+
+
+def test_reencode_mode_reencodes_the_whole_range(api, gops):
+    body = trim_plan(api, gops["id"], 500, 4500, mode="reencode").json()
+
+    assert body["method"] == "reencode"
+    assert body["copy"] == []
+    assert body["reencode"] == [[500, 4500]]
+    assert body["note"] is None
+    smart = trim_plan(api, gops["id"], 500, 4500).json()
+    assert body["predicted_seconds"] > smart["predicted_seconds"]
+
+
+def test_keyframe_mode_copies_from_the_keyframe_before_the_start(api, gops):
+    body = trim_plan(api, gops["id"], 1500, 4500, mode="keyframe").json()
+
+    assert body["method"] == "keyframe"
+    assert body["copy"] == [[1000, 4500]]
+    assert body["reencode"] == []
+    assert "1.000 s" in body["note"]
+
+
+def test_keyframe_mode_reads_the_keyframes_the_timeline_stored(api, gops):
+    # given a made timeline (its keyframes, here made up, are what the preview reads)
+    Timeline.objects.create(
+        video_id=gops["id"],
+        state=Timeline.State.READY,
+        attempt=uuid.uuid4(),
+        requested_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        keyframes_ms=[0, 1200, 2400],
+    )
+
+    body = trim_plan(api, gops["id"], 1500, 4500, mode="keyframe").json()
+
+    assert body["copy"] == [[1200, 4500]]
+
+
+def test_dragging_a_handle_scans_the_video_once(api, gops, monkeypatch):
+    scans = []
+    real_scan = editor.cutscan.scan
+    monkeypatch.setattr(
+        editor.cutscan, "scan", lambda *args: scans.append(args) or real_scan(*args)
+    )
+    editor._scans.clear()
+
+    for end in range(3000, 5000, 250):
+        assert trim_plan(api, gops["id"], 500, end).status_code == 200
+
+    assert len(scans) == 1
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "words"),
+    [
+        (2000, 1000, "end_ms must be after start_ms"),
+        (1000, 1000, "end_ms must be after start_ms"),
+        (1000, 9000, "past the end"),
+        (6500, 9000, "past the end"),
+        (-5, 1000, "negative"),
+        ("soon", 1000, "is not a time"),
+    ],
+)
+def test_a_bad_range_is_a_400_in_plain_words(api, gops, start, end, words):
+    response = trim_plan(api, gops["id"], start, end)
+
+    assert response.status_code == 400
+    assert words in response.json()["detail"]
+
+
+def test_a_range_shorter_than_a_frame_is_a_400(api, gops):
+    response = trim_plan(api, gops["id"], 1000, 1010)
+
+    assert response.status_code == 400
+    assert "one frame" in response.json()["detail"]
+
+
+def test_an_unknown_mode_is_a_400(api, gops):
+    assert trim_plan(api, gops["id"], 0, 1000, mode="fast").status_code == 400
+
+
+def test_a_missing_video_is_a_404(api):
+    response = trim_plan(api, 999, 0, 1000)
+
+    assert response.status_code == 404
+    assert "999" in response.json()["detail"]
+
+
+def test_another_users_video_is_a_404(alice, bob, clip):
+    video_id = upload(alice, clip).json()[0]["id"]
+
+    assert trim_plan(alice, video_id, 0, 1000).status_code == 200
+    assert trim_plan(bob, video_id, 0, 1000).status_code == 404
