@@ -1,7 +1,8 @@
-"""Benchmark: our trim / concat / encode against plain FFmpeg on the same files, and the
-server's peak memory while it receives a 1 GB upload.
+"""Benchmark: our trim / concat / encode against plain FFmpeg on the same files, the
+server's peak memory while it receives a 1 GB upload, and the page's first paint with
+500 videos (bench/first_paint.py).
 
-    make bench            (or: .venv/bin/python bench/run.py [--only trim])
+    make bench            (or: .venv/bin/python bench/run.py [--only trim|timeline|page])
 
 The trims (10 s and 50 s of a minute, 4 minutes of five; 1080p30, a keyframe every 2 s)
 run smart, as the service does by default, against FFmpeg's accurate re-encode, the
@@ -507,6 +508,18 @@ def _vm_hwm_kib(pid: int) -> int:
     return 0
 
 
+def first_paint() -> str:
+    """The page's first paint with 500 videos: bench/first_paint.py in a process of its
+    own (its own server, database and media root); its Markdown."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "first_paint.py")],
+        check=True,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    ).stdout.strip()
+
+
 def machine() -> str:
     cpu = next(
         (
@@ -527,9 +540,14 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", choices=["trim", "timeline"], help="run only the trim comparison, or timeline"
+        "--only",
+        choices=["trim", "timeline", "page"],
+        help="run only the trim comparison, the timeline, or the page's first paint",
     )
     only = parser.parse_args().only
+    if only == "page":
+        print(first_paint())
+        return
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / "bench.sqlite3").unlink(missing_ok=True)
     media_root = Path(tempfile.mkdtemp(prefix="media-", dir=WORK))
@@ -547,6 +565,7 @@ def main() -> None:
             edit_times = edits(long_clip, short_clip)
             plain_times = plain(long_clip, short_clip)
             size, upload_seconds, peak_kib = peak_upload_memory(media_root)
+            page_figures = first_paint()
     finally:
         shutil.rmtree(media_root, ignore_errors=True)
     load = os.getloadavg()[0]
@@ -593,6 +612,7 @@ def main() -> None:
         f"\nUpload of {size / 1024**3:.2f} GiB in {upload_seconds:.1f} s: peak resident "
         f"memory of the server worker {peak_kib / 1024:.0f} MiB."
     )
+    print(f"\n{page_figures}")
 
 
 if __name__ == "__main__":
