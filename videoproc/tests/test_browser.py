@@ -682,3 +682,51 @@ def test_axe_finds_nothing_serious_on_a_laptop_or_a_phone(page: Page, live_serve
         page.set_viewport_size({"width": width, "height": 900})
         found = serious_violations(page)
         assert found == [], f"at {width} px:\n" + "\n".join(found)
+
+
+def test_an_encode_preset_renders_in_one_step(page: Page, live_server, api, tmp_path):
+    # given a 720p video long enough for its encode to be seen running, in the player
+    source = make_media(
+        tmp_path / "talk.mp4",
+        size="1280x720",
+        rate="30",
+        duration=12,
+        extra=["-preset", "ultrafast"],
+    )
+    (video,) = upload(api, source).json()
+    presets = api.get(f"/page/presets?video_id={video['id']}").json()
+    preset = next(preset for preset in presets if preset["id"] == "web-480p")
+    open_page(page, live_server)
+    play_first(page, "talk.mp4")
+
+    # when its 480p preset is chosen, with its size shown, and rendered
+    choice = page.get_by_role("radio", name=re.compile(f"^{re.escape(preset['label'])}"))
+    expect(page.locator(f'label[for="{choice.get_attribute("id")}"]')).to_contain_text(" MB")
+    choice.check()
+    expect(page.get_by_label("Resolution (W:H)")).to_have_value(preset["params"]["resolution"])
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "presets-laptop.png", full_page=True)
+    page.locator("#encode-submit").click()
+
+    # then its card shows it running, with its time, then done
+    job_card = page.locator("#queue .job")
+    expect(job_card).to_have_attribute("data-status", "running", timeout=JOB_TIMEOUT)
+    expect(job_card.locator(".job-state")).to_have_text(re.compile(r"^\d+:\d\d elapsed"))
+    page.screenshot(path=ARTIFACTS / "running-laptop.png", full_page=True)
+    expect(job_card).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT)
+    job = Job.objects.get(kind="encode")
+    assert {name: job.params[name] for name in preset["params"]} == preset["params"]
+
+    # and Play result puts the result in the player: the preset's codecs, size and rate
+    result = job.output_video
+    job_card.get_by_role("button", name=f"Play result #{result.id}").click()
+    expect(page.locator("#player-caption")).to_contain_text(f"#{result.id} {result.original_name}")
+    stored = Path(settings.MEDIA_ROOT) / result.file.name
+    probed = ffprobe(stored)
+    picture = next(stream for stream in probed["streams"] if stream["codec_type"] == "video")
+    width, height = map(int, preset["params"]["resolution"].split(":"))
+    assert (picture["codec_name"], picture["width"], picture["height"]) == ("h264", width, height)
+    assert picture["avg_frame_rate"] == f"{preset['params']['frame_rate']}/1"
+    assert stored.suffix == "." + preset["params"]["container"]
+    # its size is near the estimate shown (one for ordinary footage, not a test pattern)
+    assert preset["estimated_bytes"] / 3 < stored.stat().st_size < preset["estimated_bytes"] * 3
