@@ -173,6 +173,62 @@ def test_the_requester_code_is_asked_once(page: Page, live_server):
     expect(page.locator("#code-label")).to_have_text("bob")
 
 
+def queue_trim(api, video_id: int) -> int:
+    """Queue a trim of the first second as a script would: the job's id."""
+    queued = api.post(
+        "/video/process/trim",
+        {"request_code": "alice", "video_id": video_id, "trim_start": "0", "trim_end": "1s"},
+        format="json",
+    )
+    assert queued.status_code == 200, queued.content
+    return queued.json()["job_id"]
+
+
+def test_the_queue_asks_again_with_its_etag_and_a_304_keeps_the_cards(
+    page: Page, live_server, api, tmp_path
+):
+    # given a job not started, queued by a script
+    (video,) = upload(api, make_media(tmp_path / "wait.mp4")).json()
+    queue_trim(api, video["id"])
+
+    # when the page shows it, then asks again
+    with page.expect_response(lambda answer: "/page/jobs?" in answer.url) as first:
+        open_page(page, live_server)
+    etag = first.value.headers["etag"]
+    with page.expect_response(lambda answer: "/page/jobs?" in answer.url) as again:
+        pass
+
+    # then it sent the ETag, heard that nothing changed, and still shows the job
+    assert again.value.request.headers["if-none-match"] == etag
+    assert again.value.status == 304
+    expect(page.locator("#queue .job .job-state")).to_have_text("Not started")
+
+
+def test_without_page_jobs_the_queue_reads_the_api_job_list(page: Page, live_server, api, tmp_path):
+    # given a server without /page/jobs, a cancelled job and one not started
+    page.route("**/page/jobs?*", lambda route: route.fulfill(status=404, json={"detail": "x"}))
+    (video,) = upload(api, make_media(tmp_path / "old.mp4")).json()
+    cancelled = queue_trim(api, video["id"])
+    assert api.post(f"/video/process/jobs/{cancelled}/cancel").status_code == 200
+    waiting = queue_trim(api, video["id"])
+    open_page(page, live_server)
+
+    # the cancelled one says so, in grey, not as a failure
+    cancelled_card = page.locator(f'#queue .job[data-job-id="{cancelled}"]')
+    expect(cancelled_card.locator(".job-state")).to_have_text("Cancelled")
+    expect(cancelled_card.locator(".job-state")).to_have_css("color", "rgb(93, 102, 120)")
+    expect(cancelled_card.get_by_role("button", name=f"Retry job {cancelled}")).to_be_visible()
+
+    # the other runs when asked, and its time is reckoned from the job's timestamps
+    waiting_card = page.locator(f'#queue .job[data-job-id="{waiting}"]')
+    expect(waiting_card.locator(".job-state")).to_have_text("Not started")
+    page.get_by_role("button", name="Run all waiting jobs").click()
+    expect(waiting_card.locator(".job-state")).to_have_text(
+        re.compile(r"^Done in \d+:\d\d$"), timeout=JOB_TIMEOUT
+    )
+    expect(page.get_by_role("button", name="Run all waiting jobs")).to_be_hidden()
+
+
 def test_the_concat_builder_offers_normalize_where_it_blocks(
     page: Page, live_server, api, tmp_path
 ):
