@@ -27,6 +27,7 @@ from jobs import turns
 from jobs.kinds.trim import Mode
 from jobs.models import Job
 from jobs.serializers import JobListParamsSerializer, JobSerializer, TimeField
+from videoproc import presets
 from videoproc import services as editor
 from videoproc.access import accounts_required, request_owner, scoped
 from videoproc.errors import ServiceError
@@ -375,3 +376,50 @@ class TrimPlanView(APIView):
             video=video, start_ms=params["start_ms"], end_ms=params["end_ms"], mode=params["mode"]
         )
         return Response(TrimPlanSerializer(preview).data)
+
+
+class RateField(serializers.FloatField):
+    """A frame rate as the preset has it: 30 stays 30, 29.97003 stays so."""
+
+    def to_representation(self, value):
+        return value
+
+
+class PresetParamsSerializer(serializers.Serializer):
+    video_codec = serializers.CharField()
+    audio_codec = serializers.CharField()
+    resolution = serializers.CharField(help_text="W:H, as the encode takes it")
+    frame_rate = RateField(help_text="the source's, at most 60")
+    container = serializers.CharField()
+
+
+class PresetSerializer(serializers.Serializer):
+    id = serializers.CharField(
+        help_text="web-1080p, web-720p, web-480p, webm, vertical or smaller-file"
+    )
+    label = serializers.CharField()
+    params = PresetParamsSerializer(
+        help_text="for POST /video/process/encoding, with request_code and video_id"
+    )
+    estimated_bytes = serializers.IntegerField(
+        help_text="the duration times a typical bitrate of that codec and size"
+    )
+    note = serializers.CharField(allow_null=True, help_text="what to know before choosing it")
+
+
+class PresetsView(APIView):
+    """Ready-made encodes of one video, fitted to its picture as shown (never upscaled),
+    only those this server's encode would queue (videoproc/presets.py)."""
+
+    @extend_schema(
+        summary="Encode presets for a video",
+        parameters=[VideoIdSerializer],
+        responses={200: PresetSerializer(many=True), **errors(400, 404, 503)},
+    )
+    def get(self, request):
+        query = VideoIdSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        video = services.video_get(
+            video_id=query.validated_data["video_id"], owner=request_owner(request)
+        )
+        return Response(PresetSerializer(presets.video_presets(video), many=True).data)

@@ -66,6 +66,7 @@ urlpatterns = [
     api("page/draft", pages.DraftView.as_view(), "page-draft"),
     api("page/jobs", pages.PageJobsView.as_view(), "page-jobs"),
     api("page/trim-plan", pages.TrimPlanView.as_view(), "page-trim-plan"),
+    api("page/presets", pages.PresetsView.as_view(), "page-presets"),
     api("page/tokens", tokens.TokensView.as_view(), "page-tokens"),
     api(r"page/tokens/(?P<token_key>\w+)", tokens.TokenView.as_view(), "page-token"),
     path(

@@ -9,12 +9,13 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from conftest import make_media, upload
+from conftest import ffprobe, make_media, upload
 from jobs.models import Job
-from videoproc import pages
+from jobs.tests.test_execute import rotate_mp4
+from videoproc import pages, presets
 from videoproc import services as editor
 from videos.engine import capabilities
-from videos.models import Timeline
+from videos.models import Timeline, Video
 
 pytestmark = pytest.mark.django_db
 
@@ -459,3 +460,156 @@ def test_another_users_video_is_a_404(alice, bob, clip):
 
     assert trim_plan(alice, video_id, 0, 1000).status_code == 200
     assert trim_plan(bob, video_id, 0, 1000).status_code == 404
+
+
+# The encode presets
+
+
+def stored(
+    api, tmp_path, *, size: str, rate: str = "30", rotated=False, name="p.mp4", video="libx264"
+):
+    """A 1 s clip of that size, maybe marked as turned 90°, uploaded: its record."""
+    extra = ["-preset", "ultrafast"] if video == "libx264" else []
+    clip = make_media(tmp_path / name, video=video, size=size, rate=rate, duration=1, extra=extra)
+    if rotated:
+        rotate_mp4(clip)
+    response = upload(api, clip)
+    assert response.status_code == 200, response.content
+    return response.json()[0]
+
+
+def presets_of(api, video_id: int) -> dict[str, dict]:
+    response = api.get("/page/presets", {"video_id": video_id})
+    assert response.status_code == 200, response.content
+    return {preset["id"]: preset for preset in response.json()}
+
+
+def test_a_landscape_videos_presets_never_upscale_it(api, tmp_path):
+    video = stored(api, tmp_path, size="1280x720", rate="50", video="mpeg4")
+
+    found = presets_of(api, video["id"])
+
+    assert "web-1080p" not in found  # above its size
+    assert found["web-720p"]["params"] == {
+        "video_codec": "libx264",
+        "audio_codec": "aac",
+        "resolution": "1280:720",
+        "frame_rate": 50,
+        "container": "mp4",
+    }
+    assert found["web-480p"]["params"]["resolution"] == "854:480"
+    assert found["web-480p"]["label"] == "Web 480p (H.264, MP4)"
+    assert found["webm"]["params"] == {
+        "video_codec": "libvpx-vp9",
+        "audio_codec": "libopus",
+        "resolution": "1280:720",
+        "frame_rate": 50,
+        "container": "webm",
+    }
+    assert found["smaller-file"]["params"]["resolution"] == "1280:720"
+    assert found["smaller-file"]["params"]["frame_rate"] == 25
+    assert "frames a second" in found["smaller-file"]["note"]
+
+
+def test_a_rotated_video_is_portrait_in_its_presets(api, tmp_path):
+    # given 1920x1080 footage a phone marked as turned: shown 1080 wide, 1920 high
+    video = stored(api, tmp_path, size="1920x1080", rotated=True)
+
+    found = presets_of(api, video["id"])
+
+    assert api.get("/video/view/info", {"video_id": video["id"]}).json()["rotation"] in (
+        90,
+        -90,
+        270,
+    )
+    assert found["web-1080p"]["params"]["resolution"] == "1080:1920"
+    assert found["web-720p"]["params"]["resolution"] == "720:1280"
+    assert found["web-480p"]["params"]["resolution"] == "480:854"
+    assert found["webm"]["params"]["resolution"] == "1080:1920"
+    assert found["vertical"]["params"]["resolution"] == "1080:1920"
+    assert found["vertical"]["note"] is None  # already 9:16: nothing to fit
+
+
+def test_the_vertical_preset_fits_a_landscape_picture_with_bars(api, tmp_path):
+    video = stored(api, tmp_path, size="1280x720")
+
+    vertical = presets_of(api, video["id"])["vertical"]
+
+    assert vertical["params"]["resolution"] == "1080:1920"
+    assert "black bars above and below" in vertical["note"]
+    assert "not cropped" in vertical["note"]
+
+
+def test_a_small_video_keeps_its_size_and_the_frame_rate_is_at_most_60(api, tmp_path):
+    video = stored(api, tmp_path, size="160x120", rate="100")
+
+    found = presets_of(api, video["id"])
+
+    assert set(found) >= {"web-480p", "webm", "vertical", "smaller-file"}
+    assert found["web-480p"]["params"]["resolution"] == "160:120"
+    assert "never upscales" in found["web-480p"]["note"]
+    assert {preset["params"]["frame_rate"] for preset in found.values()} <= {60, 25}
+    assert found["smaller-file"]["params"]["frame_rate"] == 25
+    width, height = map(int, found["vertical"]["params"]["resolution"].split(":"))
+    assert width <= 160 and width * 16 == height * 9
+
+
+def test_a_preset_that_would_not_change_the_video_is_left_out(api, tmp_path):
+    # an H.264 + AAC 1280x720 30 fps mp4 is already what web-720p makes
+    video = stored(api, tmp_path, size="1280x720")
+
+    assert "web-720p" not in presets_of(api, video["id"])
+
+
+def test_estimated_bytes_follow_the_bitrate_table(api, tmp_path):
+    video = stored(api, tmp_path, size="1920x1080", rate="30")
+    duration = Video.objects.get(pk=video["id"]).duration
+
+    found = presets_of(api, video["id"])
+
+    kbps = presets.video_kbps("h264", width=1280, height=720, frame_rate=30) + presets.AUDIO_KBPS
+    assert kbps == 3000 + 128
+    assert found["web-720p"]["estimated_bytes"] == int(kbps * 1000 / 8 * duration)
+    assert found["smaller-file"]["estimated_bytes"] < found["webm"]["estimated_bytes"]
+
+
+def test_every_preset_is_queued_by_the_encode_endpoint(api, tmp_path):
+    videos = [
+        stored(api, tmp_path, size="1280x720", rate="50", name="wide.mp4"),
+        stored(api, tmp_path, size="1280x720", rotated=True, name="phone.mp4"),
+    ]
+
+    for video in videos:
+        for preset in presets_of(api, video["id"]).values():
+            body = {"request_code": "ann", "video_id": video["id"], **preset["params"]}
+            response = api.post("/video/process/encoding", body, format="json")
+            assert response.status_code == 200, (preset["id"], response.content)
+            assert response.json()["message"] == "Encode job added to queue"
+
+
+def test_presets_of_a_missing_or_anothers_video_are_a_404(alice, bob, clip):
+    video_id = upload(alice, clip).json()[0]["id"]
+
+    assert alice.get("/page/presets", {"video_id": video_id}).status_code == 200
+    assert bob.get("/page/presets", {"video_id": video_id}).status_code == 404
+    assert alice.get("/page/presets", {"video_id": 999}).status_code == 404
+
+
+def test_a_rotated_videos_web_preset_makes_an_upright_portrait_file(api, tmp_path, media_root):
+    # given phone footage and its web-480p preset
+    video = stored(api, tmp_path, size="640x360", rotated=True)
+    preset = presets_of(api, video["id"])["web-480p"]
+
+    # when that encode runs
+    body = {"request_code": "ann", "video_id": video["id"], **preset["params"]}
+    job_id = api.post("/video/process/encoding", body, format="json").json()["job_id"]
+    executed = api.post("/video/process/execute", {"request_code": "ann"}, format="json")
+
+    # then the file is 360 wide and 640 high, upright
+    assert preset["params"]["resolution"] == "360:640"
+    assert executed.status_code == 200, executed.content
+    output_id = api.get(f"/video/process/jobs/{job_id}").json()["output_video_id"]
+    output = Video.objects.get(pk=output_id)
+    (stream,) = ffprobe(media_root / output.file.name, "-select_streams", "v")["streams"]
+    assert (stream["width"], stream["height"]) == (360, 640)
+    assert not stream.get("side_data_list")
