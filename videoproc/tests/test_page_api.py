@@ -613,3 +613,15 @@ def test_a_rotated_videos_web_preset_makes_an_upright_portrait_file(api, tmp_pat
     (stream,) = ffprobe(media_root / output.file.name, "-select_streams", "v")["streams"]
     assert (stream["width"], stream["height"]) == (360, 640)
     assert not stream.get("side_data_list")
+
+
+def test_the_keyframe_preview_starts_where_the_keyframe_trim_starts(api, gops):
+    preview = trim_plan(api, gops["id"], 2300, 3300, mode="keyframe").json()
+
+    job_id = a_trim_of(api, gops["id"], "2300", "3300", mode="keyframe")
+    executed = api.post("/video/process/execute", {"request_code": "ann"}, format="json")
+
+    job = api.get(f"/video/process/jobs/{job_id}").json()
+    assert executed.status_code == 200, executed.content
+    assert job["outcome"]["trim_method"] == "keyframe"
+    assert job["outcome"]["real_start"] == preview["copy"][0][0] == 2000
