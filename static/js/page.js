@@ -25,6 +25,7 @@ const state = {
   jobsTag: null, // the ETag of the jobs answer shown, for If-None-Match
   jobsFallback: false, // /page/jobs is missing: read the API's job list instead
   presets: [], // the encode presets offered for the current video
+  encodeTouched: false, // the encode fields were changed by hand since the video was played
   rendering: new Map(), // job id -> the status line of the form that rendered it
   executing: 0, // executes started by this page and not answered yet
 };
@@ -468,6 +469,7 @@ function play(video) {
   $("#player-empty").hidden = true;
   $("#encode-resolution").value = video.resolution;
   $("#encode-fps").value = Math.round(video.fps);
+  state.encodeTouched = false;
   for (const node of document.querySelectorAll("#tools .form-status")) node.textContent = "";
   loadPresets(video);
   renderLibrary();
@@ -556,7 +558,8 @@ const ENCODE_FIELDS = {
 };
 
 // The presets offered for this video (/page/presets); without them (an older server
-// answers 404) the form offers the advanced fields alone.
+// answers 404) the form offers the advanced fields alone. The first is chosen, unless
+// the fields were changed by hand while the presets were on their way.
 async function loadPresets(video) {
   state.presets = [];
   renderPresets();
@@ -570,13 +573,13 @@ async function loadPresets(video) {
   if (!response.ok) return;
   state.presets = await response.json();
   renderPresets();
-  if (state.presets.length) choosePreset(state.presets[0]);
+  if (state.presets.length && !state.encodeTouched) choosePreset(state.presets[0]);
 }
 
 function renderPresets() {
   const offered = state.presets.length > 0;
   $("#encode-presets").hidden = !offered;
-  $("#encode-advanced").open = !offered;
+  $("#encode-advanced").open = !offered || state.encodeTouched;
   $("#encode-preset-list").replaceChildren(
     ...state.presets.map((preset, index) => {
       const id = `encode-preset-${index}`;
@@ -616,6 +619,7 @@ function encodeParams() {
 }
 
 function setUpEncode() {
+  $("#encode-advanced").addEventListener("input", () => { state.encodeTouched = true; });
   $("#encode-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const button = $("#encode-submit");
