@@ -332,8 +332,9 @@ class TrimPlanQuerySerializer(VideoIdSerializer):
 
 
 class TrimPlanSerializer(serializers.Serializer):
-    method = serializers.ChoiceField(
-        choices=Mode.choices, help_text="what the trim would run (smart may fall back)"
+    method = serializers.CharField(
+        help_text="what the trim would run: smart, reencode or keyframe (smart may fall back "
+        "to reencode)"
     )
     copy = serializers.ListField(
         child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
