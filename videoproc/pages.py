@@ -327,7 +327,10 @@ class TrimPlanQuerySerializer(VideoIdSerializer):
 
     def validate(self, attrs: dict) -> dict:
         if attrs["end_ms"] <= attrs["start_ms"]:
-            raise serializers.ValidationError("end_ms must be after start_ms")
+            raise serializers.ValidationError(
+                f"The end ({attrs['end_ms']} ms) must come after the start "
+                f"({attrs['start_ms']} ms)."
+            )
         return attrs
 
 
@@ -370,8 +373,8 @@ class TrimPlanView(APIView):
         duration_ms = math.ceil(video.duration * 1000)
         if params["end_ms"] > duration_ms:
             raise ServiceError(
-                f"end_ms ({params['end_ms']} ms) is past the end of {video.label} "
-                f"({duration_ms} ms)"
+                f"The end ({params['end_ms']} ms) is past the end of {video.label}, which "
+                f"lasts {duration_ms} ms."
             )
         preview = editor.trim_preview(
             video=video, start_ms=params["start_ms"], end_ms=params["end_ms"], mode=params["mode"]

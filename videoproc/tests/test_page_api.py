@@ -422,8 +422,8 @@ def test_dragging_a_handle_scans_the_video_once(api, gops, monkeypatch):
 @pytest.mark.parametrize(
     ("start", "end", "words"),
     [
-        (2000, 1000, "end_ms must be after start_ms"),
-        (1000, 1000, "end_ms must be after start_ms"),
+        (2000, 1000, "must come after the start"),
+        (1000, 1000, "must come after the start"),
         (1000, 9000, "past the end"),
         (6500, 9000, "past the end"),
         (-5, 1000, "negative"),
