@@ -795,8 +795,10 @@ async function showJobs(jobs) {
 function renderJobs() {
   const jobs = [...state.jobs].reverse(); // newest first
   $("#queue-empty").hidden = jobs.length > 0;
-  const notStarted = jobs.some((job) => job.status === "pending" && !state.rendering.has(job.id));
-  $("#execute").hidden = !notStarted;
+  // Shown for jobs no execute of this page is starting (a script's, or a render's whose
+  // start was refused), and while it runs them.
+  const notStarted = state.executing === 0 && jobs.some((job) => job.status === "pending");
+  $("#execute").hidden = !notStarted && !$("#execute").disabled;
   const nodes = jobs.map((job) => {
     const key = JSON.stringify([job.status, job.progress, job.place_in_line, job.error, job.output_video_id, jobSummary(job)]);
     const shown = jobCards.get(job.id);
