@@ -80,9 +80,10 @@ function clock(seconds) {
   return `${pad(h)}:${pad(m)}:${pad(s)}.${pad(ms % 1000, 3)}`;
 }
 
-// A span of time as a person reads it on a job card: 0:07, 1:05, 1:02:09.
-function minutes(seconds) {
-  const whole = Math.max(0, Math.round(seconds));
+// A span of time as a person reads it on a job card: 0:07, 1:05, 1:02:09, in whole
+// seconds as a clock counts them (rounded up for a time left, or a run's whole length).
+function minutes(seconds, wholeSeconds = Math.floor) {
+  const whole = Math.max(0, wholeSeconds(seconds));
   const h = Math.floor(whole / 3600);
   const m = Math.floor((whole % 3600) / 60);
   const s = String(whole % 60).padStart(2, "0");
@@ -855,10 +856,10 @@ function jobState(job) {
     const elapsed = `${minutes(job.elapsed_seconds + since)} elapsed`;
     if (job.eta_seconds === null || job.eta_seconds === undefined) return elapsed;
     const left = job.eta_seconds - since;
-    return left >= 1 ? `${elapsed} · about ${minutes(left)} left` : `${elapsed} · finishing`;
+    return left >= 1 ? `${elapsed} · about ${minutes(left, Math.ceil)} left` : `${elapsed} · finishing`;
   }
   if (job.status === "succeeded") {
-    return job.elapsed_seconds === null || job.elapsed_seconds === undefined ? "Done" : `Done in ${minutes(job.elapsed_seconds)}`;
+    return job.elapsed_seconds === null || job.elapsed_seconds === undefined ? "Done" : `Done in ${minutes(job.elapsed_seconds, Math.ceil)}`;
   }
   return job.status === "failed" ? "Failed" : "Cancelled";
 }

@@ -232,6 +232,85 @@ def test_without_page_jobs_the_queue_reads_the_api_job_list(page: Page, live_ser
     expect(page.get_by_role("button", name="Run all waiting jobs")).to_be_hidden()
 
 
+def page_job(job_id: int, status: str, **fields) -> dict:
+    """A job as /page/jobs gives it: an encode of video 1, with the given fields."""
+    return {
+        "id": job_id,
+        "request_code": "alice",
+        "kind": "encode",
+        "status": status,
+        "params": {
+            "video_id": 1,
+            "video_codec": "libx264",
+            "audio_codec": "aac",
+            "resolution": "640:360",
+            "frame_rate": 30,
+            "container": "mp4",
+        },
+        "outcome": {},
+        "progress": 0,
+        "place_in_line": None,
+        "cost": None,
+        "error": None,
+        "output_video_id": None,
+        "created_at": "2026-01-05T10:00:00Z",
+        "queued_at": None,
+        "started_at": None,
+        "finished_at": None,
+        "elapsed_seconds": None,
+        "eta_seconds": None,
+        **fields,
+    }
+
+
+def test_job_cards_say_where_each_job_is(page: Page, live_server):
+    # given jobs in every state, as /page/jobs tells them
+    jobs = [
+        page_job(1, "failed", error="The encoder ran out of memory", elapsed_seconds=3),
+        page_job(2, "cancelled"),
+        page_job(3, "succeeded", output_video_id=9, progress=100, elapsed_seconds=11.2),
+        page_job(4, "running", progress=62, elapsed_seconds=65, eta_seconds=40),
+        page_job(5, "queued", place_in_line=1),
+        page_job(6, "queued", place_in_line=2),
+        page_job(7, "pending"),
+    ]
+    answer = {"now": "2026-01-05T10:05:00Z", "jobs": jobs}
+
+    def answer_jobs(route):
+        if route.request.headers.get("if-none-match") == '"v1"':
+            route.fulfill(status=304, headers={"ETag": '"v1"'})  # nothing changed since
+        else:
+            route.fulfill(json=answer, headers={"ETag": '"v1"'})
+
+    page.route("**/page/jobs?*", answer_jobs)
+
+    # when the page shows them
+    open_page(page, live_server)
+
+    # then each card says it in words, newest first
+    expect(page.locator("#queue .job .job-state")).to_have_text(
+        [
+            "Not started",
+            "Waiting — 2nd in line",
+            "Waiting — next in line",
+            re.compile(r"^1:0[56] elapsed · about 0:(40|39) left$"),
+            "Done in 0:12",
+            "Cancelled",
+            "Failed",
+        ]
+    )
+    running = page.locator('#queue .job[data-job-id="4"]')
+    expect(running.get_by_role("progressbar", name="Progress of job 4")).to_have_attribute(
+        "value", "62"
+    )
+    expect(page.locator('#queue .job[data-job-id="1"] .job-error')).to_have_text(
+        "The encoder ran out of memory"
+    )
+    expect(page.get_by_role("button", name="Play result #9")).to_be_visible()
+    # and a running one counts on while the answer is "nothing changed"
+    expect(running.locator(".job-state")).to_have_text(re.compile(r"^1:0[78] elapsed"))
+
+
 def test_the_concat_builder_offers_normalize_where_it_blocks(
     page: Page, live_server, api, tmp_path
 ):
