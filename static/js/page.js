@@ -478,8 +478,8 @@ function play(video) {
   document.dispatchEvent(new CustomEvent("videoproc:play", { detail: { video } }));
 }
 
-// Plays a video by id: a result not on the library page shown is looked for on the
-// first page of the newest.
+// Plays a video by id: one not seen yet (a new result) is looked for in the library
+// page shown, refreshed.
 async function playById(id) {
   if (!state.known.has(id)) await refreshLibrary();
   const video = state.known.get(id);
@@ -585,9 +585,12 @@ function renderPresets() {
     ...state.presets.map((preset, index) => {
       const id = `encode-preset-${index}`;
       return el("div", { class: "preset" },
-        el("input", { type: "radio", name: "preset", id, value: preset.id, "aria-describedby": `${id}-about`, onchange: () => choosePreset(preset) }),
+        el("input", {
+          type: "radio", name: "preset", id, value: preset.id,
+          "aria-labelledby": `${id}-name`, "aria-describedby": `${id}-about`, onchange: () => choosePreset(preset),
+        }),
         el("label", { for: id },
-          el("span", { class: "preset-label" }, preset.label),
+          el("span", { class: "preset-label", id: `${id}-name` }, preset.label),
           el("span", { class: "preset-about", id: `${id}-about` },
             el("span", { class: "preset-size" }, aboutBytes(preset.estimated_bytes)),
             preset.note ? el("span", { class: "preset-note" }, preset.note) : null)));
@@ -620,7 +623,11 @@ function encodeParams() {
 }
 
 function setUpEncode() {
-  $("#encode-advanced").addEventListener("input", () => { state.encodeTouched = true; });
+  // Fields changed by hand are no preset's any more.
+  $("#encode-advanced").addEventListener("input", () => {
+    state.encodeTouched = true;
+    for (const radio of document.querySelectorAll("#encode-preset-list input")) radio.checked = false;
+  });
   $("#encode-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const button = $("#encode-submit");
