@@ -18,6 +18,7 @@ from videos.models import Video
 from .kinds import KINDS
 from .kinds.base import Input, PlannedVideo
 from .models import Job
+from .transitions import STANDING
 
 
 def is_job_ref(ref) -> bool:
@@ -46,10 +47,18 @@ def refs_resolve(*, request_code: str, refs: list, owner=None) -> list[Input]:
 def _planned_output(request_code: str, job_id: int, owner) -> PlannedVideo:
     job = scoped(Job.objects.all(), owner).filter(pk=job_id).first()
     if job is None or job.request_code != request_code:
-        raise ServiceError(f"Job {job_id} is not a job of request_code {request_code}")
+        raise ServiceError(
+            f"Job {job_id} is not a job of the request code '{request_code}': only the "
+            "output of your own pending jobs can be named by a job id."
+        )
     if job.status != Job.Status.PENDING:
-        hint = f": use its output, video {job.output_video_id}" if job.output_video_id else ""
-        raise ServiceError(f"Job {job_id} is {job.status}, not pending{hint}")
+        hint = (
+            f"; use its output, video {job.output_video_id}, instead" if job.output_video_id else ""
+        )
+        raise ServiceError(
+            f"Job {job_id} {STANDING[job.status]}: only a pending job's output can be named "
+            f"by its job id{hint}."
+        )
     return plan_output(job)
 
 
@@ -69,7 +78,7 @@ def _inputs_of(job: Job, refs: list) -> list[Input]:
         if not is_job_ref(ref):
             video = Video.objects.filter(pk=ref).first()
             if video is None:
-                raise ServiceError(f"Video {ref}, an input of job {job.id}, no longer exists")
+                raise ServiceError(f"Video {ref}, an input of job {job.id}, no longer exists.")
             inputs.append(video)
             continue
         upstream = Job.objects.select_related("output_video").get(pk=ref["job_id"])

@@ -48,7 +48,10 @@ class TimeField(serializers.Field):
 class VideoRefField(serializers.Field):
     """A video id, or {"job_id": N}: the output of a pending job of the same requester."""
 
-    default_error_messages = {"invalid": 'expected a video id or {{"job_id": <id>}}, got {value}'}
+    default_error_messages = {
+        "invalid": "Name a video by its id, or a pending job's output by "
+        '{{"job_id": <id>}}, not {value}.'
+    }
     video_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
     def to_internal_value(self, data) -> int | dict:
@@ -79,7 +82,7 @@ class OutputTargetSerializer(serializers.Serializer):
         encoder = capabilities.encoders().get(name)
         if encoder is None or encoder.kind != kind:
             raise serializers.ValidationError(
-                f"'{name}' is not a {kind} encoder this server's FFmpeg has"
+                f"This server's FFmpeg has no {kind} encoder named '{name}'."
             )
         return name
 
@@ -92,18 +95,25 @@ class OutputTargetSerializer(serializers.Serializer):
     def validate_resolution(self, value: str) -> str:
         match = RESOLUTION_RE.match(value.strip())
         if not match:
-            raise serializers.ValidationError(f"'{value}' is not a resolution of the form W:H")
+            raise serializers.ValidationError(
+                f"'{value}' is not a resolution: write width:height, such as 1920:1080."
+            )
         width, height = int(match[1]), int(match[2])
         if width <= 0 or height <= 0 or width % 2 or height % 2:
-            raise serializers.ValidationError("width and height must be positive even numbers")
+            raise serializers.ValidationError(
+                f"The width and height must be positive even numbers, not {width}:{height}."
+            )
         if width > MAX_WIDTH or height > MAX_HEIGHT:
-            raise serializers.ValidationError(f"the largest resolution is {MAX_WIDTH}:{MAX_HEIGHT}")
+            raise serializers.ValidationError(
+                f"The largest resolution is {MAX_WIDTH}:{MAX_HEIGHT}, not {width}:{height}."
+            )
         return f"{width}:{height}"
 
     def validate_frame_rate(self, value: float) -> int | float:
         if not MIN_FRAME_RATE <= value <= MAX_FRAME_RATE:
             raise serializers.ValidationError(
-                f"frame_rate must be between {MIN_FRAME_RATE} and {MAX_FRAME_RATE}"
+                f"The frame rate must be between {MIN_FRAME_RATE} and {MAX_FRAME_RATE} fps, "
+                f"not {value:g}."
             )
         return int(value) if float(value).is_integer() else float(value)
 
@@ -131,7 +141,11 @@ class NormalizeField(serializers.Field):
     """`true`: every input is made to match the first; an object: to match that target
     (unnamed fields are the first input's); absent or `false`: no normalising."""
 
-    default_error_messages = {"invalid": "expected true, false or an object naming the target"}
+    default_error_messages = {
+        "invalid": "Normalising is true (match the first input), false, or the target to "
+        "match (an object with any of resolution, frame_rate, video_codec, audio_codec, "
+        "container)."
+    }
 
     def to_internal_value(self, data) -> bool | dict:
         if isinstance(data, bool):
@@ -142,7 +156,10 @@ class NormalizeField(serializers.Field):
         target.is_valid(raise_exception=True)
         unknown = sorted(set(data) - set(target.fields))
         if unknown:
-            raise serializers.ValidationError(f"unknown target fields: {', '.join(unknown)}")
+            raise serializers.ValidationError(
+                f"A normalising target has no {', '.join(unknown)}: it takes resolution, "
+                "frame_rate, video_codec, audio_codec and container."
+            )
         return {key: value for key, value in target.validated_data.items() if value is not None}
 
     def to_representation(self, value):

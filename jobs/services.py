@@ -56,8 +56,8 @@ def _active_jobs_check(*, owner) -> None:
     active = Job.objects.filter(owner=owner, status__in=transitions.UNFINISHED).count()
     if active >= cap:
         raise ServiceError(
-            f"You have {active} unfinished jobs, the most allowed at once ({cap}); "
-            "execute or cancel some first",
+            f"You have {active} unfinished jobs, the most allowed at once ({cap}): "
+            "execute or cancel some first.",
             status.HTTP_429_TOO_MANY_REQUESTS,
         )
 
@@ -67,8 +67,8 @@ def _cost_check(*, cost: float, owner) -> None:
     than what is left of its owner's USER_DAILY_CPU_SECONDS. Under _owner_lock."""
     if cost > settings.JOB_MAX_CPU_SECONDS:
         raise ServiceError(
-            f"This job would cost about {cost:,.0f} CPU-seconds, more than this server's "
-            f"limit per job of {settings.JOB_MAX_CPU_SECONDS:,.0f} (JOB_MAX_CPU_SECONDS)"
+            f"This job would take about {cost:,.0f} CPU-seconds of work, more than this "
+            f"server allows one job ({settings.JOB_MAX_CPU_SECONDS:,.0f}, JOB_MAX_CPU_SECONDS)."
         )
     if owner is None:
         return  # no accounts, no one to charge
@@ -80,9 +80,10 @@ def _cost_check(*, cost: float, owner) -> None:
     )
     if charged + cost > settings.USER_DAILY_CPU_SECONDS:
         raise ServiceError(
-            f"This job would cost about {cost:,.0f} CPU-seconds, and your jobs of the last "
-            f"24 hours already cost {charged:,.0f} of your {settings.USER_DAILY_CPU_SECONDS:,.0f} "
-            "(USER_DAILY_CPU_SECONDS): wait, or cancel jobs that have not started"
+            f"This job would take about {cost:,.0f} CPU-seconds of work, and your jobs of the "
+            f"last 24 hours already took {charged:,.0f} of the "
+            f"{settings.USER_DAILY_CPU_SECONDS:,.0f} you have a day (USER_DAILY_CPU_SECONDS): "
+            "wait, or cancel jobs that have not started."
         )
 
 
@@ -171,7 +172,8 @@ def _send(jobs: list[Job], token: uuid.UUID) -> None:
             unsent = sorted([other.id for other in ready[index:]] + waiting)
             transitions.jobs_unqueue(unsent, dispatch_token=token)
             raise ServiceError(
-                f"The job queue is unreachable ({error}); jobs {unsent} are pending again",
+                f"The job queue cannot be reached ({error}), so jobs "
+                f"{', '.join(map(str, unsent))} are pending again: execute again later.",
                 status.HTTP_503_SERVICE_UNAVAILABLE,
             ) from error
 
@@ -303,8 +305,8 @@ def _run_in_line(job_ids) -> list[Job]:
     if _executes_in_line() >= settings.EXECUTE_LINE_LIMIT and not _slot_free():
         raise ServiceError(
             f"This server is running as many FFmpeg as it may ({settings.FFMPEG_MAX_RUNS}) "
-            f"and {settings.EXECUTE_LINE_LIMIT} executes wait in line; the jobs are still "
-            "pending: execute again later",
+            f"and {settings.EXECUTE_LINE_LIMIT} executes wait in line, so the jobs are still "
+            "pending: execute again later.",
             status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": str(BUSY_RETRY_AFTER)},
         )
@@ -379,7 +381,7 @@ def jobs_execute(*, request_code: str, wait: bool = True, owner=None) -> list[Jo
     job_ids = pending.values_list("id", flat=True)
     jobs = _dispatch(job_ids) if distributed() else _run_in_line(job_ids)
     if not jobs:
-        raise ServiceError(f"No pending jobs for request_code {request_code}")
+        raise ServiceError(f"No pending jobs for the request code '{request_code}'.")
     if not distributed():
         finished = jobs
     elif wait:
@@ -392,10 +394,9 @@ def jobs_execute(*, request_code: str, wait: bool = True, owner=None) -> list[Jo
     if failed:
         cancelled = [job for job in finished if job.status == Job.Status.CANCELLED]
         raise ServiceError(
-            f"{len(failed)} of {len(finished)} jobs for request_code {request_code} failed: "
-            + "; ".join(
-                f"job {job.id} ({job.kind}) {job.status}: {_headline(job.error)}" for job in failed
-            )
+            f"{len(failed)} of {len(finished)} jobs for the request code '{request_code}' "
+            "failed: "
+            + "; ".join(f"job {job.id} ({job.kind}): {_headline(job.error)}" for job in failed)
             + (f"; {cancelled_note(cancelled)}" if cancelled else ""),
             status.HTTP_507_INSUFFICIENT_STORAGE
             if any(job.error == NO_SPACE_DETAIL for job in failed)

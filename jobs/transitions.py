@@ -34,6 +34,15 @@ UNFINISHED = (Status.PENDING, Status.QUEUED, Status.RUNNING)
 HANDED_OUT = (Status.QUEUED, Status.RUNNING)  # what an execute that waits still waits for
 
 NOT_STARTED = "cancelled before it ran"
+# How a refusal says where a job stands: "Job 3 has succeeded: ...".
+STANDING = {
+    Status.PENDING: "is pending",
+    Status.QUEUED: "is queued",
+    Status.RUNNING: "is running",
+    Status.SUCCEEDED: "has succeeded",
+    Status.FAILED: "has failed",
+    Status.CANCELLED: "was cancelled",
+}
 
 
 def _move(jobs: QuerySet, *, sources: tuple[str, ...], to: str, **fields) -> int:
@@ -190,7 +199,8 @@ def job_cancel(*, job: Job) -> None:
         Job.objects.filter(pk=job.pk).update(cancel_requested=True)
     else:
         raise ServiceError(
-            f"Job {job.id} is {job.status}; only pending, queued or running jobs can be cancelled",
+            f"Job {job.id} {STANDING[job.status]}: only pending, queued or running jobs can "
+            "be cancelled.",
             http.HTTP_409_CONFLICT,
         )
 
@@ -200,7 +210,7 @@ def job_retry(*, job: Job) -> None:
     allowance of JOB_MAX_ATTEMPTS. The caller holds the row's lock."""
     if job.status not in (Status.FAILED, Status.CANCELLED):
         raise ServiceError(
-            f"Job {job.id} is {job.status}; only failed or cancelled jobs can be retried",
+            f"Job {job.id} {STANDING[job.status]}: only failed or cancelled jobs can be retried.",
             http.HTTP_409_CONFLICT,
         )
     _move(

@@ -242,7 +242,9 @@ class VideoRenameSerializer(serializers.Serializer):
         if any(unicodedata.category(ch)[0] == "C" for ch in name):
             raise serializers.ValidationError("A name cannot hold control characters.")
         if "/" in name or "\\" in name:
-            raise serializers.ValidationError("A name cannot hold / or \\ (it is not a path).")
+            raise serializers.ValidationError(
+                "A name cannot hold / or \\: it is a name, not a path."
+            )
         if name.strip(".") == "":
             raise serializers.ValidationError("A name must hold more than dots.")
         extension = self.context["video"].extension

@@ -26,8 +26,6 @@ from .models import Timeline, Video
 
 logger = logging.getLogger(__name__)
 
-ALLOWED_EXTENSIONS = " ".join(FORMATS)
-
 
 def upload_extension(filename: str) -> str:
     return filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
@@ -51,11 +49,15 @@ def video_check_file(*, path: str | Path, filename: str) -> ProbeResult:
     extension = upload_extension(filename)
     if extension not in FORMATS:
         raise ServiceError(
-            f"'{filename}' is not a supported format (allowed: {ALLOWED_EXTENSIONS})",
+            f"'{filename}' is not a video format we accept: its name must end in one of "
+            f"{', '.join('.' + name for name in FORMATS)}.",
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         )
     if Path(path).stat().st_size == 0:
-        raise ServiceError(f"'{filename}' is empty", status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
+        raise ServiceError(
+            f"'{filename}' is empty: there is no video in it.",
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        )
     try:
         result = probe(path)
     except ProbeError as error:
@@ -64,15 +66,19 @@ def video_check_file(*, path: str | Path, filename: str) -> ProbeResult:
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         ) from None
     if result.demuxer not in FORMATS[extension].demuxers:
+        real = next((name for name, kind in FORMATS.items() if result.demuxer in kind.demuxers), "")
         raise ServiceError(
-            f"'{filename}' is not a {extension} video (its content is {result.container})",
+            f"'{filename}' is not a .{extension} video: its content is "
+            f"{f'.{real} ({result.container})' if real else result.container}. Give it the "
+            "extension of what it is.",
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         )
     if reason := budget_refusal(
         width=result.width, height=result.height, frame_rate=result.fps, duration=result.duration
     ):
         raise ServiceError(
-            f"'{filename}' is too costly: {reason}", status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+            f"'{filename}' is too much for this server: {reason}.",
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         )
     return result
 
@@ -83,17 +89,36 @@ def budget_refusal(*, width: int, height: int, frame_rate: float, duration: floa
     pixels = width * height
     if pixels > settings.MAX_FRAME_PIXELS:
         return (
-            f"frames of {width}x{height} are {pixels} pixels, more than this server's "
-            f"limit of {settings.MAX_FRAME_PIXELS} (MAX_FRAME_PIXELS)"
+            f"frames of {width}x{height} hold {amount(pixels)} pixels each, more than this "
+            f"server's limit of {amount(settings.MAX_FRAME_PIXELS)} (MAX_FRAME_PIXELS)"
         )
     work = pixels * frame_rate * duration
     if work > settings.MAX_WORK_PIXELS:
         return (
-            f"{width}x{height} at {frame_rate:g} fps for {duration:g} s is {work:.3g} pixels "
-            f"to process, more than this server's limit of {settings.MAX_WORK_PIXELS:.3g} "
-            "(MAX_WORK_PIXELS)"
+            f"{width}x{height} at {frame_rate:g} fps for {duration:g} s is {amount(work)} "
+            f"pixels to process, more than this server's limit of "
+            f"{amount(settings.MAX_WORK_PIXELS)} (MAX_WORK_PIXELS)"
         )
     return None
+
+
+def amount(count: float) -> str:
+    """A large count as a person reads it: "8.3 million", "4.1 billion"."""
+    for size, name in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
+        if count >= size:
+            return f"{count / size:,.1f} {name}"
+    return f"{count:,.0f}"
+
+
+def readable_size(size: float) -> str:
+    """Bytes as a person reads them: "512 bytes", "1.5 MB", "20.0 GB" (1 KB = 1024 bytes)."""
+    if size < 1024:
+        return f"{size:,.0f} bytes"
+    for unit in ("KB", "MB", "GB"):
+        size /= 1024
+        if size < 1024:
+            return f"{size:,.1f} {unit}"
+    return f"{size / 1024:,.1f} TB"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,8 +205,9 @@ def video_quota_check(*, owner, incoming: int) -> None:
     used = Video.objects.filter(owner=owner).aggregate(used=Sum("size"))["used"] or 0
     if used + incoming > quota:
         raise ServiceError(
-            f"Storage quota exceeded: you use {used} of {quota} bytes and this needs "
-            f"{incoming} more; delete videos or ask for a larger quota",
+            f"Your storage quota is used up: you store {readable_size(used)} of your "
+            f"{readable_size(quota)} and this needs {readable_size(incoming)} more. Delete "
+            "videos, or ask for a larger quota.",
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
 
@@ -218,7 +244,8 @@ def video_upload_admit(*, declared: int, owner=None) -> None:
     framing, over what the owner's quota has left."""
     if declared > settings.MAX_UPLOAD_SIZE:
         raise ServiceError(
-            f"The upload is larger than the limit of {settings.MAX_UPLOAD_SIZE} bytes",
+            f"The upload is larger than this server's limit of "
+            f"{readable_size(settings.MAX_UPLOAD_SIZE)} (MAX_UPLOAD_SIZE).",
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     video_quota_check(owner=owner, incoming=max(0, declared - UPLOAD_FRAMING_ALLOWANCE))
@@ -227,7 +254,7 @@ def video_upload_admit(*, declared: int, owner=None) -> None:
 def video_upload(*, files: list[UploadedFile], owner=None) -> list[Video]:
     """Store every file, or none: one refused file refuses the whole request."""
     if not files:
-        raise ServiceError("No files were uploaded; send them in the multipart field 'files'")
+        raise ServiceError("No files were uploaded: send them in the multipart field 'files'.")
     incoming = sum(upload.size for upload in files)
     video_quota_check(owner=owner, incoming=incoming)  # early: before probing and copying
     checked = [

@@ -141,7 +141,8 @@ class StoryboardView(APIView):
         row = Timeline.objects.filter(video=video, state=Timeline.State.READY).first()
         if row is None or not row.storyboard:
             raise ServiceError(
-                f"Video {video.id} has no storyboard yet: GET /video/view/timeline first",
+                f"Video {video.id} has no storyboard yet: ask for its timeline first "
+                "(GET /video/view/timeline).",
                 status.HTTP_404_NOT_FOUND,
             )
         with default_storage.open(row.storyboard, "rb") as handle:

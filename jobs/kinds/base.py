@@ -178,10 +178,17 @@ def plan_or_refuse(make_plan):
         return make_plan()
     except FFmpegInterrupted as error:  # a busy machine, not an answer: ask again later
         raise ServiceError(
-            f"Could not check the output format: {error}", status.HTTP_503_SERVICE_UNAVAILABLE
+            f"The output format could not be checked just now ({error}): try again shortly.",
+            status.HTTP_503_SERVICE_UNAVAILABLE,
         ) from None
     except FFmpegError as error:
-        raise ServiceError(str(error)) from None
+        raise ServiceError(sentence(str(error))) from None
+
+
+def sentence(text: str) -> str:
+    """The engine's words ("this server cannot write ...") as a message: a sentence."""
+    text = text.strip()
+    return f"{text[:1].upper()}{text[1:]}{'' if text.endswith(('.', ')')) else '.'}"
 
 
 def one_frame_check(*, start_ms: float, end_ms: float, source: Input, what: str) -> None:
@@ -189,7 +196,9 @@ def one_frame_check(*, start_ms: float, end_ms: float, source: Input, what: str)
     that would fail. The end is clamped to the source's, as the run will."""
     frame_ms = 1000 / source.fps
     if min(end_ms, source.duration * 1000) - start_ms < frame_ms:
-        raise ServiceError(f"{what} must last at least one frame ({frame_ms:.1f} ms here)")
+        raise ServiceError(
+            f"{what} must last at least one frame ({frame_ms:.1f} ms in {source.label})."
+        )
 
 
 def output_rate_check(plan: pipelines.OutputPlan) -> None:
@@ -198,9 +207,9 @@ def output_rate_check(plan: pipelines.OutputPlan) -> None:
     if rate > settings.MAX_PIXEL_RATE:
         raise ServiceError(
             f"The output would be {plan.width}x{plan.height} at "
-            f"{float(Fraction(plan.frame_rate)):g} fps, {rate:.3g} pixels a second to encode, "
-            "more than this server's limit of "
-            f"{settings.MAX_PIXEL_RATE:.3g} (MAX_PIXEL_RATE)"
+            f"{float(Fraction(plan.frame_rate)):g} fps: {rate / 1e6:,.0f} million pixels a "
+            "second to encode, more than this server encodes "
+            f"({settings.MAX_PIXEL_RATE / 1e6:,.0f} million, MAX_PIXEL_RATE)."
         )
 
 

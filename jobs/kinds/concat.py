@@ -83,8 +83,8 @@ def join_check(
         return target
     if reason := pipelines.concat_incompatibility(inputs):
         raise ServiceError(
-            f'These {refusal}: {reason} ("normalize": true would re-encode the ones that '
-            "differ from the first)"
+            f"These {refusal} as they are: {reason}. Ask for them to be normalised to join "
+            'them anyway ("normalize": true re-encodes those that differ from the first).'
         )
     return None
 

@@ -17,7 +17,7 @@ from jobs.serializers import (
     TimeField,
     VideoRefField,
 )
-from jobs.timecodes import format_ms
+from jobs.timecodes import clock, format_ms
 from videoproc.errors import ServiceError
 from videos import storage
 from videos.engine import costs, edits, normalize, pipelines, smartcut
@@ -46,11 +46,6 @@ class SegmentSerializer(serializers.Serializer):
     video_id = VideoRefField()
     start = TimeField(source="start_ms", help_text="same forms as trim_start")
     end = TimeField(source="end_ms", help_text="same forms as trim_end")
-
-    def validate(self, attrs: dict) -> dict:
-        if attrs["end_ms"] <= attrs["start_ms"]:
-            raise serializers.ValidationError("a segment's end must be after its start")
-        return attrs
 
 
 @extend_schema_serializer(
@@ -88,6 +83,15 @@ class EditSerializer(RequestCodeSerializer):
     )
     normalize = NormalizeField(default=False, help_text=NORMALIZE_HELP)
 
+    def validate(self, attrs: dict) -> dict:
+        for number, segment in enumerate(attrs["segments"], 1):
+            if segment["end_ms"] <= segment["start_ms"]:
+                raise serializers.ValidationError(
+                    f"Segment {number}'s end ({clock(segment['end_ms'])}) must come after its "
+                    f"start ({clock(segment['start_ms'])})."
+                )
+        return attrs
+
 
 @dataclass(frozen=True)
 class SegmentParams:
@@ -121,8 +125,8 @@ class Edit(Kind):
         for number, (segment, source) in enumerate(zip(params.segments, inputs, strict=True), 1):
             if segment.start_ms >= source.duration * 1000:
                 raise ServiceError(
-                    f"segment {number} starts ({format_ms(segment.start_ms)} ms) at or past "
-                    f"the end of {source.label} ({source.duration * 1000:.0f} ms)"
+                    f"Segment {number} starts ({clock(segment.start_ms)}) at or past the end "
+                    f"of {source.label}, which lasts {clock(source.duration * 1000)}."
                 )
             one_frame_check(
                 start_ms=segment.start_ms,

@@ -10,7 +10,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from jobs.serializers import RequestCodeSerializer, TimeField, VideoRefField
-from jobs.timecodes import format_ms
+from jobs.timecodes import clock, format_ms
 from videoproc.errors import ServiceError
 from videos import storage
 from videos.engine import costs, pipelines, smartcut
@@ -83,7 +83,10 @@ class TrimSerializer(RequestCodeSerializer):
 
     def validate(self, attrs: dict) -> dict:
         if attrs["trim_end_ms"] <= attrs["trim_start_ms"]:
-            raise serializers.ValidationError("trim_end must be after trim_start")
+            raise serializers.ValidationError(
+                f"The end ({clock(attrs['trim_end_ms'])}) must come after the start "
+                f"({clock(attrs['trim_start_ms'])})."
+            )
         return attrs
 
 
@@ -116,8 +119,8 @@ class Trim(Kind):
         duration_ms = video.duration * 1000
         if params.trim_start_ms >= duration_ms:
             raise ServiceError(
-                f"trim_start ({format_ms(params.trim_start_ms)} ms) is at or past the end of "
-                f"{video.label} ({duration_ms:.0f} ms)"
+                f"The start ({clock(params.trim_start_ms)}) is at or past the end of "
+                f"{video.label}, which lasts {clock(duration_ms)}."
             )
         one_frame_check(
             start_ms=params.trim_start_ms, end_ms=params.trim_end_ms, source=video, what="A trim"

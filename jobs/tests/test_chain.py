@@ -118,20 +118,22 @@ def test_refusals_name_the_job_and_store_nothing(api, sources):
 
     # unknown jobs, other requesters' jobs, malformed references
     assert refused(api, "trim", video_id={"job_id": 999}, trim_start="0", trim_end="1") == (
-        "Job 999 is not a job of request_code x"
+        "Job 999 is not a job of the request code 'x': only the output of your own pending "
+        "jobs can be named by a job id."
     )
     assert f"Job {theirs} is not a job" in refused(
         api, "concat", video_ids=[big["id"], {"job_id": theirs}]
     )
     assert "job_id" in refused(api, "trim", video_id={"job": trim}, trim_start="0", trim_end="1")
     # times past the planned output's end (the trim gives 1000 ms)
-    assert f"past the end of the output of job {trim} (1000 ms)" in refused(
+    assert f"past the end of the output of job {trim}, which lasts 00:00:01.000" in refused(
         api, "trim", video_id={"job_id": trim}, trim_start="1000", trim_end="2000"
     )
     # a concat whose pending input will differ
     detail = refused(api, "concat", video_ids=[{"job_id": encode}, small["id"]])
     assert detail.startswith(
-        f"These videos cannot be concatenated: video {small['id']} differs from the output "
+        f"These videos cannot be concatenated as they are: video {small['id']} differs from the "
+        "output "
         f"of job {encode} in resolution: 160:120 vs 640:480"
     )
     # an encode that would not change the planned output
@@ -148,7 +150,10 @@ def test_only_pending_jobs_can_be_named(api, sources):
 
     detail = refused(api, "encoding", video_id={"job_id": trim}, resolution="160:120")
 
-    assert detail == f"Job {trim} is succeeded, not pending: use its output, video {output}"
+    assert detail == (
+        f"Job {trim} has succeeded: only a pending job's output can be named by its job id; "
+        f"use its output, video {output}, instead."
+    )
 
 
 def test_workers_get_a_dependant_only_once_its_inputs_finished(api, sources, monkeypatch, settings):

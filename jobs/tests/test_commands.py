@@ -58,5 +58,5 @@ def test_execute_jobs_fails_when_a_job_fails(uploaded):
 
 
 def test_execute_jobs_with_nothing_pending_is_a_user_error():
-    with pytest.raises(CommandError, match="No pending jobs for request_code nobody"):
+    with pytest.raises(CommandError, match="No pending jobs for the request code 'nobody'"):
         call_command("execute_jobs", "--request-code", "nobody")

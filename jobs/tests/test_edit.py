@@ -208,8 +208,12 @@ def test_unlike_sources_are_joined_when_normalised(api, tmp_path, media_root):
 @pytest.mark.parametrize(
     "segment,status,reason",
     [
-        ({"start": "1000", "end": "1000"}, 400, "end must be after its start"),
-        ({"start": "9s", "end": "10s"}, 400, "segment 2 starts (9000 ms) at or past the end"),
+        (
+            {"start": "1000", "end": "1000"},
+            400,
+            "Segment 2's end (00:00:01.000) must come after its start (00:00:01.000).",
+        ),
+        ({"start": "9s", "end": "10s"}, 400, "Segment 2 starts (00:00:09.000) at or past the end"),
         ({"start": "soon", "end": "10s"}, 400, "start"),
         ({"video_id": 999, "start": "0", "end": "1"}, 404, "No video with id 999"),
         ({"video_id": {"job_id": 999}, "start": "0", "end": "1"}, 400, "Job 999 is not"),

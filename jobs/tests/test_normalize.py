@@ -184,10 +184,10 @@ def test_a_copied_part_counted_in_other_ticks_keeps_its_speed(api, tmp_path, med
     [
         ({"resolution": "641:360"}, "even"),
         ({"frame_rate": 0}, "between"),
-        ({"video_codec": "nosuch"}, "not a video encoder"),
+        ({"video_codec": "nosuch"}, "no video encoder named 'nosuch'"),
         ({"container": "webm"}, "cannot hold"),
-        ({"size": "640:360"}, "unknown target fields: size"),
-        ("yes", "expected true, false or an object"),
+        ({"size": "640:360"}, "A normalising target has no size"),
+        ("yes", "Normalising is true (match the first input), false, or the target"),
     ],
 )
 def test_bad_targets_are_refused_and_nothing_is_stored(api, unlike, normalize, reason):

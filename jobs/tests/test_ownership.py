@@ -133,5 +133,5 @@ def test_another_users_pending_job_cannot_be_chained_to(alice, bob, clip):
 
     # then it is not hers to use, and nothing is queued
     assert response.status_code == 400
-    assert f"Job {theirs} is not a job of request_code user" in response.json()["detail"]
+    assert f"Job {theirs} is not a job of the request code 'user'" in response.json()["detail"]
     assert list(Job.objects.values_list("id", flat=True)) == [theirs]

@@ -52,6 +52,19 @@ def test_trim_refusals(api, uploaded, start, end, reason):
     assert reason in refused(api, "trim", body)
 
 
+def test_trim_refusals_are_sentences_a_person_reads(api, uploaded):
+    # the order of the two times, and a start past the end of the 2 s clip, in clock times
+    order = {"video_id": uploaded["id"], "trim_start": "2000", "trim_end": "1s"}
+    assert refused(api, "trim", order) == (
+        "The end (00:00:01.000) must come after the start (00:00:02.000)."
+    )
+    late = {"video_id": uploaded["id"], "trim_start": "2.5s", "trim_end": "3s"}
+    assert refused(api, "trim", late) == (
+        f"The start (00:00:02.500) is at or past the end of video {uploaded['id']}, "
+        "which lasts 00:00:02.000."
+    )
+
+
 def test_trim_of_unknown_video_is_404(api):
     assert "999" in refused(api, "trim", {"video_id": 999, "trim_start": "0", "trim_end": "1"}, 404)
 
@@ -116,10 +129,10 @@ def test_encode_defaults_match_the_contract(api, uploaded):
 @pytest.mark.parametrize(
     "body,reason",
     [
-        ({"video_codec": "nosuchcodec"}, "not a video encoder"),
-        ({"video_codec": "aac"}, "not a video encoder"),
-        ({"audio_codec": "libx264"}, "not a audio encoder"),
-        ({"resolution": "1280x720"}, "W:H"),
+        ({"video_codec": "nosuchcodec"}, "no video encoder named 'nosuchcodec'"),
+        ({"video_codec": "aac"}, "no video encoder named 'aac'"),
+        ({"audio_codec": "libx264"}, "no audio encoder named 'libx264'"),
+        ({"resolution": "1280x720"}, "width:height"),
         ({"resolution": "1281:720"}, "even"),
         ({"resolution": "0:720"}, "even"),
         ({"resolution": "16000:720"}, "largest"),
