@@ -543,7 +543,12 @@ function renderFinished(job) {
   const statusNode = state.rendering.get(job.id);
   if (!statusNode) return;
   state.rendering.delete(job.id);
-  if (job.status === "succeeded") showStatus(statusNode, `Done: job ${job.id} made ${videoName(job.output_video_id)}.`, true);
+  if (job.status === "succeeded") {
+    // The result opens in the player, unless the player is busy showing something.
+    const idle = $("#player").paused && state.known.has(job.output_video_id);
+    if (idle) playById(job.output_video_id);
+    showStatus(statusNode, `Done: job ${job.id} made ${videoName(job.output_video_id)}${idle ? ", now in the player" : ""}.`, true);
+  }
   else if (job.status === "failed") showStatus(statusNode, `Job ${job.id} failed: ${job.error}`, false);
   else showStatus(statusNode, `Job ${job.id} was cancelled.`, true);
 }

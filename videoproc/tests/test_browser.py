@@ -107,13 +107,13 @@ def test_upload_concat_render_play_and_download(page: Page, live_server, tmp_pat
     concat = concat_job.output_video
     expect(job_card.locator(".job-state")).to_have_text(re.compile(r"^Done in \d+:\d\d$"))
     expect(page.locator("#concat-form .form-status")).to_have_text(
-        f"Done: job {concat_job.id} made #{concat.id} {concat.original_name}."
+        f"Done: job {concat_job.id} made #{concat.id} {concat.original_name}, now in the player."
     )
     expect(page.get_by_role("button", name="Run all waiting jobs")).to_be_hidden()
 
-    # play the concat result: three seconds, seekable
+    # the result opened in the idle player: three seconds, seekable
     first_id, second_id = concat.concat_info["video_ids"]
-    page.get_by_role("button", name=f"Play result #{concat.id}").click()
+    expect(page.locator("#player-caption")).to_contain_text(f"#{concat.id} ")
     page.wait_for_function("document.querySelector('#player').readyState >= 1")
     assert page.locator("#player").evaluate("v => v.duration") == pytest.approx(3.0, abs=0.1)
     seek(page, 2.5)

@@ -164,7 +164,7 @@ def test_a_whole_edit_by_mouse(page: Page, live_server, two_videos, tmp_path):
     expect(preview).to_have_attribute("aria-pressed", "true")
     expect(preview).to_have_attribute("aria-pressed", "false", timeout=15_000)
 
-    page.locator("#editor").get_by_role("button", name="Render").click()
+    page.get_by_role("button", name="Render", exact=True).click()
     play_result_and_check(page, two_videos, tmp_path)
 
 
@@ -225,7 +225,7 @@ def test_a_whole_edit_by_keyboard_alone(page: Page, live_server, two_videos, tmp
     expect(page.get_by_role("button", name="Preview")).to_have_attribute(
         "aria-pressed", "false", timeout=15_000
     )
-    page.locator("#editor").get_by_role("button", name="Render").focus()
+    page.get_by_role("button", name="Render", exact=True).focus()
     page.keyboard.press("Enter")
     play_result_and_check(page, two_videos, tmp_path)
 
