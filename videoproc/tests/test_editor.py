@@ -267,7 +267,9 @@ def test_the_editor_as_people_see_it(page: Page, live_server, talk, width):
         "aria-valuetext", "00:00:22.200"
     )
     segments(page).first.click()
-    expect(page.locator("#editor-plan")).to_contain_text("copies 2.0 s, re-encodes 2.8 s", timeout=10_000)
+    expect(page.locator("#editor-plan")).to_contain_text(
+        "copies 2.0 s, re-encodes 2.8 s", timeout=10_000
+    )
 
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     player = page.locator("#player").bounding_box()
