@@ -78,6 +78,8 @@ class DocsView(SpectacularSwaggerView):
     """The API's docs page: a person in a browser without a session is sent to sign in
     (and back), not shown the bare JSON 401 an API client gets."""
 
+    permission_classes = ()  # checked in get(), to answer a person with the login page
+
     @extend_schema(exclude=True)  # as the view it extends: a page, not an API operation
     def get(self, request, *args, **kwargs):
         if accounts_required() and not request.user.is_authenticated:

@@ -112,3 +112,27 @@ def test_the_page_names_the_user_and_offers_sign_out(alice):
     assert 'id="account-name">alice<' in page
     assert 'action="/accounts/logout/"' in page
     assert 'id="token-form"' in page
+
+
+def test_the_api_docs_send_a_browser_without_a_session_to_sign_in(alice, client):
+    # an API client without credentials still gets the API's answer
+    assert client.get("/api/schema", HTTP_ACCEPT="application/json").status_code == 401
+
+    # a browser is sent to sign in, and back
+    response = client.get("/api/docs")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/api/docs"
+
+    browser = Client()
+    browser.force_login(alice.user)
+    assert browser.get("/api/docs").status_code == 200
+
+
+def test_browsers_asking_for_favicon_ico_get_the_icon(client):
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 301
+    icon = client.get(response["Location"])
+    assert icon.status_code == 200
+    assert icon["Content-Type"] == "image/svg+xml"
+    assert 'rel="icon"' in client.get("/").content.decode()
