@@ -675,6 +675,7 @@
       loadDraft();
       open(event.detail.video);
     });
+    document.addEventListener("videoproc:code", loadDraft);
     document.addEventListener("videoproc:library", () => {
       loadDraft();
       renderSegments();

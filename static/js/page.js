@@ -196,6 +196,7 @@ function setCode(code) {
   state.jobsTag = null;
   renderJobs();
   refreshJobs();
+  document.dispatchEvent(new CustomEvent("videoproc:code"));
 }
 
 function setUpCode() {
@@ -1020,7 +1021,8 @@ async function revokeToken(tokenKey) {
 //   once (POST /video/process/execute, not awaited: the job's card shows its progress).
 // - playById(id) puts a library video in the player.
 // Events on document: "videoproc:play" (detail.video) once play() has set a video in
-// the player; "videoproc:library" after each library refresh shown.
+// the player; "videoproc:library" after each library refresh shown; "videoproc:code"
+// when the requester code is given or changed.
 window.videoproc = { api, el, clock, showStatus, state, render, playById };
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -146,15 +146,29 @@ def test_a_whole_edit_by_mouse(page: Page, live_server, two_videos, tmp_path):
     page.locator("#player").evaluate("v => { v.currentTime = 1.02; }")
     page.get_by_role("button", name="Split").click()
     expect(segments(page)).to_have_count(3)
+    expect(segments(page).nth(1)).to_contain_text("00:00:01.000 – 00:00:01.600")
     page.get_by_role("button", name="Undo").click()
     expect(segments(page)).to_have_count(2)
+    page.get_by_role("button", name="Redo").click()  # redo, then delete a part and undo
+    expect(segments(page)).to_have_count(3)
+    page.get_by_role("button", name="Delete", exact=True).click()
+    expect(segments(page)).to_have_count(2)
+    for _ in range(2):
+        page.get_by_role("button", name="Undo").click()
+    expect(segments(page)).to_have_count(2)
+    expect(segments(page).first).to_contain_text("00:00:00.400 – 00:00:01.600")
 
-    # a reload finds the draft
+    # a reload finds the draft, and so does another browser
     page.wait_for_timeout(800)  # the draft is saved once edits settle
     page.reload()
     expect(segments(page)).to_have_count(2)
     expect(segments(page).first).to_contain_text(f"#{second}")
     expect(segments(page).nth(1)).to_contain_text(f"#{first}")
+    other = page.context.browser.new_context().new_page()
+    open_page(other, live_server)
+    expect(segments(other)).to_have_count(2)
+    expect(segments(other).first).to_contain_text(f"#{second}")
+    other.context.close()
 
     # preview plays the list through both videos, then stops
     open_video(page, "one.mp4")
