@@ -5,6 +5,7 @@ from django.contrib.auth.views import redirect_to_login
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework import serializers
+from rest_framework.exceptions import NotAuthenticated
 
 from videoproc.access import accounts_required
 
@@ -83,5 +84,7 @@ class DocsView(SpectacularSwaggerView):
     @extend_schema(exclude=True)  # as the view it extends: a page, not an API operation
     def get(self, request, *args, **kwargs):
         if accounts_required() and not request.user.is_authenticated:
+            if "text/html" not in request.headers.get("Accept", ""):
+                raise NotAuthenticated()  # a script: the API's 401, as everywhere
             return redirect_to_login(request.get_full_path())
         return super().get(request, *args, **kwargs)

@@ -60,7 +60,11 @@ urlpatterns = [
     api("api/docs", DocsView.as_view(url_name="schema"), "docs"),
     path("", pages.index, name="page"),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin, Swagger).
-    path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=static("img/favicon.svg"), permanent=True),
+        name="favicon",
+    ),
     api("page/library", pages.LibraryView.as_view(), "page-library"),
     api("page/concat-candidates", pages.ConcatCandidatesView.as_view(), "page-concat-candidates"),
     api("page/draft", pages.DraftView.as_view(), "page-draft"),

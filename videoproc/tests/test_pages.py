@@ -119,13 +119,14 @@ def test_the_api_docs_send_a_browser_without_a_session_to_sign_in(alice, client)
     assert client.get("/api/schema", HTTP_ACCEPT="application/json").status_code == 401
 
     # a browser is sent to sign in, and back
-    response = client.get("/api/docs")
+    assert client.get("/api/docs").status_code == 401
+    response = client.get("/api/docs", HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/?next=/api/docs"
 
     browser = Client()
     browser.force_login(alice.user)
-    assert browser.get("/api/docs").status_code == 200
+    assert browser.get("/api/docs", HTTP_ACCEPT="text/html").status_code == 200
 
 
 def test_browsers_asking_for_favicon_ico_get_the_icon(client):

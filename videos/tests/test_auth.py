@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 # Sample values for the URL conf's named groups.
 SAMPLES = {"pk": "1", "name": "origin/clip.mp4", "token_key": "abcdef"}
 # Not the API: pages that redirect to a login form instead (tested below).
-PAGES = {"page", "login", "logout"}
+PAGES = {"page", "login", "logout", "favicon"}
 # Load balancers and Prometheus carry no user: open by design, and they show no user data.
 OPERATIONS = {"health", "metrics"}
 
