@@ -41,7 +41,13 @@ def refs_resolve(*, request_code: str, refs: list, owner=None) -> list[Input]:
     for ref in refs:
         if is_job_ref(ref) and ref["job_id"] not in planned:
             planned[ref["job_id"]] = _planned_output(request_code, ref["job_id"], owner)
-    return [planned[ref["job_id"]] if is_job_ref(ref) else found[ref] for ref in refs]
+    inputs = [planned[ref["job_id"]] if is_job_ref(ref) else found[ref] for ref in refs]
+    if sound_only := next((source for source in inputs if not source.video_codec), None):
+        raise ServiceError(
+            f"{sound_only.label.capitalize()} is sound only (an audio-only encode): trims, "
+            "joins, edits and encodes take a video with a picture."
+        )
+    return inputs
 
 
 def _planned_output(request_code: str, job_id: int, owner) -> PlannedVideo:

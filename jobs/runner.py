@@ -177,7 +177,8 @@ def _store_output(job: Job, attempt: int, result: Result) -> None:
     output, stem = result.output, result.stem
     extension = output.suffix[1:]
     try:
-        probed = probe(output)  # our own file, but a broken result must not be recorded
+        # our own file, but a broken result must not be recorded
+        probed = probe(output, sound_only=result.sound_only)
     except ProbeError as error:
         raise FFmpegError(f"FFmpeg produced no usable video: {error}") from None
     stored = video_files_store(

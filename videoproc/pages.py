@@ -399,7 +399,7 @@ class PresetParamsSerializer(serializers.Serializer):
 
 class PresetSerializer(serializers.Serializer):
     id = serializers.CharField(
-        help_text="web-1080p, web-720p, web-480p, webm, vertical or smaller-file"
+        help_text="web-1080p, web-720p, web-480p, webm, vertical, smaller-file or audio-only"
     )
     label = serializers.CharField()
     params = PresetParamsSerializer(

@@ -15,6 +15,7 @@ from fractions import Fraction
 from jobs.kinds import KINDS
 from videoproc.errors import ServiceError
 from videos.engine import capabilities
+from videos.engine.pipelines import SOUND_ONLY
 from videos.models import Video
 
 MAX_FRAME_RATE = 60
@@ -76,6 +77,8 @@ def video_kbps(codec: str, *, width: int, height: int, frame_rate: float) -> flo
 
 
 def estimated_bytes(video: Video, params: dict) -> int:
+    if params["video_codec"] == SOUND_ONLY:
+        return int(AUDIO_KBPS * 1000 / 8 * video.duration)
     width, height = map(int, params["resolution"].split(":"))
     codec = capabilities.encoders()[params["video_codec"]].codec
     kbps = video_kbps(codec, width=width, height=height, frame_rate=params["frame_rate"])
@@ -213,10 +216,25 @@ def candidates(video: Video) -> list[Preset]:
             smaller_note,
         )
     )
+    if video.audio_codec:
+        found.append(
+            (
+                "audio-only",
+                "Audio only (AAC, MP4)",
+                {
+                    "video_codec": SOUND_ONLY,
+                    "audio_codec": "aac",
+                    "resolution": source_size,
+                    "frame_rate": rate,
+                    "container": "mp4",
+                },
+                "The sound alone, with no picture: an MP4 of sound, as an .m4a file is.",
+            )
+        )
     return [
         Preset(id, label, params, estimated_bytes(video, params), note)
         for id, label, params, note in found
-        if params["video_codec"] in have and params["audio_codec"] in have
+        if params["video_codec"] in {*have, SOUND_ONLY} and params["audio_codec"] in have
     ]
 
 
@@ -238,6 +256,8 @@ def encode_refusal(video: Video, params: dict) -> str | None:
 
 def video_presets(video: Video) -> list[dict]:
     """The presets the encode would take for this video, as the page lists them."""
+    if not video.has_picture:
+        return []  # a sound-only video is no encode's input
     return [
         asdict(preset) for preset in candidates(video) if not encode_refusal(video, preset.params)
     ]

@@ -76,7 +76,12 @@ class Video(models.Model):
     @property
     def fps(self) -> float:
         num, _, den = self.frame_rate.partition("/")
-        return int(num) / int(den or 1)
+        return int(num) / int(den or 1) if num else 0.0
+
+    @property
+    def has_picture(self) -> bool:
+        """False for an encode's sound-only result."""
+        return bool(self.video_codec)
 
     @property
     def api_path(self) -> str:
@@ -117,3 +122,47 @@ class Timeline(models.Model):
     def names(self) -> list[str]:
         """Its files in storage."""
         return [name for name in [self.storyboard, *self.sprites, self.waveform] if name]
+
+
+class ResumableUpload(models.Model):
+    """A tus upload (videos/resumable.py): its bytes arrive in pieces, possibly over
+    several connections and server processes, and become a video once all are in.
+
+    What has arrived is `offset` bytes of the file in shared scratch space; a PATCH that
+    appends holds a lease (`lease_token` until `lease_until`) so that two never write at
+    once, and a writer that died loses it when it runs out."""
+
+    class State(models.TextChoices):
+        RECEIVING = "receiving", "Receiving"
+        STORED = "stored", "Stored as a video"
+        REFUSED = "refused", "Refused"
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="resumable_uploads",
+    )
+    filename = models.CharField(max_length=255)
+    metadata = models.JSONField(default=dict, blank=True, help_text="Upload-Metadata, decoded")
+    length = models.BigIntegerField(help_text="bytes, as declared at creation")
+    offset = models.BigIntegerField(default=0, help_text="bytes received and kept")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.RECEIVING)
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    video = models.ForeignKey(
+        Video, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    refusal = models.TextField(blank=True, help_text="why the complete file was refused")
+    refusal_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["expires_at"], name="resumable_upload_expiry_idx")]
+
+    def __str__(self):
+        return f"upload {self.id} of {self.filename}: {self.offset}/{self.length}"

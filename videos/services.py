@@ -163,6 +163,8 @@ def video_create(*, stored: StoredFiles, kind: str, probed: ProbeResult, **field
 def _poster_store(*, source: Path, probed: ProbeResult, video_name: str) -> str:
     """Grab and store a video's poster frame; its stored name, or "" when that fails,
     because a missing poster must never refuse a video (the page shows a placeholder)."""
+    if not probed.video_codec:
+        return ""  # sound only: no frame to show
     try:
         with storage.scratch_dir("poster-") as directory:
             poster = thumbnails.poster_grab(

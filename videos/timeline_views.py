@@ -77,6 +77,12 @@ class TimelineView(APIView):
     )
     def get(self, request):
         video = services.video_get(video_id=_video_id(request), owner=request_owner(request))
+        if not video.has_picture:
+            raise ServiceError(
+                f"Video {video.id} is sound only (an audio-only encode): it has no pictures "
+                "to show on a timeline.",
+                status.HTTP_409_CONFLICT,
+            )
         row = timelines.timeline_begin(video=video)
         if row.state == Timeline.State.MAKING:
             return Response(

@@ -95,7 +95,7 @@ def _new_attempt(row: Timeline, *, send: bool = True) -> Timeline:
 def timeline_on_store(*, video: Video) -> None:
     """When a video is stored: begin its timeline (TIMELINE_AUTO), in the caller's
     transaction, sent once that commits."""
-    if settings.TIMELINE_AUTO:
+    if settings.TIMELINE_AUTO and video.has_picture:
         timeline_begin(video=video)
 
 

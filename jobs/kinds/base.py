@@ -133,12 +133,13 @@ class Share:
 class Result:
     """What a run made: the file, the stem of its stored name, the info its Video row
     keeps (trim_info, concat_info or encode_info), and what the run learned (the job's
-    `outcome`: which method a trim ran, say)."""
+    `outcome`: which method a trim ran, say). A sound-only result has no picture."""
 
     output: Path
     stem: str
     info: dict
     outcome: dict = field(default_factory=dict)
+    sound_only: bool = False
 
 
 # A result's name, as it is shown: its source's, without the extension, then what made

@@ -16,6 +16,7 @@ from jobs.serializers import (
 from videoproc.errors import ServiceError
 from videos import storage
 from videos.engine import capabilities, costs, pipelines
+from videos.engine.media import NO_PICTURE
 from videos.services import budget_refusal
 
 from .base import (
@@ -29,15 +30,24 @@ from .base import (
     output_stem,
     plan_or_refuse,
     planned_encode,
+    planned_from,
 )
 
 
 class EncodeSerializer(RequestCodeSerializer, OutputTargetSerializer):
     video_id = VideoRefField()
-    video_codec = serializers.CharField(default="libx264", max_length=MAX_NAME_LENGTH)
+    video_codec = serializers.CharField(
+        default="libx264",
+        max_length=MAX_NAME_LENGTH,
+        help_text='a video encoder of this FFmpeg, or "none": the sound alone, encoded with '
+        "audio_codec (resolution and frame_rate then do not apply)",
+    )
     audio_codec = serializers.CharField(default="aac", max_length=MAX_NAME_LENGTH)
     resolution = serializers.CharField(default="1920:1080", max_length=20)
     frame_rate = serializers.FloatField(default=30)
+
+    def validate_video_codec(self, value: str) -> str:
+        return value if value == pipelines.SOUND_ONLY else super().validate_video_codec(value)
 
 
 @dataclass(frozen=True)
@@ -59,8 +69,21 @@ class Encode(Kind):
     def refs(self, params: EncodeParams) -> list[Ref]:
         return [params.video_id]
 
-    def check(self, params: EncodeParams, inputs: list[Input]) -> pipelines.OutputPlan:
+    def check(
+        self, params: EncodeParams, inputs: list[Input]
+    ) -> pipelines.OutputPlan | pipelines.SoundPlan:
         (video,) = inputs
+        if params.video_codec == pipelines.SOUND_ONLY:
+            if video.audio_codec is None:
+                raise ServiceError(
+                    f"{video.label.capitalize()} has no sound: an audio-only encode of it "
+                    "would be empty."
+                )
+            return plan_or_refuse(
+                lambda: pipelines.sound_plan(
+                    video=video, audio_encoder=params.audio_codec, container=params.container
+                )
+            )
         width, height = map(int, params.resolution.split(":"))
         if reason := budget_refusal(
             width=width, height=height, frame_rate=params.frame_rate, duration=video.duration
@@ -91,8 +114,18 @@ class Encode(Kind):
     def settle(self, params: EncodeParams, plan: pipelines.OutputPlan) -> EncodeParams:
         return dataclasses.replace(params, container=plan.extension)
 
-    def predict(self, params, inputs, plan: pipelines.OutputPlan, *, job_id: int) -> PlannedVideo:
+    def predict(self, params, inputs, plan, *, job_id: int) -> PlannedVideo:
         (source,) = inputs
+        if isinstance(plan, pipelines.SoundPlan):
+            # Nothing takes a sound-only video as input: naming it is refused.
+            return planned_from(
+                source,
+                job_id=job_id,
+                **NO_PICTURE,
+                extension=plan.extension,
+                audio_codec=plan.audio_codec,
+                audio_sample_rate=plan.sample_rate,
+            )
         return planned_encode(
             plan, job_id=job_id, duration=source.duration, audio_channels=source.audio_channels
         )
@@ -100,11 +133,12 @@ class Encode(Kind):
     def run(self, params: EncodeParams, inputs, plan, workdir: Path, monitor) -> Result:
         (video,) = inputs
         output = workdir / f"output.{plan.extension}"
+        make_args = (
+            pipelines.sound_args if isinstance(plan, pipelines.SoundPlan) else pipelines.encode_args
+        )
         with storage.local_path(video.file.name) as source:
             monitor.run(
-                pipelines.encode_args(
-                    source=source, demuxer=video.demuxer, plan=plan, output=output
-                ),
+                make_args(source=source, demuxer=video.demuxer, plan=plan, output=output),
                 video.duration,
             )
         info = {
@@ -114,12 +148,19 @@ class Encode(Kind):
             "frame_rate": params.frame_rate,
             "video_id": video.id,
         }
-        return Result(output, output_stem(video, "encode"), {"encode_info": info})
+        sound_only = isinstance(plan, pipelines.SoundPlan)
+        return Result(
+            output, output_stem(video, "encode"), {"encode_info": info}, sound_only=sound_only
+        )
 
-    def cost(self, params, inputs, plan: pipelines.OutputPlan) -> float:
+    def cost(self, params, inputs, plan) -> float:
+        if isinstance(plan, pipelines.SoundPlan):
+            return costs.sound_seconds(inputs[0].duration)
         return costs.reencode_seconds(inputs[0], plan, inputs[0].duration)
 
     def summary(self, params: EncodeParams) -> str:
+        if params.video_codec == pipelines.SOUND_ONLY:
+            return f"{input_name(params.video_id)} to its sound alone, {params.audio_codec}"
         return (
             f"{input_name(params.video_id)} to {params.video_codec}/{params.audio_codec}, "
             f"{params.resolution}, {params.frame_rate} fps"

@@ -23,10 +23,15 @@ ENCODE_NS_PER_PIXEL = {
 }
 DEFAULT_ENCODE_NS_PER_PIXEL = 25
 DECODE_NS_PER_PIXEL = 3  # decoding the source, whatever its codec, is cheap beside this
+SOUND_SHARE = 0.01  # CPU-seconds a second of sound costs to decode and encode alone
 
 
 def decode_seconds(*, width: int, height: int, frame_rate: float, duration: float) -> float:
     return width * height * frame_rate * duration * DECODE_NS_PER_PIXEL / 1e9
+
+
+def sound_seconds(duration: float) -> float:
+    return duration * SOUND_SHARE
 
 
 def encode_seconds(

@@ -173,9 +173,13 @@ def file_url(path: str | os.PathLike) -> str:
     return "file:" + str(Path(path).resolve())
 
 
-def probe(path: str | os.PathLike, *, demuxer: str | None = None) -> ProbeResult:
-    """Probe a file; raise ProbeError unless it is a real video in one of our containers.
-    ffprobe runs as FFmpeg does: capped in memory, killed with the process that ran it."""
+def probe(
+    path: str | os.PathLike, *, demuxer: str | None = None, sound_only: bool = False
+) -> ProbeResult:
+    """Probe a file; raise ProbeError unless it is a real video in one of our containers
+    (or, with sound_only, sound alone: an encode's audio-only result, whose picture fields
+    are empty). ffprobe runs as FFmpeg does: capped in memory, killed with the process
+    that ran it."""
     args = [tools.ffprobe, "-v", "error", "-protocol_whitelist", "file"]
     args += ["-max_pixels", str(MAX_DECODED_PIXELS)]
     args += ["-f", demuxer] if demuxer else ["-format_whitelist", ALLOWED_DEMUXERS]
@@ -204,6 +208,7 @@ def probe(path: str | os.PathLike, *, demuxer: str | None = None) -> ProbeResult
     return _parse_probe(
         json.loads(completed.stdout or b"{}"),
         measure_duration=lambda timed: _duration_from_packets(path, timed),
+        sound_only=sound_only,
     )
 
 
@@ -323,8 +328,23 @@ def _packet_times(
     return found if scan.returncode == 0 else None
 
 
+# The picture fields of a file that has none (a sound-only result).
+NO_PICTURE = {
+    "video_codec": "",
+    "video_profile": "",
+    "width": 0,
+    "height": 0,
+    "pix_fmt": "",
+    "sample_aspect_ratio": "",
+    "frame_rate": "",
+    "base_frame_rate": "",
+    "time_base": "",
+    "rotation": 0,
+}
+
+
 def _parse_probe(
-    data: dict, *, measure_duration: Callable[[TimedStreams], float | None]
+    data: dict, *, measure_duration: Callable[[TimedStreams], float | None], sound_only: bool
 ) -> ProbeResult:
     fmt = data.get("format") or {}
     streams = data.get("streams") or []
@@ -342,22 +362,19 @@ def _parse_probe(
         ),
         None,
     )
-    if video is None:
-        raise ProbeError("it has no video stream")
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
-    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
-    if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION):
-        raise ProbeError(f"unsupported picture size {width}x{height}")
-    frame_rate = _frame_rate(video, "avg_frame_rate", "r_frame_rate")
-    if not frame_rate:
-        raise ProbeError("it has no frame rate")
-    # The header's durations are claims: the packets say how long it lasts.
+    if video is None and not (sound_only and audio):
+        raise ProbeError("it has no video stream")
+    picture = _picture(video) if video else NO_PICTURE
+    # The header's durations are claims: the packets say how long it lasts (by its
+    # sound's when it has no picture).
+    timed = video or audio
     measured = measure_duration(
         TimedStreams(
             demuxer=demuxer,
-            video=int(video["index"]),
-            frame_length=float(1 / Fraction(frame_rate)),
-            audio=int(audio["index"]) if audio else None,
+            video=int(timed["index"]),
+            frame_length=float(1 / Fraction(picture["frame_rate"])) if video else 0.0,
+            audio=int(audio["index"]) if audio and video else None,
             start_times={
                 int(stream["index"]): start
                 for stream in (video, audio)
@@ -380,21 +397,34 @@ def _parse_probe(
         duration=duration,
         size=int(fmt.get("size") or 0),
         bit_rate=int(fmt["bit_rate"]) if str(fmt.get("bit_rate", "")).isdigit() else None,
-        video_codec=video.get("codec_name", ""),
-        video_profile=video.get("profile", ""),
-        width=width,
-        height=height,
-        pix_fmt=video.get("pix_fmt", ""),
-        sample_aspect_ratio=video.get("sample_aspect_ratio", ""),
-        frame_rate=frame_rate,
-        base_frame_rate=_frame_rate(video, "r_frame_rate", "avg_frame_rate"),
-        time_base=video.get("time_base", ""),
-        rotation=_rotation(video),
+        **picture,
         audio_codec=audio.get("codec_name") if audio else None,
         audio_sample_rate=int(audio["sample_rate"]) if audio and audio.get("sample_rate") else None,
         audio_channels=int(audio["channels"]) if audio and audio.get("channels") else None,
         audio_channel_layout=(audio or {}).get("channel_layout", ""),
     )
+
+
+def _picture(video: dict) -> dict:
+    """The probe's fields of a video stream, checked."""
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION):
+        raise ProbeError(f"unsupported picture size {width}x{height}")
+    frame_rate = _frame_rate(video, "avg_frame_rate", "r_frame_rate")
+    if not frame_rate:
+        raise ProbeError("it has no frame rate")
+    return {
+        "video_codec": video.get("codec_name", ""),
+        "video_profile": video.get("profile", ""),
+        "width": width,
+        "height": height,
+        "pix_fmt": video.get("pix_fmt", ""),
+        "sample_aspect_ratio": video.get("sample_aspect_ratio", ""),
+        "frame_rate": frame_rate,
+        "base_frame_rate": _frame_rate(video, "r_frame_rate", "avg_frame_rate"),
+        "time_base": video.get("time_base", ""),
+        "rotation": _rotation(video),
+    }
 
 
 def _float(value) -> float | None:

@@ -481,3 +481,66 @@ def fit_picture(video, plan: OutputPlan):
 def frame_rate_fraction(frame_rate: float) -> str:
     rate = Fraction(frame_rate).limit_denominator(1001)
     return f"{rate.numerator}/{rate.denominator}"
+
+
+# An encode that keeps the sound alone (video_codec "none"): which containers hold which
+# sound codec by itself, players' support in mind; mkv holds them all.
+SOUND_ONLY = "none"
+SOUND_CONTAINERS = {
+    "mp4": {"aac", "mp3", "opus", "flac", "ac3"},
+    "mov": {"aac", "mp3", "flac", "ac3", "pcm_s16le"},
+    "3gp": {"aac"},
+    "webm": {"opus", "vorbis"},
+}
+SOUND_FALLBACKS = {"aac": "mp4", "mp3": "mp4", "opus": "webm", "vorbis": "webm"}
+
+
+@dataclass(frozen=True)
+class SoundPlan:
+    """The output of a sound-only encode."""
+
+    extension: str
+    audio_encoder: str
+    sample_rate: int | None
+
+    @property
+    def audio_codec(self) -> str:
+        return encoders()[self.audio_encoder].codec
+
+
+def sound_plan(*, video: MediaFacts, audio_encoder: str, container: str | None) -> SoundPlan:
+    """The sound of `video` encoded alone, in `container`, else the source's when it can
+    hold it, else mp4 or webm (mkv for codecs neither holds)."""
+    codec = encoders()[audio_encoder].codec
+
+    def holds(extension: str) -> bool:
+        return extension == "mkv" or codec in SOUND_CONTAINERS.get(extension, set())
+
+    if container and not holds(container):
+        raise FFmpegError(
+            f"a {container} file cannot hold {audio_encoder} sound alone here: choose mkv, "
+            f"or {SOUND_FALLBACKS.get(codec, 'mkv')}"
+        )
+    extension = container or (
+        video.extension if holds(video.extension) else SOUND_FALLBACKS.get(codec, "mkv")
+    )
+    return SoundPlan(
+        extension=extension,
+        audio_encoder=audio_encoder,
+        sample_rate=pick_sample_rate(audio_encoder, video.audio_sample_rate),
+    )
+
+
+def sound_args(*, source: Path, demuxer: str, plan: SoundPlan, output: Path) -> list[str]:
+    """The first sound stream of `source`, encoded as `plan` says, with no picture."""
+    options = {"c:a": plan.audio_encoder, "f": FORMATS[plan.extension].muxer}
+    if plan.sample_rate:
+        options["ar"] = plan.sample_rate
+    if plan.audio_encoder in LOSSY_AUDIO_ENCODERS:
+        options["b:a"] = "128k"
+    if plan.extension in MOV_FAMILY:
+        options["movflags"] = "+faststart"
+    source_input = ffmpeg.input(file_url(source), f=demuxer, protocol_whitelist="file")
+    return ffmpeg.output(source_input["a:0"], str(output), vn=None, **options).compile(
+        cmd=tools.ffmpeg, overwrite_output=True
+    )
