@@ -207,6 +207,12 @@ FILE_UPLOAD_TEMP_DIR = str(SCRATCH_DIR)
 FILE_UPLOAD_PERMISSIONS = 0o644
 # The largest upload request accepted, in bytes (default 20 GiB).
 MAX_UPLOAD_SIZE = int(os.environ.get("MAX_UPLOAD_SIZE", 20 * 1024**3))
+# Resumable (tus) uploads at /video/uploads/ (videos/resumable.py): an unfinished one is
+# deleted this many hours after its last bytes came (`manage.py expire_uploads`, and
+# on access); a request appending to one holds it for TUS_LEASE_SECONDS at a time,
+# renewed while bytes flow, so a server that died mid-request frees it after that.
+TUS_EXPIRE_HOURS = float(os.environ.get("TUS_EXPIRE_HOURS", 24))
+TUS_LEASE_SECONDS = float(os.environ.get("TUS_LEASE_SECONDS", 30))
 
 FFMPEG_BINARY = os.environ.get("FFMPEG_BINARY", "ffmpeg")
 FFPROBE_BINARY = os.environ.get("FFPROBE_BINARY", "ffprobe")

@@ -14,6 +14,7 @@ from videoproc.health import HealthView
 from videoproc.lockout import LoginForm
 from videoproc.schema import DocsView
 from videoproc.scrape import metrics_view
+from videos.resumable_views import ResumableUploadsView, ResumableUploadView
 from videos.serving import serve_stored
 from videos.timeline_views import StoryboardView, TimelineView
 from videos.views import UploadAdmissionView, VideoViewSet
@@ -26,6 +27,12 @@ def api(pattern: str, view, name: str):
 urlpatterns = [
     api("video/upload", VideoViewSet.as_view({"put": "upload", "post": "upload"}), "video-upload"),
     api("video/upload/admission", UploadAdmissionView.as_view(), "video-upload-admission"),
+    api("video/uploads", ResumableUploadsView.as_view(), "video-uploads"),
+    api(
+        r"video/uploads/(?P<upload_id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",
+        ResumableUploadView.as_view(),
+        "video-upload-resumable",
+    ),
     api("video/download", VideoViewSet.as_view({"get": "download"}), "video-download"),
     api("video/view/all", VideoViewSet.as_view({"get": "list"}), "video-list"),
     api(

@@ -1,0 +1,333 @@
+"""Resumable uploads (tus 1.0: core, creation, termination, expiration; docs/api.md).
+
+An upload is a row (ResumableUpload) and a file in shared scratch space, so it resumes
+after a dropped connection, a server restart or on another web machine: the row's
+`offset` says how many bytes of the file are kept. Each append streams its body to the
+file at that offset under a lease on the row (two appends never write at once; a
+writer that died loses its lease when it runs out). When the last byte is in, the file
+becomes a video through video_upload, the plain upload's own checks and storing.
+
+With S3 storage the received file is still kept in scratch until it is complete, then
+stored as a plain upload's is (see docs/operations.md).
+"""
+
+import base64
+import binascii
+import logging
+import os
+import unicodedata
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+from rest_framework import status
+
+from videoproc.access import scoped
+from videoproc.errors import ServiceError
+
+from . import services
+from .engine.media import FORMATS
+from .models import ResumableUpload
+
+logger = logging.getLogger(__name__)
+
+TUS_VERSION = "1.0.0"
+TUS_EXTENSIONS = ("creation", "termination", "expiration")
+FOLDER = "tus"
+# Bytes read from a request body and written at a time: all of a PATCH held in memory.
+BUFFER_SIZE = 1024 * 1024
+
+
+def upload_file_path(upload: ResumableUpload) -> Path:
+    """Where an upload's received bytes are kept: in scratch, beside the media, never
+    served; shared by every web machine as the media root is (docs/operations.md)."""
+    return Path(settings.SCRATCH_DIR) / FOLDER / f"{upload.id}.part"
+
+
+def metadata_parse(header: str) -> dict[str, str]:
+    """Upload-Metadata: comma-separated `key base64value` pairs (the value may be
+    absent); 400 when it is not that."""
+    metadata = {}
+    for pair in filter(None, (item.strip() for item in header.split(","))):
+        key, _, value = pair.partition(" ")
+        try:
+            metadata[key] = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise ServiceError(
+                f"Upload-Metadata: the value of {key!r} is not base64 of UTF-8 text."
+            ) from None
+    return metadata
+
+
+def metadata_header(metadata: dict[str, str]) -> str:
+    return ",".join(
+        f"{key} {base64.b64encode(value.encode()).decode()}".rstrip()
+        for key, value in metadata.items()
+    )
+
+
+def _expiry() -> timezone.datetime:
+    return timezone.now() + timedelta(hours=settings.TUS_EXPIRE_HOURS)
+
+
+def resumable_create(*, length: int, metadata: dict[str, str], owner=None) -> ResumableUpload:
+    """A new upload of `length` bytes, refused at once when its file could never be
+    stored: a name without an accepted extension (415), nothing to send (415), more
+    than MAX_UPLOAD_SIZE or the owner's quota (413). The quota counts the owner's other
+    unfinished uploads as already stored: they were admitted against it too."""
+    filename = metadata.get("filename", "").strip()
+    if not filename:
+        raise ServiceError(
+            "Name the file in Upload-Metadata: 'filename <base64 of the name>'.",
+        )
+    if any(unicodedata.category(ch)[0] == "C" for ch in filename):
+        raise ServiceError("The filename in Upload-Metadata has control characters.")
+    extension = services.upload_extension(filename)
+    if extension not in FORMATS:
+        raise ServiceError(
+            f"'{filename}' is not a video format we accept: its name must end in one of "
+            f"{', '.join('.' + name for name in FORMATS)}.",
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        )
+    if length == 0:
+        raise ServiceError(
+            f"'{filename}' is empty: there is no video in it.",
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        )
+    services.video_upload_admit(declared=length, owner=owner)
+    if owner is not None:
+        unfinished = ResumableUpload.objects.filter(
+            owner=owner, state=ResumableUpload.State.RECEIVING, expires_at__gt=timezone.now()
+        )
+        reserved = unfinished.aggregate(reserved=Sum("length"))["reserved"] or 0
+        services.video_quota_check(owner=owner, incoming=length + reserved)
+    upload = ResumableUpload(
+        id=uuid.uuid4(),
+        owner=owner,
+        filename=filename[:255],
+        metadata=metadata,
+        length=length,
+        expires_at=_expiry(),
+    )
+    upload.save()  # before its file: a file without a row is cleaned as a leftover
+    path = upload_file_path(upload)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    return upload
+
+
+def resumable_get(*, upload_id: uuid.UUID, owner=None) -> ResumableUpload:
+    """The owner's upload with that id, else a 404 (another user's too). An expired one
+    is cleaned up here, on access, and is a 404 as well."""
+    upload = scoped(ResumableUpload.objects.all(), owner).filter(pk=upload_id).first()
+    if upload is not None and upload.expires_at <= timezone.now():
+        _expired_delete(upload)
+        upload = None
+    if upload is None:
+        raise ServiceError(f"No upload {upload_id}", status.HTTP_404_NOT_FOUND)
+    return upload
+
+
+def _lease_seconds() -> float:
+    return settings.TUS_LEASE_SECONDS
+
+
+def _lease_take(upload: ResumableUpload, *, offset: int) -> uuid.UUID:
+    """Hold the upload for one writer, at `offset`: 409 when that is not where it is,
+    423 while another request appends to it. The row is locked only for this moment,
+    never across a body's transfer (on SQLite that lock would stop every other write)."""
+    token = uuid.uuid4()
+    now = timezone.now()
+    with transaction.atomic():
+        row = ResumableUpload.objects.select_for_update().filter(pk=upload.pk).first()
+        if row is None:
+            raise ServiceError(f"No upload {upload.pk}", status.HTTP_404_NOT_FOUND)
+        if row.state != ResumableUpload.State.RECEIVING or row.offset != offset:
+            raise _offset_conflict(row, offset)
+        if row.lease_token is not None and row.lease_until > now:
+            wait = max(1, int((row.lease_until - now).total_seconds()))
+            raise ServiceError(
+                "Another request is appending to this upload; try again when it ends.",
+                status.HTTP_423_LOCKED,
+                headers={"Retry-After": str(wait)},
+            )
+        row.lease_token = token
+        row.lease_until = now + timedelta(seconds=_lease_seconds())
+        row.save(update_fields=["lease_token", "lease_until"])
+    return token
+
+
+def _offset_conflict(row: ResumableUpload, offset: int) -> ServiceError:
+    if row.state != ResumableUpload.State.RECEIVING:
+        detail = "The upload is complete: it takes no more bytes."
+    else:
+        detail = (
+            f"Upload-Offset {offset} is not where the upload is: {row.offset} of its "
+            f"{row.length} bytes are in. Ask with HEAD and send from there."
+        )
+    return ServiceError(
+        detail, status.HTTP_409_CONFLICT, headers={"Upload-Offset": str(row.offset)}
+    )
+
+
+def _lease_renew(upload: ResumableUpload, token: uuid.UUID) -> timezone.datetime:
+    """Extend a held lease; 409 when it was lost (it ran out and another writer took the
+    upload, or the upload was deleted): this writer must stop."""
+    until = timezone.now() + timedelta(seconds=_lease_seconds())
+    if not ResumableUpload.objects.filter(pk=upload.pk, lease_token=token).update(
+        lease_until=until
+    ):
+        raise ServiceError(
+            "This request lost its hold on the upload (it was too slow, or the upload was "
+            "deleted): ask with HEAD where it is and send from there.",
+            status.HTTP_409_CONFLICT,
+        )
+    return until
+
+
+def _lease_end(upload: ResumableUpload, token: uuid.UUID, **fields) -> bool:
+    """Release a held lease, writing fields with it; False when it was lost."""
+    return bool(
+        ResumableUpload.objects.filter(pk=upload.pk, lease_token=token).update(
+            lease_token=None, lease_until=None, **fields
+        )
+    )
+
+
+def resumable_append(
+    *, upload: ResumableUpload, offset: int, body: BinaryIO, size: int
+) -> ResumableUpload:
+    """Append `size` bytes read from body at `offset` (which must be where the upload
+    is), streamed to the file a buffer at a time. The bytes that arrived are kept even
+    when the connection drops midway; the upload becomes a video when they complete it."""
+    if offset + size > upload.length:
+        raise ServiceError(
+            f"{size} bytes at offset {offset} go past the upload's length of {upload.length}.",
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    token = _lease_take(upload, offset=offset)
+    path = upload_file_path(upload)
+    lease_until = timezone.now() + timedelta(seconds=_lease_seconds())
+    received = 0
+    try:
+        # Created if missing: a crash may come between the row and its file.
+        with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as target:
+            target.seek(offset)
+            target.truncate()  # what a writer that died left past the kept offset
+            while received < size:
+                chunk = body.read(min(BUFFER_SIZE, size - received))
+                if not chunk:
+                    break  # the client went away
+                # Renewed at half time: no other writer can take the upload while this
+                # one writes, however slowly its client sends.
+                if timezone.now() > lease_until - timedelta(seconds=_lease_seconds() / 2):
+                    lease_until = _lease_renew(upload, token)
+                target.write(chunk)
+                received += len(chunk)
+            target.flush()
+            os.fsync(target.fileno())  # the offset written below must survive a crash
+    finally:
+        # Whatever happened, the bytes written are kept: the client resumes after them.
+        kept = _lease_end(upload, token, offset=offset + received, expires_at=_expiry())
+    if not kept:
+        raise ServiceError(f"No upload {upload.pk}", status.HTTP_404_NOT_FOUND)
+    upload.refresh_from_db()
+    if received < size:
+        raise ServiceError(
+            f"The request ended after {received} of its {size} bytes: they are kept, send "
+            "the rest from Upload-Offset.",
+            headers={"Upload-Offset": str(upload.offset)},
+        )
+    if upload.offset == upload.length:
+        upload = resumable_finish(upload=upload)
+    return upload
+
+
+class _ReceivedFile(UploadedFile):
+    """A complete upload's file, handed to video_upload as a plain upload's temporary
+    file is (local storage moves it into place)."""
+
+    def __init__(self, path: Path, name: str, size: int):
+        super().__init__(open(path, "rb"), name=name, size=size)
+        self.path = path
+
+    def temporary_file_path(self) -> str:
+        return str(self.path)
+
+
+def resumable_finish(*, upload: ResumableUpload) -> ResumableUpload:
+    """Make a complete upload a video, or record why it is refused (the answer its URL
+    gives from then on). Under the upload's lease, so it happens once; an upload whose
+    finisher died is finished by the next request that looks at it."""
+    if upload.state != ResumableUpload.State.RECEIVING or upload.offset != upload.length:
+        return upload
+    try:
+        token = _lease_take(upload, offset=upload.length)
+    except ServiceError as error:
+        if error.status_code == status.HTTP_409_CONFLICT:  # finished meanwhile
+            upload.refresh_from_db()
+            return upload
+        raise
+    path = upload_file_path(upload)
+    received = _ReceivedFile(path, upload.filename, upload.length)
+    outcome = {}
+    try:
+        try:
+            [video] = services.video_upload(files=[received], owner=upload.owner)
+        except ServiceError as refusal:
+            outcome = {
+                "state": ResumableUpload.State.REFUSED,
+                "refusal": refusal.detail,
+                "refusal_status": refusal.status_code,
+            }
+        else:
+            outcome = {"state": ResumableUpload.State.STORED, "video": video}
+    finally:
+        received.close()
+        # A failure that is not a refusal (a full disk) keeps the file and releases the
+        # lease without an outcome: the next request tries again.
+        _lease_end(upload, token, expires_at=_expiry(), **outcome)
+    path.unlink(missing_ok=True)  # moved into storage, or refused
+    upload.refresh_from_db()
+    return upload
+
+
+def resumable_delete(*, upload: ResumableUpload) -> None:
+    """Terminate an upload: its row and its received bytes go (a video it became stays).
+    A request appending to it finds its lease gone and stops."""
+    ResumableUpload.objects.filter(pk=upload.pk).delete()
+    upload_file_path(upload).unlink(missing_ok=True)
+
+
+def _expired_delete(upload: ResumableUpload) -> bool:
+    """Delete an expired upload unless a writer holds it right now; whether it went."""
+    now = timezone.now()
+    deleted, _ = (
+        ResumableUpload.objects.filter(pk=upload.pk, expires_at__lte=now)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
+        .delete()
+    )
+    if deleted:
+        upload_file_path(upload).unlink(missing_ok=True)
+    return bool(deleted)
+
+
+def resumable_expire() -> int:
+    """Delete every expired upload (unfinished ones with their received bytes; finished
+    ones are only forgotten, their videos stay), and received files no upload owns (a
+    crash between deleting a row and its file). How many uploads went."""
+    expired = ResumableUpload.objects.filter(expires_at__lte=timezone.now())
+    count = sum(_expired_delete(upload) for upload in expired.only("pk", "expires_at"))
+    folder = Path(settings.SCRATCH_DIR) / FOLDER
+    if folder.is_dir():
+        known = {str(pk) for pk in ResumableUpload.objects.values_list("pk", flat=True)}
+        for path in folder.glob("*.part"):
+            if path.stem not in known:
+                path.unlink(missing_ok=True)
+    return count
