@@ -426,7 +426,7 @@ function renderLibrary() {
       const blocked = Boolean(reason) && !normalizingConcat();
       const poster = video.thumbnail_url
         ? el("img", { src: video.thumbnail_url, alt: "", loading: "lazy" })
-        : el("span", { class: "no-poster" }, "no preview");
+        : el("span", { class: "no-poster" }, video.video_codec ? "no preview" : "sound only");
       return el(
         "li",
         { class: `card${state.current && state.current.id === video.id ? " playing" : ""}`, "data-video-id": video.id },
@@ -436,8 +436,8 @@ function renderLibrary() {
           el("h3", {}, el("span", { class: "video-id" }, `#${video.id}`), " ", video.name),
           el("p", { class: `kind kind-${video.kind}` }, origin(video)),
           el("dl", { class: "meta" },
-            el("dt", {}, "Codecs"), el("dd", {}, `${video.video_codec} / ${video.audio_codec || "no audio"}`),
-            el("dt", {}, "Size"), el("dd", {}, `${video.resolution.replace(":", "×")} · ${video.fps} fps`),
+            el("dt", {}, "Codecs"), el("dd", {}, `${video.video_codec || "no picture"} / ${video.audio_codec || "no audio"}`),
+            el("dt", {}, "Size"), el("dd", {}, video.video_codec ? `${video.resolution.replace(":", "×")} · ${video.fps} fps` : "sound only"),
             el("dt", {}, "File"), el("dd", {}, `${video.extension} · ${bytes(video.size)}`)),
           reason ? el("p", { class: "incompatible" }, `${blocked ? "Cannot join" : "Will be re-encoded"}: ${reason}`) : null,
           el("div", { class: "card-actions" },
