@@ -294,3 +294,37 @@ def test_the_editor_as_people_see_it(page: Page, live_server, talk, width):
     assert found == [], "\n".join(found)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / f"page-{width}.png", full_page=width > 600)
+
+
+def test_the_timeline_works_by_touch(browser, live_server, two_videos):
+    """On a phone: the Out handle is dragged by a finger, and a tap on the track scrubs."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True
+    )
+    page = context.new_page()
+    open_page(page, live_server)
+    open_video(page, "one.mp4")
+    touch = context.new_cdp_session(page)
+
+    def drag(x: float, y: float, to_x: float) -> None:
+        touch.send(
+            "Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]}
+        )
+        page.wait_for_timeout(200)  # a finger rests before it drags: not a scroll
+        for step in range(1, 9):
+            point = {"x": x + (to_x - x) * step / 8, "y": y}
+            touch.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+        touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+    track = page.locator("#waveform").bounding_box()
+    handle = page.get_by_role("slider", name="Out").bounding_box()
+    drag(
+        handle["x"] + handle["width"] / 2,
+        handle["y"] + handle["height"] / 2,
+        track["x"] + track["width"] * 0.6,
+    )
+    assert slider_time(page, "Out") == pytest.approx(1.2, abs=0.12)
+
+    page.tap("#waveform", position={"x": track["width"] * 0.25, "y": 10})
+    page.wait_for_function("Math.abs(document.querySelector('#player').currentTime - 0.5) < 0.1")
+    context.close()
