@@ -328,3 +328,17 @@ def test_the_timeline_works_by_touch(browser, live_server, two_videos):
     page.tap("#waveform", position={"x": track["width"] * 0.25, "y": 10})
     page.wait_for_function("Math.abs(document.querySelector('#player').currentTime - 0.5) < 0.1")
     context.close()
+
+
+def test_handles_snap_to_keyframes_when_asked(page: Page, live_server, talk):
+    open_page(page, live_server)
+    open_video(page, "talk.mp4")
+    expect(page.locator("#timeline-note")).to_be_empty(timeout=20_000)  # keyframes known
+
+    page.get_by_label("Snap to keyframes").check()
+    drag_handle(page, "In", 5.3, 30.0)
+    drag_handle(page, "Out", 12.6, 30.0)
+
+    # a keyframe every 2 s: the handles land on the nearest, and a smart cut copies it all
+    assert (slider_time(page, "In"), slider_time(page, "Out")) == (6.0, 12.0)
+    expect(page.locator("#editor-plan")).to_contain_text("copies 6.0 s, re-encodes 0.0 s")
