@@ -31,6 +31,9 @@ CHECKS = [
     response_schema_conformance,
 ]
 
+# A tus append's body (/video/uploads/<id>, PATCH) is raw bytes, as for octet-stream.
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
+
 # Django's WSGI app itself: videoproc.wsgi would also start job recovery in this process.
 schema = schemathesis.openapi.from_wsgi("/api/schema", get_wsgi_application())
 
