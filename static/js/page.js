@@ -217,12 +217,93 @@ function uploadFiles(files) {
   for (const file of files) uploadOne(file);
 }
 
+// Uploads go by tus (/video/uploads/, the vendored tus-js-client): the file is sent in
+// chunks, a dropped connection is retried from where the server is (RETRY_DELAYS), an
+// upload can be paused and resumed, and one cut short by a reload resumes when the same
+// file is chosen again. Without tus (its script missing, an old browser): one plain PUT.
+const UPLOAD_CHUNK_BYTES = 32 * 1024 * 1024;
+const UPLOAD_RETRY_DELAYS_MS = [0, 1000, 3000, 5000, 10000, 20000, 30000];
+
 function uploadOne(file) {
   const bar = el("progress", { max: 100, value: 0, "aria-label": `Upload of ${file.name}` });
   const message = el("span", { class: "upload-message" }, "Uploading…");
   const item = el("li", { class: "upload" }, el("span", { class: "upload-name" }, file.name), bar, message);
   $("#upload-list").prepend(item);
+  const view = { item, bar, message };
+  if (window.tus && window.tus.isSupported) uploadResumable(file, view);
+  else uploadPlain(file, view);
+}
 
+function uploadDone(view, video) {
+  view.bar.value = 100;
+  view.item.classList.add("done");
+  view.message.textContent = `Uploaded as video #${video.id}`;
+  refreshLibrary();
+}
+
+function uploadRefused(view, text) {
+  view.item.classList.add("refused");
+  view.message.textContent = text;
+}
+
+function uploadResumable(file, view) {
+  const pause = el("button", { type: "button", class: "upload-pause" }, "Pause");
+  view.item.append(pause);
+  const upload = new window.tus.Upload(file, {
+    endpoint: "/video/uploads/",
+    chunkSize: UPLOAD_CHUNK_BYTES,
+    retryDelays: UPLOAD_RETRY_DELAYS_MS,
+    metadata: { filename: file.name, filetype: file.type },
+    headers: { "X-CSRFToken": CSRF_TOKEN },
+    removeFingerprintOnSuccess: true,
+    onProgress(sent, total) {
+      view.bar.value = Math.round((sent / total) * 100);
+    },
+    async onSuccess() {
+      pause.remove();
+      view.message.textContent = "Checking the video…";
+      try {
+        const [video] = await api("GET", upload.url);
+        uploadDone(view, video);
+      } catch (error) {
+        uploadRefused(view, `Refused: ${error.message}`);
+      }
+    },
+    onError(error) {
+      pause.remove();
+      const response = error.originalResponse;
+      if (!response) {
+        uploadRefused(view, "Failed: the connection was lost (choose the file again to resume)");
+        return;
+      }
+      if (response.getStatus() === 401) signInAgain();
+      let detail = `HTTP ${response.getStatus()}`;
+      try {
+        detail = JSON.parse(response.getBody()).detail || detail;
+      } catch {
+        // not our JSON (a proxy's page): the status says enough
+      }
+      uploadRefused(view, `Refused: ${detail}`);
+    },
+  });
+  pause.addEventListener("click", () => {
+    const paused = pause.textContent === "Resume";
+    if (paused) {
+      upload.start();
+      view.message.textContent = "Uploading…";
+    } else {
+      upload.abort();
+      view.message.textContent = "Paused";
+    }
+    pause.textContent = paused ? "Pause" : "Resume";
+  });
+  upload.findPreviousUploads().then((previous) => {
+    if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
+    upload.start();
+  });
+}
+
+function uploadPlain(file, view) {
   const body = new FormData();
   body.append("files", file);
   const request = new XMLHttpRequest();
@@ -230,23 +311,16 @@ function uploadOne(file) {
   request.setRequestHeader("X-CSRFToken", CSRF_TOKEN);
   request.responseType = "json";
   request.upload.addEventListener("progress", (event) => {
-    if (event.lengthComputable) bar.value = Math.round((event.loaded / event.total) * 100);
+    if (event.lengthComputable) view.bar.value = Math.round((event.loaded / event.total) * 100);
   });
   request.addEventListener("load", () => {
     if (request.status >= 200 && request.status < 300) {
-      bar.value = 100;
-      item.classList.add("done");
-      message.textContent = `Uploaded as video #${request.response[0].id}`;
-      refreshLibrary();
+      uploadDone(view, request.response[0]);
     } else {
-      item.classList.add("refused");
-      message.textContent = `Refused: ${(request.response && request.response.detail) || `HTTP ${request.status}`}`;
+      uploadRefused(view, `Refused: ${(request.response && request.response.detail) || `HTTP ${request.status}`}`);
     }
   });
-  request.addEventListener("error", () => {
-    item.classList.add("refused");
-    message.textContent = "Failed: the connection was lost";
-  });
+  request.addEventListener("error", () => uploadRefused(view, "Failed: the connection was lost"));
   request.send(body);
 }
 

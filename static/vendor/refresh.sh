@@ -4,14 +4,16 @@
 set -eu
 WAVESURFER=8.0.1
 SORTABLE=1.15.7
+TUS=4.3.1
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-npm pack --silent "wavesurfer.js@$WAVESURFER" "sortablejs@$SORTABLE" >/dev/null
-mkdir wavesurfer sortable
+npm pack --silent "wavesurfer.js@$WAVESURFER" "sortablejs@$SORTABLE" "tus-js-client@$TUS" >/dev/null
+mkdir wavesurfer sortable tus
 tar xzf "wavesurfer.js-$WAVESURFER.tgz" -C wavesurfer
 tar xzf "sortablejs-$SORTABLE.tgz" -C sortable
+tar xzf "tus-js-client-$TUS.tgz" -C tus
 out="$here/wavesurfer"
 rm -rf "$out" && mkdir -p "$out"
 cp wavesurfer/package/dist/wavesurfer.min.js "$out/"
@@ -22,3 +24,7 @@ out="$here/sortable"
 rm -rf "$out" && mkdir -p "$out"
 cp sortable/package/Sortable.min.js sortable/package/LICENSE "$out/"
 echo "sortablejs $SORTABLE (MIT) from npm: Sortable.min.js" > "$out/VERSION"
+out="$here/tus"
+rm -rf "$out" && mkdir -p "$out"
+cp tus/package/dist/tus.min.js tus/package/LICENSE "$out/"
+echo "tus-js-client $TUS (MIT) from npm: dist/tus.min.js" > "$out/VERSION"

@@ -4,6 +4,7 @@ import base64
 import re
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -149,6 +150,67 @@ def test_a_refused_upload_shows_the_reason(page: Page, live_server, tmp_path):
     expect(item).to_contain_text("Refused: 'notes.mp4' is not a playable mp4 video")
     expect(page.locator("#library-empty")).to_be_visible()
     assert not Video.objects.exists()
+
+
+def test_the_page_uploads_by_tus_and_retries_a_dropped_connection(
+    page: Page, live_server, tmp_path
+):
+    # given a connection that drops under the first chunk the page sends
+    clip = make_media(tmp_path / "resumable.mp4", duration=2)
+    sent = []
+    page.on("request", lambda request: sent.append((request.method, urlsplit(request.url).path)))
+    dropped = []
+
+    def drop_once(route):
+        if route.request.method == "PATCH" and not dropped:
+            dropped.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/video/uploads/*", drop_once)
+    open_page(page, live_server)
+
+    # when a file is chosen
+    page.locator("#file-input").set_input_files([clip])
+
+    # then it went by tus, was sent again after the drop, and became the same video
+    item = page.locator("#upload-list li")
+    expect(item).to_contain_text("Uploaded as video #")
+    expect(item.locator("progress")).to_have_js_property("value", 100)
+    expect(item.get_by_role("button", name="Pause")).to_have_count(0)
+    assert dropped
+    methods = [method for method, path in sent if path.startswith("/video/uploads/")]
+    assert methods[0] == "POST" and methods.count("PATCH") >= 2
+    assert ("POST", "/video/upload") not in sent
+    video = Video.objects.get()
+    assert video.original_name == "resumable.mp4"
+    assert video.file.read() == clip.read_bytes()
+    expect(card(page, "resumable.mp4")).to_contain_text("h264 / aac")
+
+
+def test_a_tus_upload_is_paused_and_resumed(page: Page, live_server, tmp_path):
+    # given an upload slowed to a crawl (Chromium's network throttling)
+    clip = make_media(tmp_path / "slow.mp4", duration=6, size="640x360")
+    open_page(page, live_server)
+    session = page.context.new_cdp_session(page)
+    session.send("Network.enable")
+    slow = {"offline": False, "latency": 0, "downloadThroughput": -1}
+    session.send("Network.emulateNetworkConditions", {**slow, "uploadThroughput": 50_000})
+    page.locator("#file-input").set_input_files([clip])
+    item = page.locator("#upload-list li")
+
+    # when it is paused
+    item.get_by_role("button", name="Pause").click()
+
+    # then it stops, says so, and resumes where the server is once asked
+    expect(item).to_contain_text("Paused")
+    expect(item.get_by_role("button", name="Resume")).to_be_visible()
+    assert not Video.objects.exists()
+    session.send("Network.emulateNetworkConditions", {**slow, "uploadThroughput": -1})
+    item.get_by_role("button", name="Resume").click()
+    expect(item).to_contain_text("Uploaded as video #")
+    assert Video.objects.get().file.read() == clip.read_bytes()
 
 
 def test_incompatible_videos_are_marked_before_a_concat(page: Page, live_server, api, tmp_path):
