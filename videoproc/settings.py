@@ -231,6 +231,12 @@ FFMPEG_MEMORY_LIMIT_MB = int(
 FFMPEG_MAX_RUNS = max(1, int(os.environ.get("FFMPEG_MAX_RUNS", (os.cpu_count() or 2) // 2)))
 # Their lock files: one folder per machine, shared by all its server and worker processes.
 FFMPEG_SLOTS_DIR = Path(os.environ.get("FFMPEG_SLOTS_DIR", SCRATCH_DIR / ".ffmpeg-slots"))
+# Threads one FFmpeg may use to decode, filter and encode (empty: FFmpeg's own choice,
+# about one per core): size a run to a worker's share of its machine.
+FFMPEG_THREADS = int(os.environ["FFMPEG_THREADS"]) if os.environ.get("FFMPEG_THREADS") else None
+# An encode of a source longer than twice this many seconds is split at its keyframes
+# into chunks of about this length, encoded by any workers and joined (0: never split).
+ENCODE_CHUNK_SECONDS = float(os.environ.get("ENCODE_CHUNK_SECONDS", 60))
 # The work budget: the largest picture (width x height) and the most pixels a video may
 # make FFmpeg process (width x height x frame rate x seconds), for uploads (415) and for
 # encode targets (400). Defaults: DCI 4K, and 4K at 30 fps for about 3 hours.

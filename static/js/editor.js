@@ -52,7 +52,7 @@
 
   // ---- the timeline of the video in the player ----
 
-  async function open(video) {
+  function open(video) {
     stopPreviewUnlessPlaying(video);
     editor.video = video;
     editor.timeline = null;
