@@ -68,3 +68,45 @@ class Job(models.Model):
 
     def __str__(self):
         return f"{self.kind} job {self.id} ({self.status}) for {self.request_code}"
+
+
+class JobChunk(models.Model):
+    """One chunk of a chunked encode (videos/engine/chunks.py): a unit of work any worker
+    takes. Its `work` says all a worker needs: the source video and the output plan."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    first_frame = models.PositiveIntegerField(help_text="the output frame it starts at")
+    end_frame = models.PositiveIntegerField(
+        null=True, blank=True, help_text="the output frame after its last; known at the end"
+    )
+    seek = models.FloatField(help_text="seconds into the source: the keyframe it decodes from")
+    work = models.JSONField(help_text="the source video and the output plan")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="percent")
+    output = models.CharField(max_length=255, blank=True, help_text="its encoded file, stored")
+    error = models.TextField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="job_chunk_unique_index")
+        ]
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"], name="chunk_status_heartbeat_idx")
+        ]
+
+    def __str__(self):
+        return f"chunk {self.index} of job {self.job_id} ({self.status})"

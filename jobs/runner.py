@@ -20,7 +20,7 @@ from videos.engine.media import FFmpegCancelled, FFmpegError, ProbeError, probe,
 from videos.models import Video
 from videos.services import video_create, video_files_store
 
-from . import dependencies
+from . import chunks, dependencies
 from .kinds import KINDS
 from .kinds.base import Result
 from .logcontext import job_context
@@ -65,6 +65,19 @@ class _Monitor:
             duration=duration,
             on_progress=lambda fraction: self.report(low + fraction * (high - low)),
             should_cancel=self.should_cancel,
+        )
+
+    def encode_in_chunks(self, *, video, source: Path, plan, output: Path, workdir: Path) -> bool:
+        """Encode in chunks that any worker may take, if the encode is long enough and
+        can be split (jobs/chunks.py); False, having done nothing, if not."""
+        return chunks.encode_in_chunks(
+            job=self.job,
+            monitor=self,
+            video=video,
+            source=source,
+            plan=plan,
+            output=output,
+            workdir=workdir,
         )
 
 

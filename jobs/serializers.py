@@ -9,7 +9,7 @@ from videos.engine.media import FORMATS
 from videos.serializers import MAX_ID
 
 from . import turns
-from .models import Job
+from .models import Job, JobChunk
 from .timecodes import TimeFormatError, format_ms, parse_time_ms
 
 MAX_WIDTH, MAX_HEIGHT = 7680, 4320
@@ -179,7 +179,19 @@ class ExecuteSerializer(RequestCodeSerializer):
     )
 
 
+class JobChunkSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = JobChunk
+        fields = ["index", "first_frame", "end_frame", "status", "attempts", "progress", "worker"]
+
+
 class JobSerializer(serializers.ModelSerializer):
+    chunks = JobChunkSerializer(
+        many=True,
+        read_only=True,
+        help_text="a chunked encode's chunks (output frames [first_frame, end_frame)); "
+        "empty for a job run whole",
+    )
     output_video_id = serializers.IntegerField(allow_null=True, read_only=True)
     params = serializers.SerializerMethodField(
         help_text="what was asked, normalised; for the clients of the second round's "
@@ -221,6 +233,7 @@ class JobSerializer(serializers.ModelSerializer):
             "heartbeat_at",
             "attempts",
             "worker",
+            "chunks",
         ]
 
 

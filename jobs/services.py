@@ -24,10 +24,10 @@ from videoproc.errors import NO_SPACE_DETAIL, ServiceError
 from videos.engine.media import FFmpegError
 from videos.models import Video
 
-from . import dependencies, transitions, turns
+from . import chunks, dependencies, transitions, turns
 from .kinds import KINDS
 from .logcontext import job_context
-from .models import Job
+from .models import Job, JobChunk
 from .runner import Heartbeat, job_run_attempt
 from .slots import FFmpegBusy, ffmpeg_slot
 
@@ -192,6 +192,48 @@ def job_run_dispatched(*, job_id: int, dispatch_token: str, worker: str) -> None
             job_run_attempt(job=job)
     for done in {job_id, job.id if job else job_id}:
         _release_dependants(done)  # also when it was cancelled before it could start
+
+
+def chunk_run_dispatched(*, job_id: int, worker: str, yielded: bool = False) -> None:
+    """What a worker does with a chunk message: it is a worker free for one chunk of job
+    `job_id` (any pending one; nothing if none is left or the job ended).
+
+    A chunk is a unit of the fair turns (turns.py counts the workers a requester's chunks
+    hold): when another requester's job is queued on this queue and that requester holds
+    no more workers than this job's, the message goes once to the back of the queue and
+    this worker takes the next message instead, so one user's long encode spreads over
+    the free workers without keeping others' jobs waiting for all its chunks."""
+    job = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).first()
+    if job is None:
+        return
+    if not yielded and _chunk_yields(job):
+        logger.info("job %s: a chunk gives its turn to another requester's job", job_id)
+        chunks.chunk_message_send(job, yielded=True)
+        return
+    with ffmpeg_slot(wait=True):
+        chunk = chunks.chunk_take(job_id=job_id, worker=worker)
+        if chunk is None:
+            return
+        with job_context(job):
+            logger.info("chunk %s started on %s", chunk.index, worker)
+            mine = JobChunk.objects.filter(
+                pk=chunk.pk, status=JobChunk.Status.RUNNING, attempts=chunk.attempts
+            )
+            with Heartbeat(mine):
+                chunks.chunk_run(chunk=chunk)
+
+
+def _chunk_yields(job: Job) -> bool:
+    """Whether a queued job of another requester should have this worker first."""
+    queue = job_queue_name(job.kind)
+    same_queue = [kind for kind in KINDS if job_queue_name(kind) == queue]
+    line = turns.ranked(Job.objects.filter(status=Job.Status.QUEUED, kind__in=same_queue))
+    mine = turns.requester(job)
+    other = next((queued for queued in line if turns.requester(queued) != mine), None)
+    if other is None:
+        return False
+    held = turns.running_units()
+    return held[turns.requester(other)] <= held[mine]
 
 
 def _start_in_turn(*, job_id: int, dispatch_token: str, worker: str) -> Job | None:
@@ -462,9 +504,11 @@ def job_get(*, job_id: int, for_update: bool = False, owner=None) -> Job:
 def job_cancel(*, job_id: int, owner=None) -> Job:
     """Cancel a pending or queued job at once (a queued job's message will find it
     cancelled and do nothing); ask a running one to stop (its FFmpeg is killed by the
-    runner within a second or two and its partial output removed)."""
+    runner within a second or two and its partial output removed), and each of its
+    chunks, wherever it runs."""
     with transaction.atomic():
         transitions.job_cancel(job=job_get(job_id=job_id, for_update=True, owner=owner))
+        chunks.chunks_cancel(job_id=job_id)  # wherever they run, even if its run died
     if distributed():
         _release_dependants(job_id)  # a queued job waiting for its inputs has no message
     return job_get(job_id=job_id)

@@ -14,3 +14,10 @@ def run_job(task, job_id: int, dispatch_token: str) -> None:
         dispatch_token=dispatch_token,
         worker=f"{task.request.hostname} pid {os.getpid()}",
     )
+
+
+@shared_task(bind=True)
+def run_chunk(task, job_id: int, yielded: bool = False) -> None:
+    services.chunk_run_dispatched(
+        job_id=job_id, worker=f"{task.request.hostname} pid {os.getpid()}", yielded=yielded
+    )

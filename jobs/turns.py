@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Max
 from django.utils import timezone
 
-from .models import Job
+from .models import Job, JobChunk
 from .transitions import HANDED_OUT
 
 RECENT = timedelta(days=1)  # how far back "served least recently" looks
@@ -31,10 +31,21 @@ def waiting(job: Job) -> bool:
     return job.depends_on.filter(status__in=HANDED_OUT).exists()
 
 
+def running_units() -> Counter:
+    """How many runs each requester holds: its running jobs, and the chunks of them that
+    other workers encode (a chunked encode spreads over several)."""
+    units = Counter(map(requester, Job.objects.filter(status=Job.Status.RUNNING)))
+    helping = JobChunk.objects.filter(status=JobChunk.Status.RUNNING).select_related("job")
+    for chunk in helping:
+        if chunk.worker != chunk.job.worker:
+            units[requester(chunk.job)] += 1
+    return units
+
+
 def ranked(jobs: Iterable[Job]) -> list[Job]:
     """The queued jobs among `jobs` that can start, in the order they should."""
     ready = sorted((job for job in jobs if not waiting(job)), key=lambda job: job.id)
-    running = Counter(map(requester, Job.objects.filter(status=Job.Status.RUNNING)))
+    running = running_units()
     served: dict[tuple, datetime] = {}
     recent = Job.objects.filter(started_at__gte=timezone.now() - RECENT)
     for row in recent.values("owner_id", "request_code").annotate(last=Max("started_at")):

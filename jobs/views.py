@@ -128,7 +128,7 @@ class JobViewSet(viewsets.ViewSet):
     )
     def list(self, request):
         params = _valid(JobListParamsSerializer, request.query_params)
-        jobs = scoped(Job.objects.order_by("id"), request_owner(request))
+        jobs = scoped(Job.objects.order_by("id").prefetch_related("chunks"), request_owner(request))
         if "request_code" in params:
             jobs = jobs.filter(request_code=params["request_code"])
         paginator = self.pagination_class()

@@ -13,6 +13,7 @@ ENGINE_SETTINGS = {
     "FFPROBE_TIMEOUT": "probe_timeout",
     "JOB_TIME_LIMIT": "time_limit",
     "FFMPEG_MEMORY_LIMIT_MB": "memory_limit_mb",
+    "FFMPEG_THREADS": "threads",
     "SCRATCH_DIR": "scratch_dir",
 }
 PRIVATE_FOLDERS = {"SCRATCH_DIR", "MEDIA_ROOT"}

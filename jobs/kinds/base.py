@@ -112,6 +112,11 @@ class Monitor(Protocol):
 
     def should_cancel(self) -> bool: ...
 
+    def encode_in_chunks(self, *, video, source: Path, plan, output: Path, workdir: Path) -> bool:
+        """Encode `source` to `plan` in chunks any worker may take, joined into `output`;
+        False, having done nothing, when it is too short or cannot be split."""
+        ...
+
 
 class Share:
     """A monitor whose steps fill only a share of another's progress."""
@@ -127,6 +132,9 @@ class Share:
 
     def should_cancel(self) -> bool:
         return self.monitor.should_cancel()
+
+    def encode_in_chunks(self, **_work) -> bool:
+        return False  # a step of a larger run: its progress fills only a share
 
 
 @dataclass(frozen=True)

@@ -137,10 +137,14 @@ class Encode(Kind):
             pipelines.sound_args if isinstance(plan, pipelines.SoundPlan) else pipelines.encode_args
         )
         with storage.local_path(video.file.name) as source:
-            monitor.run(
-                make_args(source=source, demuxer=video.demuxer, plan=plan, output=output),
-                video.duration,
+            chunked = monitor.encode_in_chunks(
+                video=video, source=source, plan=plan, output=output, workdir=workdir
             )
+            if not chunked:
+                monitor.run(
+                    make_args(source=source, demuxer=video.demuxer, plan=plan, output=output),
+                    video.duration,
+                )
         info = {
             "video_codec": params.video_codec,
             "audio_codec": params.audio_codec,

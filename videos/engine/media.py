@@ -470,6 +470,7 @@ def run_ffmpeg(
     Raises FFmpegCancelled when should_cancel() turns true, FFmpegError on failure.
     """
     args = [args[0], "-hide_banner", "-nostdin", "-nostats", "-progress", "pipe:1", *args[1:]]
+    args = with_threads(args)
     logger.debug("running %s", args)
     process = subprocess.Popen(
         args,
@@ -511,6 +512,19 @@ def run_ffmpeg(
         _raise_failure(process.returncode, "".join(stderr_tail), timed_out.is_set(), time_limit)
     if on_progress:
         on_progress(1.0)
+
+
+def with_threads(args: list[str]) -> list[str]:
+    """FFmpeg's arguments with its decoders (a -threads before each input) and filters
+    held to tools.threads (FFMPEG_THREADS); encoders take it from their own options
+    (pipelines.video_options). Unchanged when it is not set."""
+    if not tools.threads:
+        return args
+    count = str(tools.threads)
+    limited = [args[0], "-filter_threads", count, "-filter_complex_threads", count]
+    for arg in args[1:]:
+        limited += ["-threads", count, arg] if arg == "-i" else [arg]
+    return limited
 
 
 def _raise_failure(returncode: int, stderr: str, timed_out: bool, time_limit: float) -> None:

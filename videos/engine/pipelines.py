@@ -124,6 +124,8 @@ def video_options(plan: OutputPlan) -> dict:
         options["profile:v"] = plan.profile
     if plan.b_frames:
         options["bf"] = plan.b_frames
+    if tools.threads:
+        options["threads"] = tools.threads  # FFMPEG_THREADS
     return options
 
 

@@ -13,6 +13,7 @@ class Tools:
     probe_timeout: float = 60  # seconds for one ffprobe run
     time_limit: float = 6 * 3600  # seconds for one FFmpeg run unless it names its own
     memory_limit_mb: int | None = None  # address space of one FFmpeg run
+    threads: int | None = None  # threads of one FFmpeg run (None: FFmpeg's own choice)
     scratch_dir: str | None = None  # where trial muxes are written (the system's temp dir)
     private_folders: tuple[str, ...] = ()  # never named in an error a user may read
 

@@ -1,0 +1,499 @@
+"""Chunked encodes on the jobs' side: a long encode's chunks (videos/engine/chunks.py) as
+JobChunk rows, each a unit of work any worker takes.
+
+The job's own run coordinates: it plans the chunks, encodes some itself, has others
+help (a Celery message per chunk with a broker; more of this machine's FFmpeg slots
+without, while no other execute waits for one), gives back the chunks whose worker
+stopped beating, then encodes the sound once and joins. Encoded chunks are kept in
+storage (`chunks/`) until the join, so a worker on another machine can hand its chunk
+over, and a new attempt of a job whose coordinator died keeps the chunks already made.
+Only this module writes a chunk's status.
+"""
+
+import dataclasses
+import logging
+import threading
+import time
+from contextlib import ExitStack
+from datetime import timedelta
+from fractions import Fraction
+from pathlib import Path
+
+from celery import current_app
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from videos import storage
+from videos.engine import chunks as engine
+from videos.engine.media import FFmpegCancelled, FFmpegError, ProbeError, run_ffmpeg
+from videos.engine.pipelines import OutputPlan
+from videos.models import Video
+
+from .models import Job, JobChunk
+from .slots import FFmpegBusy, ffmpeg_slot
+
+logger = logging.getLogger(__name__)
+
+Status = JobChunk.Status
+RUN_CHUNK_TASK = "jobs.tasks.run_chunk"
+FOLDER = "chunks"  # in storage: the encoded chunks of a job, until its join
+POLL_INTERVAL = 0.25  # seconds between the coordinator's looks at its chunks
+CHECK_INTERVAL = 0.5  # seconds between a chunk's progress writes and cancel checks
+JOIN_SHARE = 0.05  # of a job's progress: the sound and the join, after the chunks
+
+
+def scratch_prefix(job_id: int, index: int) -> str:
+    """A chunk's scratch directory: apart from its job's (`job<id>-`), which a new
+    attempt of the job removes while helpers may still be encoding."""
+    return f"chunk{job_id}-{index}-"
+
+
+def _distributed() -> bool:
+    return bool(settings.CELERY_BROKER_URL)  # as services.distributed()
+
+
+def _queue(job: Job) -> str:
+    return settings.JOB_QUEUES.get(job.kind, settings.JOB_QUEUE_DEFAULT)  # as job_queue_name
+
+
+def chunk_message_send(job: Job, *, count: int = 1, yielded: bool = False) -> None:
+    """Tell `count` workers of the job's queue that a chunk of it waits: each message is
+    one worker free for one chunk (any pending one). A lost broker is logged, not
+    raised: the coordinator encodes what no worker takes."""
+    for _ in range(count):
+        try:
+            current_app.send_task(
+                RUN_CHUNK_TASK, args=(job.id,), kwargs={"yielded": yielded}, queue=_queue(job)
+            )
+        except OperationalError:
+            logger.warning("a chunk message could not be sent; the job's run encodes it")
+            return
+
+
+# -- the chunks' rows ------------------------------------------------------------------
+
+
+def _prepare(job: Job, planned: list[engine.Chunk], work: dict) -> list[JobChunk]:
+    """The job's chunk rows for this plan. Those an earlier attempt of the job finished
+    are kept (their files are stored) and its failed or cancelled ones pend again; a
+    different plan replaces them all."""
+    with transaction.atomic():
+        existing = list(JobChunk.objects.select_for_update().filter(job=job).order_by("index"))
+        same = [(c.index, c.first_frame, c.seek, c.work) for c in existing] == [
+            (c.index, c.first_frame, c.seek, work) for c in planned
+        ]
+        if same:
+            lost = [
+                chunk.pk
+                for chunk in existing
+                if chunk.status == Status.SUCCEEDED
+                and not (chunk.output and default_storage.exists(chunk.output))
+            ]
+            JobChunk.objects.filter(job=job, status__in=(Status.FAILED, Status.CANCELLED)).update(
+                status=Status.PENDING, progress=0, error=None
+            )
+            JobChunk.objects.filter(pk__in=lost).update(status=Status.PENDING, progress=0)
+        else:
+            _discard_files(existing)
+            JobChunk.objects.filter(job=job).delete()
+            JobChunk.objects.bulk_create(
+                JobChunk(
+                    job=job,
+                    index=chunk.index,
+                    first_frame=chunk.first_frame,
+                    end_frame=chunk.end_frame,
+                    seek=chunk.seek,
+                    work=work,
+                )
+                for chunk in planned
+            )
+    return list(JobChunk.objects.filter(job=job).order_by("index"))
+
+
+def _take(job: Job, worker: str) -> JobChunk | None:
+    """Start the first pending chunk of a running job here; None if none pends."""
+    while True:
+        chunk = JobChunk.objects.filter(
+            job=job, status=Status.PENDING, job__status=Job.Status.RUNNING
+        ).first()
+        if chunk is None:
+            return None
+        now = timezone.now()
+        taken = JobChunk.objects.filter(pk=chunk.pk, status=Status.PENDING).update(
+            status=Status.RUNNING,
+            attempts=F("attempts") + 1,
+            worker=worker,
+            started_at=now,
+            heartbeat_at=now,
+            finished_at=None,
+            progress=0,
+            error=None,
+        )
+        if taken:  # else another worker took it first: look again
+            chunk.refresh_from_db()
+            return chunk
+
+
+def _finish(chunk: JobChunk, status: str, **fields) -> bool:
+    """End a chunk's attempt, unless it was given back or cancelled meanwhile."""
+    now = timezone.now()
+    return bool(
+        JobChunk.objects.filter(pk=chunk.pk, status=Status.RUNNING, attempts=chunk.attempts).update(
+            status=status, finished_at=now, heartbeat_at=now, **fields
+        )
+    )
+
+
+def chunks_cancel(*, job_id: int) -> int:
+    """Stop every chunk of a job: pending ones are not taken, running ones stop within
+    a second or two (their runs read this), wherever they run."""
+    return JobChunk.objects.filter(
+        job_id=job_id, status__in=(Status.PENDING, Status.RUNNING)
+    ).update(status=Status.CANCELLED, finished_at=timezone.now())
+
+
+def _discard_files(chunks: list[JobChunk]) -> None:
+    for chunk in chunks:
+        if chunk.output:
+            default_storage.delete(chunk.output)
+            JobChunk.objects.filter(pk=chunk.pk).update(output="")
+
+
+def _expected_frames(chunk: JobChunk) -> float:
+    if chunk.end_frame is not None:
+        return chunk.end_frame - chunk.first_frame
+    rate = Fraction(chunk.work["plan"]["frame_rate"])
+    return max(1.0, float(chunk.work["duration"] * rate) - chunk.first_frame)
+
+
+# -- encoding one chunk ------------------------------------------------------------------
+
+
+def _encode(
+    chunk: JobChunk, *, source: Path, demuxer: str, output: Path, on_progress, should_cancel
+) -> int:
+    """Encode one chunk's frames into `output` (FFmpeg only, no database); how many it
+    holds, which must be what was planned."""
+    plan = OutputPlan(**chunk.work["plan"])
+    planned = engine.Chunk(chunk.index, chunk.first_frame, chunk.end_frame, chunk.seek)
+    run_ffmpeg(
+        engine.chunk_args(source=source, demuxer=demuxer, plan=plan, chunk=planned, output=output),
+        duration=float(_expected_frames(chunk) / Fraction(plan.frame_rate)),
+        on_progress=on_progress,
+        should_cancel=should_cancel,
+    )
+    frames = engine.frame_count(output)
+    if chunk.end_frame is not None and frames != chunk.end_frame - chunk.first_frame:
+        raise FFmpegError(
+            f"chunk {chunk.index} holds {frames} frames, not the "
+            f"{chunk.end_frame - chunk.first_frame} planned"
+        )
+    return frames
+
+
+def _store(chunk: JobChunk, path: Path, frames: int) -> bool:
+    """Keep an encoded chunk for the join and record it; False (and nothing kept) if the
+    chunk was given back or cancelled meanwhile."""
+    name = storage.store(
+        path, f"{FOLDER}/job{chunk.job_id}/{chunk.index:04d}.{engine.CHUNK_EXTENSION}"
+    )
+    if _finish(
+        chunk,
+        Status.SUCCEEDED,
+        output=name,
+        end_frame=chunk.first_frame + frames,
+        progress=100,
+    ):
+        return True
+    default_storage.delete(name)
+    return False
+
+
+def chunk_take(*, job_id: int, worker: str) -> JobChunk | None:
+    """A chunk of a running job for a helping worker to encode, or None."""
+    job = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, cancel_requested=False).first()
+    return _take(job, worker) if job else None
+
+
+def chunk_run(*, chunk: JobChunk) -> None:
+    """Encode a chunk taken by a helping worker and store it. It stops when its job is
+    cancelled or the chunk given back; a failure is recorded on the chunk, whose job's
+    run then fails with it."""
+    mine = JobChunk.objects.filter(
+        pk=chunk.pk, status=Status.RUNNING, attempts=chunk.attempts, job__cancel_requested=False
+    )
+    last = {"check": 0.0, "write": 0.0}
+
+    def should_cancel() -> bool:
+        now = time.monotonic()
+        if now - last["check"] < CHECK_INTERVAL:
+            return False
+        last["check"] = now
+        return not mine.exists()
+
+    def on_progress(fraction: float) -> None:
+        now = time.monotonic()
+        if now - last["write"] >= CHECK_INTERVAL:
+            last["write"] = now
+            mine.update(progress=int(fraction * 100), heartbeat_at=timezone.now())
+
+    try:
+        video = Video.objects.get(pk=chunk.work["video_id"])
+        with (
+            storage.scratch_dir(scratch_prefix(chunk.job_id, chunk.index)) as workdir,
+            storage.local_path(video.file.name) as source,
+        ):
+            output = Path(workdir) / f"chunk.{engine.CHUNK_EXTENSION}"
+            frames = _encode(
+                chunk,
+                source=source,
+                demuxer=video.demuxer,
+                output=output,
+                on_progress=on_progress,
+                should_cancel=should_cancel,
+            )
+            _store(chunk, output, frames)
+    except FFmpegCancelled:
+        _finish(chunk, Status.CANCELLED, error="cancelled while running")
+    except (FFmpegError, ProbeError, OSError, Video.DoesNotExist) as error:
+        _finish(chunk, Status.FAILED, error=str(error) or type(error).__name__)
+
+
+# -- the coordinator: the job's own run ----------------------------------------------------
+
+
+class _LocalRun:
+    """A chunk encoding in a thread of this process: FFmpeg only; the coordinator's
+    thread records what it reports. It holds its FFmpeg slot (if any) until it ends."""
+
+    def __init__(self, chunk: JobChunk, *, source: Path, demuxer: str, workdir: Path, slot):
+        self.chunk = chunk
+        self.slot = slot
+        self.progress = 0.0
+        self.frames: int | None = None
+        self.error: BaseException | None = None
+        self.stop = threading.Event()
+        self.output = workdir / f"encoded{chunk.index:04d}.{engine.CHUNK_EXTENSION}"
+        self.thread = threading.Thread(
+            target=self._run, args=(source, demuxer), name=f"chunk-{chunk.index}", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, source: Path, demuxer: str) -> None:
+        try:
+            self.frames = _encode(
+                self.chunk,
+                source=source,
+                demuxer=demuxer,
+                output=self.output,
+                on_progress=lambda fraction: setattr(self, "progress", fraction),
+                should_cancel=self.stop.is_set,
+            )
+        except BaseException as error:  # handed to the coordinator, which raises it
+            self.error = error
+        finally:
+            self.slot.close()
+
+    def done(self) -> bool:
+        return not self.thread.is_alive()
+
+
+class _Coordinator:
+    def __init__(self, job: Job, monitor, *, source: Path, demuxer: str, workdir: Path):
+        self.job, self.monitor = job, monitor
+        self.source, self.demuxer, self.workdir = source, demuxer, workdir
+        self.worker = job.worker
+        self.local: dict[int, _LocalRun] = {}
+        self.last_beat = 0.0
+
+    def run(self) -> None:
+        """Until every chunk is encoded, or raise (the chunks then all stopped)."""
+        pending = JobChunk.objects.filter(job=self.job, status=Status.PENDING).count()
+        if _distributed() and pending > 1:
+            chunk_message_send(self.job, count=pending - 1)  # the rest: this run's own
+        try:
+            while not self._all_done():
+                if self.monitor.should_cancel():
+                    raise FFmpegCancelled("cancelled")
+                self._give_back_stale()
+                self._start_local()
+                self._report()
+                time.sleep(POLL_INTERVAL)
+        except BaseException:
+            self._stop_all()
+            raise
+
+    def _all_done(self) -> bool:
+        for run in [run for run in self.local.values() if run.done()]:
+            del self.local[run.chunk.pk]
+            if run.error is not None:
+                _finish(run.chunk, Status.FAILED, error=str(run.error))
+                raise run.error
+            _store(run.chunk, run.output, run.frames)
+            run.output.unlink(missing_ok=True)
+        chunks = list(JobChunk.objects.filter(job=self.job))
+        if failed := next((c for c in chunks if c.status == Status.FAILED), None):
+            raise FFmpegError(f"chunk {failed.index} failed: {failed.error}")
+        if any(chunk.status == Status.CANCELLED for chunk in chunks):
+            raise FFmpegCancelled("cancelled")
+        return all(chunk.status == Status.SUCCEEDED for chunk in chunks)
+
+    def _give_back_stale(self) -> None:
+        """Chunks whose worker stopped beating pend again (for anyone to redo), or fail
+        once they used up JOB_MAX_ATTEMPTS: a chunk that kills workers must not loop."""
+        cutoff = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT)
+        stale = JobChunk.objects.filter(
+            job=self.job, status=Status.RUNNING, heartbeat_at__lt=cutoff
+        ).exclude(pk__in=list(self.local))
+        for chunk in stale:
+            if chunk.attempts >= settings.JOB_MAX_ATTEMPTS:
+                _finish(
+                    chunk,
+                    Status.FAILED,
+                    error=f"gave up after {chunk.attempts} attempts: its worker was lost each time",
+                )
+            elif JobChunk.objects.filter(
+                pk=chunk.pk, status=Status.RUNNING, attempts=chunk.attempts
+            ).update(
+                status=Status.PENDING,
+                progress=0,
+                error=f"given back: its worker ({chunk.worker}) stopped beating",
+            ):
+                logger.warning("chunk %s given back: %s stopped beating", chunk.index, chunk.worker)
+                if _distributed():
+                    chunk_message_send(self.job)
+
+    def _start_local(self) -> None:
+        """Take pending chunks into this process: one on this run's own slot, more on
+        free slots of this machine without a broker while no other execute waits."""
+        while True:
+            with ExitStack() as slot:
+                if self.local:
+                    if _distributed() or self._others_wait():
+                        return
+                    try:
+                        slot.enter_context(ffmpeg_slot(wait=False))
+                    except FFmpegBusy:
+                        return
+                chunk = _take(self.job, self.worker)
+                if chunk is None:
+                    return
+                self.local[chunk.pk] = _LocalRun(
+                    chunk,
+                    source=self.source,
+                    demuxer=self.demuxer,
+                    workdir=self.workdir,
+                    slot=slot.pop_all(),
+                )
+
+    def _others_wait(self) -> bool:
+        """Whether another execute's jobs wait in line for a slot here (services.py)."""
+        return (
+            Job.objects.filter(status=Job.Status.QUEUED, heartbeat_at__isnull=False)
+            .exclude(dispatch_token=self.job.dispatch_token)
+            .exists()
+        )
+
+    def _report(self) -> None:
+        """The job's progress sums its chunks'; the local chunks' rows get theirs and a
+        heartbeat."""
+        now = time.monotonic()
+        if now - self.last_beat < CHECK_INTERVAL:
+            return
+        self.last_beat = now
+        for run in self.local.values():
+            JobChunk.objects.filter(
+                pk=run.chunk.pk, status=Status.RUNNING, attempts=run.chunk.attempts
+            ).update(progress=int(run.progress * 100), heartbeat_at=timezone.now())
+        chunks = list(JobChunk.objects.filter(job=self.job))
+        total = sum(_expected_frames(chunk) for chunk in chunks)
+        done = sum(
+            _expected_frames(chunk)
+            * (1.0 if chunk.status == Status.SUCCEEDED else chunk.progress / 100)
+            for chunk in chunks
+        )
+        self.monitor.report(done / total * (1 - JOIN_SHARE))
+
+    def _stop_all(self) -> None:
+        """Stop every chunk, here and on other workers, and wait for the local ones."""
+        chunks_cancel(job_id=self.job.pk)
+        for run in self.local.values():
+            run.stop.set()
+        for run in self.local.values():
+            run.thread.join()
+            run.output.unlink(missing_ok=True)
+        self.local.clear()
+
+
+def encode_in_chunks(
+    *, job: Job, monitor, video: Video, source: Path, plan, output: Path, workdir: Path
+) -> bool:
+    """Encode `source` to `plan` in chunks on any workers and join them into `output`;
+    False, doing nothing, when the encode is short or cannot be split (then it runs
+    whole). Cancel and failures stop every chunk; stored chunks are removed at the end."""
+    if not isinstance(plan, OutputPlan):
+        return False
+    planned, reason = engine.plan_chunks(
+        source=source,
+        demuxer=video.demuxer,
+        plan=plan,
+        duration=video.duration,
+        chunk_seconds=settings.ENCODE_CHUNK_SECONDS,
+    )
+    if not planned:
+        if reason:
+            logger.info("encoded whole, not in chunks: %s", reason)
+        return False
+    work = {"video_id": video.id, "duration": video.duration, "plan": dataclasses.asdict(plan)}
+    chunks = _prepare(job, planned, work)
+    logger.info("encoding in %d chunks", len(chunks))
+    try:
+        _Coordinator(job, monitor, source=source, demuxer=video.demuxer, workdir=workdir).run()
+        _join(job, monitor, video=video, source=source, plan=plan, output=output, workdir=workdir)
+    finally:
+        _wait_stopped(job)
+        _discard_files(list(JobChunk.objects.filter(job=job)))
+    return True
+
+
+def _wait_stopped(job: Job) -> None:
+    """Wait (a few heartbeats at most) until no worker still holds a chunk of the job
+    (each stops within a second or two of seeing it cancelled)."""
+    deadline = time.monotonic() + 2 * settings.JOB_HEARTBEAT_INTERVAL + 5
+    while (
+        JobChunk.objects.filter(job=job, status=Status.RUNNING).exists()
+        and time.monotonic() < deadline
+    ):
+        time.sleep(POLL_INTERVAL)
+
+
+def _join(
+    job: Job, monitor, *, video: Video, source: Path, plan: OutputPlan, output: Path, workdir: Path
+) -> None:
+    """The sound encoded once over the whole, then the chunks joined by copy with it."""
+    sound = None
+    if plan.audio_encoder:
+        sound = workdir / f"sound.{plan.extension}"
+        monitor.run(
+            engine.sound_args(source=source, demuxer=video.demuxer, plan=plan, output=sound),
+            video.duration,
+            span=(1 - JOIN_SHARE, 1 - JOIN_SHARE / 2),
+        )
+    with ExitStack() as fetched:
+        names = []
+        for chunk in JobChunk.objects.filter(job=job).order_by("index"):
+            local = fetched.enter_context(storage.local_path(chunk.output))
+            link = workdir / f"chunk{chunk.index:04d}.{engine.CHUNK_EXTENSION}"
+            link.symlink_to(local)  # the concat demuxer takes plain names beside its list
+            names.append(link)
+        list_file = workdir / engine.LIST_NAME
+        list_file.write_text(engine.concat_list(names))
+        monitor.run(
+            engine.join_args(list_file=list_file, sound=sound, plan=plan, output=output),
+            video.duration,
+            span=(1 - JOIN_SHARE / 2, 1),
+        )

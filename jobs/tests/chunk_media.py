@@ -1,0 +1,195 @@
+"""What the chunked-encode tests make and measure: a long, small source whose every
+frame differs and whose sound has a beep at a known time, the single encode to compare
+with, and the checks on an output (frames by content, timestamps, strict decode, seam
+quality, sound in sync)."""
+
+import re
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+from videos.engine import pipelines
+from videos.engine.media import probe, run_ffmpeg
+
+BEEP_AT = 100.0  # seconds: the source's sound is silent but for a beep here
+GREY = (80, 60)  # the size frames are compared at
+
+
+def make_source(path: Path, *, duration: float, beep_at: float = BEEP_AT) -> Path:
+    """320x240 at 25 fps, a keyframe every 2 s (x264 ultrafast: quick to make), and
+    silence with a 0.2 s beep at `beep_at`."""
+    beep = f"if(between(t,{beep_at},{beep_at + 0.2}),0.5*sin(2*PI*1000*t),0)"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=s=320x240:r=25:d={duration}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"aevalsrc='{beep}':s=44100:d={duration}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "50",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
+def single_encode(source: Path, output: Path, *, resolution: str, frame_rate: float) -> Path:
+    """The encode's output made whole, by the engine's own single-encode arguments."""
+    width, height = map(int, resolution.split(":"))
+    plan = pipelines.OutputPlan(
+        extension="mp4",
+        video_encoder="libx264",
+        pix_fmt="yuv420p",
+        width=width,
+        height=height,
+        frame_rate=pipelines.frame_rate_fraction(frame_rate),
+        audio_encoder="aac",
+        sample_rate=44100,
+        channels=None,
+        high_quality=False,
+    )
+    run_ffmpeg(pipelines.encode_args(source=source, demuxer="mov", plan=plan, output=output))
+    return output
+
+
+def grey_frames(path: Path) -> list[bytes]:
+    """Every frame, small and grey, in order."""
+    width, height = GREY
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path)]
+        + ["-vf", f"scale={width}:{height},format=gray", "-f", "rawvideo", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    size = width * height
+    return [raw[start : start + size] for start in range(0, len(raw), size)]
+
+
+def difference(one: bytes, other: bytes) -> float:
+    return sum(abs(a - b) for a, b in zip(one, other, strict=True)) / len(one)
+
+
+def same_frame(frames: list[bytes], reference: list[bytes], index: int) -> bool:
+    """Whether frame `index` shows the reference's frame `index`: close to it, and nearer
+    to it than to its neighbours that show another source frame (a rate change repeats
+    some)."""
+    here = difference(frames[index], reference[index])
+    neighbours = [
+        difference(frames[index], reference[other])
+        for other in (index - 1, index + 1)
+        if 0 <= other < len(reference) and difference(reference[index], reference[other]) > 1
+    ]
+    return here < 1.5 and all(here < near for near in neighbours)
+
+
+def video_packet_times(path: Path) -> list[int]:
+    """The picture's presentation timestamps, in its time base, in order."""
+    lines = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0"]
+        + ["-show_entries", "packet=pts", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return sorted(int(line) for line in lines if line.strip().lstrip("-").isdigit())
+
+
+def strict_decode_errors(path: Path) -> str:
+    completed = subprocess.run(
+        ["ffmpeg", "-v", "error", "-xerror", "-i", str(path), "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    )
+    return completed.stderr + ("" if completed.returncode == 0 else f"exit {completed.returncode}")
+
+
+def psnr_per_frame(path: Path, source: Path, *, resolution: str, frame_rate: float) -> list[float]:
+    """Each output frame's PSNR (Y) against the source taken through the same size and
+    rate (FFmpeg's psnr filter, its stats file)."""
+    width, height = resolution.split(":")
+    stats = path.with_suffix(".psnr.log")
+    reference = f"[1:v]scale={width}:{height},setsar=1,fps={frame_rate}[ref]"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-i", str(source), "-lavfi"]
+        + [f"{reference};[0:v][ref]psnr=stats_file={stats}", "-f", "null", "-"],
+        check=True,
+    )
+    values = re.findall(r"psnr_y:(\S+)", stats.read_text())
+    return [float(value) if value != "inf" else 100.0 for value in values]
+
+
+def beep_time(path: Path) -> float:
+    """When the beep starts in a file's sound: the end of the first silence."""
+    stderr = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-i", str(path), "-map", "0:a"]
+        + ["-af", "silencedetect=n=-30dB:d=0.05", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    ).stderr
+    return float(re.search(r"silence_end: (\S+)", stderr).group(1))
+
+
+def stream_durations(path: Path) -> tuple[float, float]:
+    """(picture, sound) durations as ffprobe reads them from the streams."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,duration"]
+        + ["-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = dict(line.split(",")[:2] for line in out.split())
+    return float(found["video"]), float(found["audio"])
+
+
+def assert_like_single_encode(
+    output: Path, single: Path, chunks: list[dict], *, source: Path, resolution: str, rate: float
+) -> None:
+    """The chunked output is the single encode's video: frames, timestamps, decode,
+    seams and sound (the issue's list)."""
+    frames, reference = grey_frames(output), grey_frames(single)
+    # every frame once: the count, and each chunk's first and last frame by content
+    assert len(frames) == len(reference)
+    assert chunks[0]["first_frame"] == 0 and chunks[-1]["end_frame"] == len(reference)
+    for chunk, following in zip(chunks, chunks[1:], strict=False):
+        assert chunk["end_frame"] == following["first_frame"]
+    for chunk in chunks:
+        for index in (chunk["first_frame"], chunk["end_frame"] - 1):
+            assert same_frame(frames, reference, index), (chunk, index)
+    # continuous timestamps: one frame's duration apart, all through
+    times = video_packet_times(output)
+    steps = {later - earlier for earlier, later in zip(times, times[1:], strict=False)}
+    assert len(steps) == 1, steps
+    assert strict_decode_errors(output) == ""
+    # no seam: the frames either side of each join as good as the frames around them
+    quality = psnr_per_frame(output, source, resolution=resolution, frame_rate=rate)
+    assert len(quality) == len(frames)
+    for chunk in chunks[1:]:
+        seam = chunk["first_frame"]
+        around = quality[seam - 25 : seam - 2] + quality[seam + 2 : seam + 25]
+        for index in (seam - 1, seam):
+            assert quality[index] >= min(around) - 0.5, (seam, quality[index], min(around))
+    # sound in sync: as long as the picture, the beep where it was
+    video_seconds, audio_seconds = stream_durations(output)
+    assert abs(video_seconds - audio_seconds) < 0.1
+    assert abs(video_seconds - float(len(frames) / Fraction(rate))) < 0.05
+    assert abs(beep_time(output) - beep_time(source)) < 0.01
+    assert probe(output).duration > 0

@@ -1,0 +1,222 @@
+"""Chunked encodes: one long encode split at the source's keyframes into chunks that are
+encoded apart (on any worker) and joined by stream copy into the video a single encode
+makes: every output frame once, continuous timestamps, the sound encoded once.
+
+How a chunk stays frame-exact: it is cut by *output* frame index, after the picture
+went through the same scale / pad / fps filters as a single encode's, with the source's
+timestamps kept as a single encode sees them (`-copyts -start_at_zero`). The fps filter
+gives output frame n the source frame shown at n / rate whichever frame decoding started
+at, so a chunk decoding from the keyframe at its start and keeping frames
+[first_frame, end_frame) holds exactly those frames of the single encode.
+"""
+
+import json
+import math
+import subprocess
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import ffmpeg
+
+from . import cutscan
+from .media import FORMATS, FFmpegError, file_url
+from .pipelines import (
+    EXACT_SEEK_DEMUXERS,
+    MOV_FAMILY,
+    OutputPlan,
+    audio_options,
+    container_options,
+    fit_picture,
+    video_options,
+)
+from .tools import tools
+
+# Encoders whose chunks join by copy into one valid stream: constant quality (CRF), the
+# same parameter sets from the same settings, a closed GOP starting each chunk.
+CHUNKED_ENCODERS = {"libx264", "libx265"}
+# Containers the join writes, and the one the chunks are written in meanwhile (its
+# timescale counts whole frames, so the join's timestamps stay exact).
+JOINED_CONTAINERS = {"mp4", "mov", "mkv"}
+CHUNK_EXTENSION = "mp4"
+SEEK_PAST_KEYFRAME = 0.0005  # seconds: less than any frame; a seek lands on the keyframe
+LIST_NAME = "chunks.txt"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Output frames [first_frame, end_frame) (end None: to the end), decoded from the
+    source's keyframe at `seek` seconds from its start."""
+
+    index: int
+    first_frame: int
+    end_frame: int | None
+    seek: float
+
+
+def refusal(*, plan: OutputPlan, demuxer: str) -> str | None:
+    """Why an encode to `plan` is not split, or None if it can be."""
+    if plan.video_encoder not in CHUNKED_ENCODERS:
+        return f"{plan.video_encoder} chunks are not joined by copy here"
+    if plan.extension not in JOINED_CONTAINERS:
+        return f"a {plan.extension} output is not joined from chunks here"
+    if demuxer not in EXACT_SEEK_DEMUXERS:
+        return "the source's container does not seek exactly to a keyframe"
+    return None
+
+
+def first_frame(keyframe: float, frame_rate: str) -> int:
+    """The output frame the source frame at `keyframe` seconds becomes: FFmpeg's fps
+    filter rounds a time to the nearest frame, halves away from zero."""
+    return math.floor(keyframe * Fraction(frame_rate) + Fraction(1, 2))
+
+
+def split(
+    *, keyframes: list[float], duration: float, frame_rate: str, chunk_seconds: float
+) -> list[Chunk]:
+    """Chunks of about `chunk_seconds`, each starting at the keyframe nearest to an equal
+    share of the duration; [] when the source is not longer than two chunks or its
+    keyframes are too sparse to make two."""
+    if chunk_seconds <= 0 or duration <= 2 * chunk_seconds:
+        return []
+    count = round(duration / chunk_seconds)
+    starts: list[float] = [0.0]
+    inner = [time for time in keyframes if 0 < time < duration]
+    for share in range(1, count):
+        if not inner:
+            break
+        target = duration * share / count
+        nearest = min(inner, key=lambda time: abs(time - target))
+        if first_frame(nearest, frame_rate) > first_frame(starts[-1], frame_rate):
+            starts.append(nearest)
+    if len(starts) < 2:
+        return []
+    firsts = [first_frame(time, frame_rate) for time in starts]
+    return [
+        Chunk(
+            index=index,
+            first_frame=firsts[index],
+            end_frame=firsts[index + 1] if index + 1 < len(starts) else None,
+            seek=starts[index],
+        )
+        for index in range(len(starts))
+    ]
+
+
+def plan_chunks(
+    *, source: Path, demuxer: str, plan: OutputPlan, duration: float, chunk_seconds: float
+) -> tuple[list[Chunk], str | None]:
+    """The chunks of an encode of `source` to `plan`, or ([], why not)."""
+    if duration <= 2 * chunk_seconds:
+        return [], None
+    if reason := refusal(plan=plan, demuxer=demuxer):
+        return [], reason
+    try:
+        packets = cutscan.scan(source, demuxer).packets
+    except cutscan.NotSmart as error:
+        return [], error.reason
+    keyframes = sorted(packet.time for packet in packets if packet.safe_start)
+    chunks = split(
+        keyframes=keyframes,
+        duration=duration,
+        frame_rate=plan.frame_rate,
+        chunk_seconds=chunk_seconds,
+    )
+    return chunks, None if chunks else "its keyframes are too far apart"
+
+
+def chunk_args(
+    *, source: Path, demuxer: str, plan: OutputPlan, chunk: Chunk, output: Path
+) -> list[str]:
+    """Encode one chunk's frames, picture only, with the plan's encoder settings."""
+    options = {"f": demuxer, "protocol_whitelist": "file"}
+    if chunk.seek > 0:
+        options.update(ss=f"{chunk.seek + SEEK_PAST_KEYFRAME:.6f}", noaccurate_seek=None)
+    source_input = ffmpeg.input(file_url(source), **options)
+    # After the fps filter a frame's timestamp is its index (time base 1 / rate).
+    trim = {"start_pts": chunk.first_frame}
+    if chunk.end_frame is not None:
+        trim["end_pts"] = chunk.end_frame
+    picture = (
+        fit_picture(source_input["v:0"], plan)
+        .filter("trim", **trim)
+        .filter("setpts", "PTS-STARTPTS")
+    )
+    return (
+        ffmpeg.output(
+            picture,
+            str(output),
+            **video_options(plan),
+            force_key_frames="0",
+            f=FORMATS[CHUNK_EXTENSION].muxer,
+        )
+        .global_args("-copyts", "-start_at_zero")
+        .compile(cmd=tools.ffmpeg, overwrite_output=True)
+    )
+
+
+def sound_args(*, source: Path, demuxer: str, plan: OutputPlan, output: Path) -> list[str]:
+    """The sound of the whole source, encoded once (per-chunk sound would click at every
+    seam: each encode's priming)."""
+    source_input = ffmpeg.input(file_url(source), f=demuxer, protocol_whitelist="file")
+    return ffmpeg.output(
+        source_input["a:0"], str(output), **audio_options(plan), f=FORMATS[plan.extension].muxer
+    ).compile(cmd=tools.ffmpeg, overwrite_output=True)
+
+
+def concat_list(chunk_files: list[Path]) -> str:
+    """The concat demuxer's list: the chunks by their generated names, in order."""
+    return "".join(f"file '{path.name}'\n" for path in chunk_files)
+
+
+def join_args(*, list_file: Path, sound: Path | None, plan: OutputPlan, output: Path) -> list[str]:
+    """The encoded chunks (listed in `list_file`, beside it) joined by copy, with the
+    sound muxed in: one file as the plan says."""
+    chunk_demuxers = ",".join(sorted(FORMATS[CHUNK_EXTENSION].demuxers))
+    parts = ffmpeg.input(
+        str(list_file),
+        f="concat",
+        safe=1,
+        protocol_whitelist="file",
+        format_whitelist=f"concat,{chunk_demuxers}",
+    )
+    streams = [parts["v:0"]]
+    if sound is not None:
+        muxer = FORMATS[plan.extension]
+        sound_input = ffmpeg.input(
+            file_url(sound), f=sorted(muxer.demuxers)[0], protocol_whitelist="file"
+        )
+        streams.append(sound_input["a:0"])
+    options = {"c": "copy", **container_options(plan)}
+    if plan.extension in MOV_FAMILY:
+        options["movflags"] = "+faststart"
+    return ffmpeg.output(*streams, str(output), **options).compile(
+        cmd=tools.ffmpeg, overwrite_output=True
+    )
+
+
+def frame_count(path: Path) -> int:
+    """How many pictures an encoded chunk holds (its packets: no decoding)."""
+    completed = subprocess.run(
+        [
+            tools.ffprobe,
+            "-v",
+            "error",
+            "-protocol_whitelist",
+            "file",
+            "-select_streams",
+            "v:0",
+            "-count_packets",
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "json",
+            file_url(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=tools.probe_timeout,
+    )
+    if completed.returncode != 0:
+        raise FFmpegError(f"an encoded chunk cannot be read: {completed.stderr.strip()[-500:]}")
+    return int(json.loads(completed.stdout)["streams"][0]["nb_read_packets"])
