@@ -213,6 +213,9 @@ MAX_UPLOAD_SIZE = int(os.environ.get("MAX_UPLOAD_SIZE", 20 * 1024**3))
 # renewed while bytes flow, so a server that died mid-request frees it after that.
 TUS_EXPIRE_HOURS = float(os.environ.get("TUS_EXPIRE_HOURS", 24))
 TUS_LEASE_SECONDS = float(os.environ.get("TUS_LEASE_SECONDS", 30))
+# With S3, a resumable upload's bytes go to an S3 multipart upload in parts of this
+# many bytes (at least 5 MiB; larger when the file would need more than 10,000 parts).
+TUS_S3_PART_SIZE = int(os.environ.get("TUS_S3_PART_SIZE", 8 * 1024 * 1024))
 
 FFMPEG_BINARY = os.environ.get("FFMPEG_BINARY", "ffmpeg")
 FFPROBE_BINARY = os.environ.get("FFPROBE_BINARY", "ffprobe")

@@ -149,6 +149,9 @@ class ResumableUpload(models.Model):
     metadata = models.JSONField(default=dict, blank=True, help_text="Upload-Metadata, decoded")
     length = models.BigIntegerField(help_text="bytes, as declared at creation")
     offset = models.BigIntegerField(default=0, help_text="bytes received and kept")
+    store_state = models.JSONField(
+        default=dict, blank=True, help_text="what its store keeps to go on (S3: the parts)"
+    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.RECEIVING)
     lease_token = models.UUIDField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)

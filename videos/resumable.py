@@ -7,14 +7,13 @@ file at that offset under a lease on the row (two appends never write at once; a
 writer that died loses its lease when it runs out). When the last byte is in, the file
 becomes a video through video_upload, the plain upload's own checks and storing.
 
-With S3 storage the received file is still kept in scratch until it is complete, then
-stored as a plain upload's is (see docs/operations.md).
+Where the bytes wait is videos/resumable_stores.py: a file in scratch with local
+storage, an S3 multipart upload with S3.
 """
 
 import base64
 import binascii
 import logging
-import os
 import unicodedata
 import uuid
 from datetime import timedelta
@@ -34,20 +33,12 @@ from videoproc.errors import ServiceError
 from . import services
 from .engine.media import FORMATS
 from .models import ResumableUpload
+from .resumable_stores import received_store
 
 logger = logging.getLogger(__name__)
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = ("creation", "termination", "expiration")
-FOLDER = "tus"
-# Bytes read from a request body and written at a time: all of a PATCH held in memory.
-BUFFER_SIZE = 1024 * 1024
-
-
-def upload_file_path(upload: ResumableUpload) -> Path:
-    """Where an upload's received bytes are kept: in scratch, beside the media, never
-    served; shared by every web machine as the media root is (docs/operations.md)."""
-    return Path(settings.SCRATCH_DIR) / FOLDER / f"{upload.id}.part"
 
 
 def metadata_parse(header: str) -> dict[str, str]:
@@ -115,10 +106,9 @@ def resumable_create(*, length: int, metadata: dict[str, str], owner=None) -> Re
         length=length,
         expires_at=_expiry(),
     )
-    upload.save()  # before its file: a file without a row is cleaned as a leftover
-    path = upload_file_path(upload)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch()
+    upload.save()  # before its bytes' place: one without a row is cleaned as a leftover
+    upload.store_state = received_store().begin(upload)
+    upload.save(update_fields=["store_state"])
     return upload
 
 
@@ -200,11 +190,27 @@ def _lease_end(upload: ResumableUpload, token: uuid.UUID, **fields) -> bool:
     )
 
 
+class _Body:
+    """A request body whose failure to read (the client went away) ends it like its
+    end does, so that what arrived before is committed; the error is raised after."""
+
+    def __init__(self, body: BinaryIO):
+        self.body = body
+        self.error: Exception | None = None
+
+    def read(self, size: int) -> bytes:
+        try:
+            return self.body.read(size)
+        except Exception as error:  # the server's own read error, whichever server it is
+            self.error = error
+            return b""
+
+
 def resumable_append(
     *, upload: ResumableUpload, offset: int, body: BinaryIO, size: int
 ) -> ResumableUpload:
     """Append `size` bytes read from body at `offset` (which must be where the upload
-    is), streamed to the file a buffer at a time. The bytes that arrived are kept even
+    is), streamed to its store a buffer at a time. The bytes that arrived are kept even
     when the connection drops midway; the upload becomes a video when they complete it."""
     if offset + size > upload.length:
         raise ServiceError(
@@ -212,38 +218,37 @@ def resumable_append(
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     token = _lease_take(upload, offset=offset)
-    path = upload_file_path(upload)
+    upload.refresh_from_db()  # the state the lease was taken at
+    store = received_store()
     lease_until = timezone.now() + timedelta(seconds=_lease_seconds())
-    received = 0
+
+    def keep_alive() -> None:
+        # Renewed at half time: no other writer can take the upload while this one
+        # writes, however slowly its client sends.
+        nonlocal lease_until
+        if timezone.now() > lease_until - timedelta(seconds=_lease_seconds() / 2):
+            lease_until = _lease_renew(upload, token)
+
+    reader = _Body(body)
     try:
-        # Created if missing: a crash may come between the row and its file.
-        with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as target:
-            target.seek(offset)
-            target.truncate()  # what a writer that died left past the kept offset
-            while received < size:
-                chunk = body.read(min(BUFFER_SIZE, size - received))
-                if not chunk:
-                    break  # the client went away
-                # Renewed at half time: no other writer can take the upload while this
-                # one writes, however slowly its client sends.
-                if timezone.now() > lease_until - timedelta(seconds=_lease_seconds() / 2):
-                    lease_until = _lease_renew(upload, token)
-                target.write(chunk)
-                received += len(chunk)
-            target.flush()
-            os.fsync(target.fileno())  # the offset written below must survive a crash
-    finally:
-        # Whatever happened, the bytes written are kept: the client resumes after them.
-        kept = _lease_end(upload, token, offset=offset + received, expires_at=_expiry())
+        received, state = store.append(upload, body=reader, size=size, keep_alive=keep_alive)
+    except BaseException:
+        _lease_end(upload, token)  # nothing new is counted; the next writer overwrites it
+        raise
+    # Whatever happened to the connection, the bytes that came are kept.
+    kept = _lease_end(
+        upload, token, offset=offset + received, store_state=state, expires_at=_expiry()
+    )
     if not kept:
         raise ServiceError(f"No upload {upload.pk}", status.HTTP_404_NOT_FOUND)
+    store.superseded(upload.store_state, state)
     upload.refresh_from_db()
     if received < size:
         raise ServiceError(
             f"The request ended after {received} of its {size} bytes: they are kept, send "
             "the rest from Upload-Offset.",
             headers={"Upload-Offset": str(upload.offset)},
-        )
+        ) from reader.error
     if upload.offset == upload.length:
         upload = resumable_finish(upload=upload)
     return upload
@@ -274,26 +279,29 @@ def resumable_finish(*, upload: ResumableUpload) -> ResumableUpload:
             upload.refresh_from_db()
             return upload
         raise
-    path = upload_file_path(upload)
-    received = _ReceivedFile(path, upload.filename, upload.length)
+    upload.refresh_from_db()
+    store = received_store()
     outcome = {}
     try:
-        try:
-            [video] = services.video_upload(files=[received], owner=upload.owner)
-        except ServiceError as refusal:
-            outcome = {
-                "state": ResumableUpload.State.REFUSED,
-                "refusal": refusal.detail,
-                "refusal_status": refusal.status_code,
-            }
-        else:
-            outcome = {"state": ResumableUpload.State.STORED, "video": video}
+        with store.complete_file(upload) as path:
+            received = _ReceivedFile(path, upload.filename, upload.length)
+            try:
+                [video] = services.video_upload(files=[received], owner=upload.owner)
+            except ServiceError as refusal:
+                outcome = {
+                    "state": ResumableUpload.State.REFUSED,
+                    "refusal": refusal.detail,
+                    "refusal_status": refusal.status_code,
+                }
+            else:
+                outcome = {"state": ResumableUpload.State.STORED, "video": video}
+            finally:
+                received.close()
     finally:
-        received.close()
-        # A failure that is not a refusal (a full disk) keeps the file and releases the
+        # A failure that is not a refusal (a full disk) keeps the bytes and releases the
         # lease without an outcome: the next request tries again.
         _lease_end(upload, token, expires_at=_expiry(), **outcome)
-    path.unlink(missing_ok=True)  # moved into storage, or refused
+    store.discard(upload)  # stored as a video (local storage moved the file), or refused
     upload.refresh_from_db()
     return upload
 
@@ -302,7 +310,7 @@ def resumable_delete(*, upload: ResumableUpload) -> None:
     """Terminate an upload: its row and its received bytes go (a video it became stays).
     A request appending to it finds its lease gone and stops."""
     ResumableUpload.objects.filter(pk=upload.pk).delete()
-    upload_file_path(upload).unlink(missing_ok=True)
+    received_store().discard(upload)
 
 
 def _expired_delete(upload: ResumableUpload) -> bool:
@@ -314,7 +322,7 @@ def _expired_delete(upload: ResumableUpload) -> bool:
         .delete()
     )
     if deleted:
-        upload_file_path(upload).unlink(missing_ok=True)
+        received_store().discard(upload)
     return bool(deleted)
 
 
@@ -323,11 +331,7 @@ def resumable_expire() -> int:
     ones are only forgotten, their videos stay), and received files no upload owns (a
     crash between deleting a row and its file). How many uploads went."""
     expired = ResumableUpload.objects.filter(expires_at__lte=timezone.now())
-    count = sum(_expired_delete(upload) for upload in expired.only("pk", "expires_at"))
-    folder = Path(settings.SCRATCH_DIR) / FOLDER
-    if folder.is_dir():
-        known = {str(pk) for pk in ResumableUpload.objects.values_list("pk", flat=True)}
-        for path in folder.glob("*.part"):
-            if path.stem not in known:
-                path.unlink(missing_ok=True)
+    count = sum(_expired_delete(upload) for upload in expired)
+    known = {str(pk) for pk in ResumableUpload.objects.values_list("pk", flat=True)}
+    received_store().leftovers(known)
     return count

@@ -13,7 +13,8 @@ from django.utils import timezone
 from conftest import make_media
 from videoproc.errors import ServiceError
 from videos.models import ResumableUpload, Video
-from videos.resumable import resumable_append, upload_file_path
+from videos.resumable import resumable_append
+from videos.resumable_stores import LocalStore
 
 pytestmark = pytest.mark.django_db
 
@@ -96,7 +97,7 @@ def test_a_file_sent_in_chunks_becomes_the_video_a_plain_upload_makes(api, clip,
     row = Video.objects.get(pk=video["id"])
     assert (row.original_name, row.video_codec, row.kind) == ("clip.mp4", "h264", "upload")
     # and nothing is left in scratch
-    assert not any(upload_file_path(ResumableUpload.objects.get()).parent.glob("*.part"))
+    assert not any(LocalStore().path(ResumableUpload.objects.get()).parent.glob("*.part"))
 
 
 def test_head_tells_where_to_resume(api, clip):
@@ -242,14 +243,14 @@ def test_a_complete_file_that_is_no_video_is_refused_and_its_url_says_why(api, t
     assert api.get(location).status_code == 415
     assert api.get(location).json()["detail"] == answer.json()["detail"]
     assert not Video.objects.exists()
-    assert not upload_file_path(ResumableUpload.objects.get()).exists()
+    assert not LocalStore().path(ResumableUpload.objects.get()).exists()
 
 
 def test_delete_terminates_an_upload(api, clip):
     data = clip.read_bytes()
     location = create(api, length=len(data))["Location"]
     send(api, location, data[:1000], offset=0)
-    path = upload_file_path(ResumableUpload.objects.get())
+    path = LocalStore().path(ResumableUpload.objects.get())
 
     answer = api.delete(location, **TUS)
 
@@ -267,7 +268,7 @@ def test_expired_uploads_are_cleaned_by_the_command_and_on_access(api, clip, tmp
     send(api, first, data[:1000], offset=0)
     finished, _ = upload_in_chunks(api, make_media(tmp_path / "other.mp4"), chunk=10**6)
     assert finished.status_code == 204
-    paths = [upload_file_path(upload) for upload in ResumableUpload.objects.all()]
+    paths = [LocalStore().path(upload) for upload in ResumableUpload.objects.all()]
     ResumableUpload.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
 
     # when one is asked about, then the command runs
