@@ -828,11 +828,9 @@ SMALL_TOUCH_TARGETS = """() => [...document.querySelectorAll(
     .map((el) => el.outerHTML.slice(0, 100))"""
 
 
-def test_on_a_phone_the_player_comes_first_and_nothing_overflows(
-    page: Page, live_server, api, tmp_path
-):
-    # given two videos on a phone, one in the player, and a job done
-    page.set_viewport_size({"width": 390, "height": 844})
+def page_in_use(page: Page, live_server, api, tmp_path) -> None:
+    """The page with two videos, one in the player, its encode done, the other in the
+    concat builder."""
     upload(api, make_media(tmp_path / "one.mp4"), make_media(tmp_path / "two.mp4"))
     open_page(page, live_server)
     play_first(page, "one.mp4")
@@ -841,6 +839,15 @@ def test_on_a_phone_the_player_comes_first_and_nothing_overflows(
         "data-status", "succeeded", timeout=JOB_TIMEOUT
     )
     card(page, "two.mp4").get_by_role("button", name="Add to concat").click()
+    expect(page.locator("#concat-list li")).to_have_count(1)
+
+
+def test_on_a_phone_the_player_comes_first_and_nothing_overflows(
+    page: Page, live_server, api, tmp_path
+):
+    # given two videos on a phone, one in the player, and a job done
+    page.set_viewport_size({"width": 390, "height": 844})
+    page_in_use(page, live_server, api, tmp_path)
 
     # then the player and tools come first, the queue last; nothing is wider than the
     # phone; every control is big enough to touch
@@ -867,15 +874,7 @@ def serious_violations(page: Page) -> list[str]:
 
 def test_axe_finds_nothing_serious_on_a_laptop_or_a_phone(page: Page, live_server, api, tmp_path):
     # given the page with a video in the player, a job done and a concat started
-    upload(api, make_media(tmp_path / "axe.mp4"), make_media(tmp_path / "more.mp4"))
-    open_page(page, live_server)
-    play_first(page, "axe.mp4")
-    render_encode(page, "160:120")
-    expect(page.locator("#queue .job")).to_have_attribute(
-        "data-status", "succeeded", timeout=JOB_TIMEOUT
-    )
-    card(page, "more.mp4").get_by_role("button", name="Add to concat").click()
-    expect(page.locator("#concat-list li")).to_have_count(1)
+    page_in_use(page, live_server, api, tmp_path)
 
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
