@@ -2,7 +2,7 @@
 server's peak memory while it receives a 1 GB upload, and the page's first paint with
 500 videos (bench/first_paint.py).
 
-    make bench            (or: .venv/bin/python bench/run.py [--only trim|timeline|page])
+    make bench            (or: .venv/bin/python bench/run.py [--only trim|timeline|page|tus])
 
 The trims (10 s and 50 s of a minute, 4 minutes of five; 1080p30, a keyframe every 2 s)
 run smart, as the service does by default, against FFmpeg's accurate re-encode, the
@@ -520,6 +520,18 @@ def first_paint() -> str:
     ).stdout.strip()
 
 
+def tus_upload() -> str:
+    """A 1 GiB upload by tus against the plain upload: bench/tus_upload.py in a process of
+    its own (its own servers, database and media root); its Markdown."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "tus_upload.py")],
+        check=True,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    ).stdout.strip()
+
+
 def machine() -> str:
     cpu = next(
         (
@@ -541,12 +553,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only",
-        choices=["trim", "timeline", "page"],
-        help="run only the trim comparison, the timeline, or the page's first paint",
+        choices=["trim", "timeline", "page", "tus"],
+        help="run only the trim comparison, the timeline, the page's first paint, or the "
+        "tus upload against the plain one",
     )
     only = parser.parse_args().only
     if only == "page":
         print(first_paint())
+        return
+    if only == "tus":
+        print(tus_upload())
         return
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / "bench.sqlite3").unlink(missing_ok=True)
@@ -566,6 +582,7 @@ def main() -> None:
             plain_times = plain(long_clip, short_clip)
             size, upload_seconds, peak_kib = peak_upload_memory(media_root)
             page_figures = first_paint()
+            tus_figures = tus_upload()
     finally:
         shutil.rmtree(media_root, ignore_errors=True)
     load = os.getloadavg()[0]
@@ -613,6 +630,7 @@ def main() -> None:
         f"memory of the server worker {peak_kib / 1024:.0f} MiB."
     )
     print(f"\n{page_figures}")
+    print(f"\n{tus_figures}")
 
 
 if __name__ == "__main__":
