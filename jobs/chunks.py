@@ -12,6 +12,7 @@ Only this module writes a chunk's status.
 
 import dataclasses
 import logging
+import shutil
 import threading
 import time
 from contextlib import ExitStack
@@ -135,7 +136,14 @@ def _take(job: Job, worker: str) -> JobChunk | None:
         )
         if taken:  # else another worker took it first: look again
             chunk.refresh_from_db()
+            _sweep(job.pk, f"{chunk.index}-")  # what its dead attempts left here
             return chunk
+
+
+def _sweep(job_id: int, index: str = "") -> None:
+    """Remove this machine's scratch of a job's chunks (of one, with `index`)."""
+    for leftover in Path(settings.SCRATCH_DIR).glob(f"chunk{job_id}-{index}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _finish(chunk: JobChunk, status: str, **fields) -> bool:
@@ -457,6 +465,7 @@ def encode_in_chunks(
     finally:
         _wait_stopped(job)
         _discard_files(list(JobChunk.objects.filter(job=job)))
+        _sweep(job.pk)
     return True
 
 
