@@ -21,10 +21,12 @@ from rest_framework import status
 
 from videoproc.access import scoped
 from videoproc.errors import NO_SPACE_DETAIL, ServiceError
+from videoproc.webhooks import JOB_QUEUED
 from videos.engine.media import FFmpegError
 from videos.models import Video
 
 from . import chunks, dependencies, transitions, turns
+from .events import job_announce
 from .kinds import KINDS
 from .logcontext import job_context
 from .models import Job, JobChunk
@@ -114,6 +116,7 @@ def job_queue(*, request_code: str, kind: str, params: dict, owner=None) -> Job:
         )
         job.inputs.set(videos)
         job.depends_on.set(dependencies.job_refs(inputs))
+        job_announce(job.id, type=JOB_QUEUED)
     return job
 
 

@@ -12,7 +12,9 @@ from django.utils import timezone
 from rest_framework import status as http
 
 from videoproc.errors import ServiceError
+from videoproc.webhooks import JOB_QUEUED
 
+from .events import job_announce
 from .models import Job
 
 Status = Job.Status
@@ -130,6 +132,7 @@ def job_start(*, job_id: int, dispatch_token: str, worker: str) -> Job | None:
             error=None,
             worker=worker,
         )
+        job_announce(job.pk)
     job.refresh_from_db()
     return job
 
@@ -140,22 +143,26 @@ def gave_up(job: Job) -> str:
 
 def _end(job: Job, *, to: str, **fields) -> int:
     now = timezone.now()
-    return _move(
-        Job.objects.filter(pk=job.pk),
-        sources=(job.status,),
-        to=to,
-        finished_at=now,
-        heartbeat_at=now,
-        **fields,
-    )
+    with transaction.atomic():  # the change and its webhook event (jobs/events.py), or neither
+        moved = _move(
+            Job.objects.filter(pk=job.pk),
+            sources=(job.status,),
+            to=to,
+            finished_at=now,
+            heartbeat_at=now,
+            **fields,
+        )
+        if moved:
+            job_announce(job.pk)
+    return moved
 
 
 def job_finish(*, job: Job, status: str, **fields) -> bool:
     """End a running attempt (succeeded, failed or cancelled), unless another attempt has
     taken the job over; whether it was still this attempt's to end."""
     now = timezone.now()
-    return bool(
-        _move(
+    with transaction.atomic():  # the change and its webhook event (jobs/events.py), or neither
+        moved = _move(
             Job.objects.filter(pk=job.pk, attempts=job.attempts),
             sources=(Status.RUNNING,),
             to=status,
@@ -163,7 +170,9 @@ def job_finish(*, job: Job, status: str, **fields) -> bool:
             heartbeat_at=now,
             **fields,
         )
-    )
+        if moved:
+            job_announce(job.pk)
+    return bool(moved)
 
 
 def job_release(*, job: Job) -> None:
@@ -227,3 +236,4 @@ def job_retry(*, job: Job) -> None:
         queued_at=None,
         dispatch_token=None,
     )
+    job_announce(job.pk, type=JOB_QUEUED)  # queued again, as if newly asked

@@ -290,6 +290,26 @@ JOB_QUEUES = {
 TIMELINE_AUTO = os.environ.get("TIMELINE_AUTO", "true").strip().lower() in {"1", "true", "yes"}
 TIMELINE_STALE_SECONDS = float(os.environ.get("TIMELINE_STALE_SECONDS", 120))
 TIMELINE_RETRY_SECONDS = float(os.environ.get("TIMELINE_RETRY_SECONDS", 3600))
+# Webhooks (videoproc/webhooks.py, docs/api.md#webhooks): the seconds between the tries of
+# a delivery (then it is failed; the default spans about a day), how long one try may
+# take, how much of an answer is read; an endpoint failing for WEBHOOK_DISABLE_AFTER
+# seconds is disabled; a rotated secret still signs for WEBHOOK_SECRET_OVERLAP seconds.
+# Endpoints on loopback, private, link-local or metadata addresses only with
+# WEBHOOK_ALLOW_PRIVATE. Without a broker each web process delivers in a thread, which
+# also looks for due deliveries every WEBHOOK_SWEEP_INTERVAL seconds (with a broker it
+# sweeps up only those a lost message left waiting).
+WEBHOOK_RETRY_SCHEDULE = [
+    float(seconds)
+    for seconds in env_list(
+        "WEBHOOK_RETRY_SCHEDULE", "5,30,120,600,1800,3600,7200,14400,28800,28800"
+    )
+]
+WEBHOOK_TIMEOUT = float(os.environ.get("WEBHOOK_TIMEOUT", 10))
+WEBHOOK_RESPONSE_LIMIT = int(os.environ.get("WEBHOOK_RESPONSE_LIMIT", 4096))
+WEBHOOK_DISABLE_AFTER = float(os.environ.get("WEBHOOK_DISABLE_AFTER", 5 * 24 * 3600))
+WEBHOOK_SECRET_OVERLAP = float(os.environ.get("WEBHOOK_SECRET_OVERLAP", 24 * 3600))
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE")
+WEBHOOK_SWEEP_INTERVAL = float(os.environ.get("WEBHOOK_SWEEP_INTERVAL", 5))
 # Jobs are idempotent (the Job row decides who runs one), so a task is acknowledged only
 # when it ends and given back to the queue when its worker dies; one at a time each.
 CELERY_TASK_ACKS_LATE = True
@@ -398,6 +418,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A webhook delivery's status has choices of its own, beside a job's.
+    "ENUM_NAME_OVERRIDES": {"DeliveryStatusEnum": "videoproc.models.WebhookDelivery.Status"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "videoproc.schema.both_slash_forms",

@@ -14,6 +14,7 @@ from videoproc.health import HealthView
 from videoproc.lockout import LoginForm
 from videoproc.schema import DocsView
 from videoproc.scrape import metrics_view
+from videoproc.webhook_views import WebhookViewSet
 from videos.resumable_views import ResumableUploadsView, ResumableUploadView
 from videos.serving import serve_stored
 from videos.timeline_views import StoryboardView, TimelineView
@@ -62,6 +63,27 @@ urlpatterns = [
         r"video/process/jobs/(?P<pk>\d{1,18})/retry",
         JobViewSet.as_view({"post": "retry"}),
         "job-retry",
+    ),
+    api("webhooks", WebhookViewSet.as_view({"get": "list", "post": "create"}), "webhook-list"),
+    api(
+        r"webhooks/(?P<pk>\d{1,18})",
+        WebhookViewSet.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"}),
+        "webhook-detail",
+    ),
+    api(
+        r"webhooks/(?P<pk>\d{1,18})/secret",
+        WebhookViewSet.as_view({"post": "rotate"}),
+        "webhook-secret",
+    ),
+    api(
+        r"webhooks/(?P<pk>\d{1,18})/deliveries",
+        WebhookViewSet.as_view({"get": "deliveries"}),
+        "webhook-deliveries",
+    ),
+    api(
+        r"webhooks/(?P<pk>\d{1,18})/deliveries/(?P<delivery_id>\d{1,18})/redeliver",
+        WebhookViewSet.as_view({"post": "redeliver"}),
+        "webhook-redeliver",
     ),
     api("api/schema", SpectacularAPIView.as_view(), "schema"),
     api("api/docs", DocsView.as_view(url_name="schema"), "docs"),

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Q, Sum
 from rest_framework import status
 
-from videoproc import metrics
+from videoproc import metrics, webhooks
 from videoproc.access import scoped
 from videoproc.errors import ServiceError
 
@@ -23,6 +23,7 @@ from . import storage, timelines
 from .engine import thumbnails
 from .engine.media import FORMATS, ProbeError, ProbeResult, probe
 from .models import Timeline, Video
+from .serializers import VideoSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +158,13 @@ def video_create(*, stored: StoredFiles, kind: str, probed: ProbeResult, **field
         **fields,
     )
     timelines.timeline_on_store(video=video)
+    if kind == Video.Kind.UPLOAD:  # a job's result is told with its job.succeeded
+        webhooks.event_emit(
+            type=webhooks.VIDEO_CREATED,
+            subject=f"video:{video.id}",
+            owner_id=video.owner_id,
+            data=VideoSerializer(video).data,
+        )
     return video
 
 
