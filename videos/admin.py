@@ -6,8 +6,8 @@ from django.utils.html import format_html
 
 from videoproc.errors import ServiceError
 
-from . import services
-from .models import Video
+from . import resumable, services
+from .models import ResumableUpload, Video
 from .serving import stored_url
 
 PROBED_FIELDS = [
@@ -147,3 +147,27 @@ class VideoAdmin(admin.ModelAdmin):
         if deleted:
             self.message_user(request, f"Deleted {deleted} video(s) and their files.")
         return None
+
+
+@admin.register(ResumableUpload)
+class ResumableUploadAdmin(admin.ModelAdmin):
+    """tus uploads in flight or lately finished: read only; deleting one terminates it
+    (its received bytes go, locally or in the bucket; a video it became stays)."""
+
+    list_display = ["id", "filename", "owner", "state", "offset", "length", "expires_at"]
+    list_filter = ["state"]
+    search_fields = ["filename", "owner__username"]
+    readonly_fields = [field.name for field in ResumableUpload._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        resumable.resumable_delete(upload=obj)
+
+    def delete_queryset(self, request, queryset):
+        for upload in queryset:
+            resumable.resumable_delete(upload=upload)

@@ -280,3 +280,22 @@ def test_expired_uploads_are_cleaned_by_the_command_and_on_access(api, clip, tmp
     assert not any(path.exists() for path in paths)
     assert api.head(second, **TUS).status_code == 404
     assert Video.objects.count() == 1
+
+
+def test_the_admin_lists_uploads_and_deleting_one_terminates_it(admin_client, api, clip):
+    data = clip.read_bytes()
+    create(api, length=len(data))
+    upload = ResumableUpload.objects.get()
+    send(api, f"/video/uploads/{upload.pk}", data[:1000], offset=0)
+
+    listing = admin_client.get("/admin/videos/resumableupload/")
+    deleted = admin_client.post(
+        "/admin/videos/resumableupload/",
+        {"action": "delete_selected", "_selected_action": [str(upload.pk)], "post": "yes"},
+    )
+
+    assert listing.status_code == 200
+    assert "clip.mp4" in listing.content.decode()
+    assert deleted.status_code == 302
+    assert not ResumableUpload.objects.exists()
+    assert not LocalStore().path(upload).exists()
