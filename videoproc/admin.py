@@ -1,6 +1,7 @@
 """The admin's side of sign-in lockouts (videoproc/lockout.py): its own login form says
 when an account is locked, and staff unlock accounts from the user list or from axes'
-list of failed sign-ins ("Unlock selected accounts")."""
+list of failed sign-ins ("Unlock selected accounts"). And webhook endpoints with their
+delivery log (videoproc/webhooks.py)."""
 
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt

@@ -421,3 +421,37 @@ def test_with_accounts_each_user_hears_only_of_their_own(user_api, fast, receive
         assert bobs.received == []
     finally:
         bobs.stop()
+
+
+def test_the_receiver_in_the_docs_verifies_and_handles_events(fast, monkeypatch):
+    # given: the ten-line receiver of docs/api.md, running
+    text = (ROOT / "docs" / "api.md").read_text()
+    code = text.split("A receiver in ten lines", 1)[1].split("```python\n", 1)[1]
+    code = code.split("```", 1)[0]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint = webhooks.endpoint_create(url=f"http://127.0.0.1:{port}/", event_types=[])
+    env = {**os.environ, "WEBHOOK_SECRET": endpoint.secret, "PORT": str(port)}
+    receiver = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        eventually(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0)
+        # when
+        emit(subject="video:5", id=5)
+        # then
+        line = receiver.stdout.readline().decode().split()
+        assert line[1:] == ["video.created", "5"]
+        assert line[0] == WebhookEvent.objects.get().message_id
+        eventually(lambda: WebhookDelivery.objects.get().status == "delivered")
+        # and a forged one is refused
+        forged = webhooks.post(
+            url=endpoint.url,
+            body=b'{"type": "video.created"}',
+            headers={"webhook-id": "msg_x", "webhook-timestamp": "1", "webhook-signature": "v1,x"},
+        )
+        assert forged.status == 400
+    finally:
+        receiver.kill()
+        receiver.wait()
