@@ -190,7 +190,12 @@ class ResumableUploadView(_TusView):
         description="Once complete: what `PUT /video/upload` answers for the one file (a "
         "list of one video record), or its refusal (415, 413) in its `detail`. 409 while "
         "bytes are still missing.",
-        responses={200: VideoSerializer(many=True), **errors(404, 409, 413, 415, 507)},
+        operation_id="video_uploads_retrieve",
+        responses={
+            200: VideoSerializer(many=True),
+            **errors(404, 409, 413, 415, 507),
+            **_tus_error(423, "The complete file is being made a video right now"),
+        },
     )
     def get(self, request, upload_id: str):
         upload = resumable.resumable_finish(upload=self._upload(request, upload_id))
