@@ -14,12 +14,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from django.core.files.storage import default_storage
 from django.utils import timezone
 from standardwebhooks import Webhook
 
 from conftest import make_media, upload
+from jobs.models import Job
 from videoproc import webhooks
 from videoproc.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from videoproc.tasks import deliver_webhook
+from videos.models import Video
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -150,17 +154,22 @@ def test_the_events_of_upload_trim_execute_arrive_verified_and_in_order(api, fas
 def test_a_failed_job_and_a_cancelled_one_are_told_with_the_reason(api, fast, receiver, clip):
     endpoint = register(api, receiver.url, event_types=["job.failed", "job.cancelled"])
     video = upload(api, clip).json()[0]
-    past_the_end = {"request_code": "f", "video_id": video["id"], "trim_start": "0"}
-    cancelled = api.post(
-        "/video/process/trim", {**past_the_end, "trim_end": "1000"}, format="json"
-    ).json()["job_id"]
-    # when
+    body = {"request_code": "f", "video_id": video["id"], "trim_start": "0", "trim_end": "1000"}
+    cancelled = api.post("/video/process/trim", body, format="json").json()["job_id"]
+    failing = api.post("/video/process/trim", body, format="json").json()["job_id"]
+    # when: one is cancelled, the other's input file is lost before it runs
     assert api.post(f"/video/process/jobs/{cancelled}/cancel").status_code == 200
-    # then: only the types it asked for
-    eventually(lambda: len(receiver.received) >= 1)
-    [event] = receiver.events(endpoint["secret"])
-    assert event["type"] == "job.cancelled"
-    assert event["data"]["error"] == "cancelled before it ran"
+    default_storage.delete(Video.objects.get(pk=video["id"]).file.name)
+    api.post("/video/process/execute", {"request_code": "f"}, format="json")
+    # then: only the types it asked for, each with its reason
+    eventually(lambda: len(receiver.received) >= 2)
+    events = receiver.events(endpoint["secret"])
+    assert [(event["type"], event["data"]["id"]) for event in events] == [
+        ("job.cancelled", cancelled),
+        ("job.failed", failing),
+    ]
+    assert events[0]["data"]["error"] == "cancelled before it ran"
+    assert events[1]["data"]["error"] == Job.objects.get(pk=failing).error != ""
 
 
 def test_a_receiver_answering_500_twice_gets_the_event_on_the_third_try(fast, receiver):
@@ -455,3 +464,37 @@ def test_the_receiver_in_the_docs_verifies_and_handles_events(fast, monkeypatch)
     finally:
         receiver.kill()
         receiver.wait()
+
+
+def test_with_a_broker_a_task_sends_each_delivery_and_the_sweep_takes_a_lost_one(
+    settings, fast, receiver, monkeypatch
+):
+    # given: a broker (its messages caught here)
+    settings.CELERY_BROKER_URL = "redis://broker.invalid:6379/0"
+    sent = []
+    monkeypatch.setattr(
+        webhooks.current_app, "send_task", lambda name, args, **options: sent.append((name, args))
+    )
+    receiver.answers = [500]
+    webhooks.endpoint_create(url=receiver.url, event_types=[])
+    # when
+    emit()
+    # then: sent after commit, tried by the task, sent again for its retry
+    delivery = WebhookDelivery.objects.get()
+    assert sent == [("videoproc.tasks.deliver_webhook", (delivery.id,))]
+    deliver_webhook(delivery.id)
+    assert sent[-1] == ("videoproc.tasks.deliver_webhook", (delivery.id,))
+    time.sleep(0.25)
+    deliver_webhook(delivery.id)
+    deliver_webhook(delivery.id)  # the same message twice: nothing more is sent
+    assert len(receiver.received) == 2
+    assert WebhookDelivery.objects.get().status == "delivered"
+    # and a delivery whose message was lost is swept up once it is overdue
+    monkeypatch.setattr(webhooks, "_send_tasks", lambda ids, **options: None)
+    emit(subject="video:2")
+    assert webhooks.deliveries_send_due(older_than=webhooks.SWEEP_GRACE) == 0
+    WebhookDelivery.objects.filter(status="pending").update(
+        next_try_at=timezone.now() - webhooks.SWEEP_GRACE
+    )
+    assert webhooks.deliveries_send_due(older_than=webhooks.SWEEP_GRACE) == 1
+    assert len(receiver.received) == 3
