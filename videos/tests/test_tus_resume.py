@@ -5,11 +5,13 @@ from the offset the new server reports, and the video stored is the file sent.""
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -181,3 +183,47 @@ def test_a_large_upload_survives_a_server_killed_mid_request(server, tmp_path):
     assert stored.stat().st_size == size
     assert sha256(stored) == sha256(source)
     assert list(received.glob("*.part")) == []
+
+
+def test_two_patches_at_once_never_both_append(server, tmp_path):
+    # given an upload, and a PATCH whose body is still coming
+    clip = make_media(tmp_path / "clip.mp4")
+    data = clip.read_bytes()
+    tus = {"Tus-Resumable": "1.0.0"}
+    created = requests.post(
+        f"{server.url}/video/uploads/",
+        headers={
+            **tus,
+            "Upload-Length": str(len(data)),
+            "Upload-Metadata": "filename Y2xpcC5tcDQ=",
+        },
+        timeout=10,
+    )
+    location = created.headers["Location"]
+    path = urlsplit(location).path
+    slow = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    slow.sendall(
+        f"PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\n"
+        "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
+        f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
+        + data[:1000]
+    )
+    patch = {**tus, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+    wait_for(
+        lambda: requests.patch(location, data=data, headers=patch, timeout=10).status_code == 423,
+        timeout=10,
+        what="the second PATCH to be told the upload is held",
+    )
+
+    # when the first one's body ends
+    slow.sendall(data[1000:])
+    answer = slow.makefile("rb").readline()
+    slow.close()
+
+    # then it alone appended: the upload is the file, once
+    assert answer.split()[1] == b"204", answer
+    head = requests.head(location, headers=tus, timeout=10)
+    assert head.headers["Upload-Offset"] == str(len(data))
+    [video] = requests.get(location, timeout=30).json()
+    stored = server.root / "media" / video["original_file_path"].removeprefix("./storage/")
+    assert stored.read_bytes() == data
