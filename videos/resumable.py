@@ -1,10 +1,10 @@
 """Resumable uploads (tus 1.0: core, creation, termination, expiration; docs/api.md).
 
-An upload is a row (ResumableUpload) and a file in shared scratch space, so it resumes
-after a dropped connection, a server restart or on another web machine: the row's
-`offset` says how many bytes of the file are kept. Each append streams its body to the
-file at that offset under a lease on the row (two appends never write at once; a
-writer that died loses its lease when it runs out). When the last byte is in, the file
+An upload is a row (ResumableUpload) and its bytes where every web machine finds them,
+so it resumes after a dropped connection, a server restart or on another machine: the
+row's `offset` says how many bytes are kept. Each append streams its body to them at
+that offset under a lease on the row (two appends never write at once; a writer that
+died loses its lease when it runs out). When the last byte is in, the file
 becomes a video through video_upload, the plain upload's own checks and storing.
 
 Where the bytes wait is videos/resumable_stores.py: a file in scratch with local
@@ -13,7 +13,6 @@ storage, an S3 multipart upload with S3.
 
 import base64
 import binascii
-import logging
 import unicodedata
 import uuid
 from datetime import timedelta
@@ -34,8 +33,6 @@ from . import services
 from .engine.media import FORMATS
 from .models import ResumableUpload
 from .resumable_stores import received_store
-
-logger = logging.getLogger(__name__)
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = ("creation", "termination", "expiration")
@@ -107,7 +104,11 @@ def resumable_create(*, length: int, metadata: dict[str, str], owner=None) -> Re
         expires_at=_expiry(),
     )
     upload.save()  # before its bytes' place: one without a row is cleaned as a leftover
-    upload.store_state = received_store().begin(upload)
+    try:
+        upload.store_state = received_store().begin(upload)
+    except Exception:
+        upload.delete()
+        raise
     upload.save(update_fields=["store_state"])
     return upload
 
