@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from conftest import ffprobe, make_media, upload
 from jobs.models import Job
+from videoproc.tests.test_webhooks import Receiver, eventually
 from videos.models import Video
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
@@ -928,3 +929,44 @@ def test_an_encode_preset_renders_in_one_step(page: Page, live_server, api, tmp_
     assert stored.suffix == "." + preset["params"]["container"]
     # its size is near the estimate shown (one for ordinary footage, not a test pattern)
     assert preset["estimated_bytes"] / 3 < stored.stat().st_size < preset["estimated_bytes"] * 3
+
+
+def test_the_webhooks_panel_adds_lists_redelivers_and_deletes(
+    page: Page, live_server, api, tmp_path, settings
+):
+    # given a receiver on this machine, allowed
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    receiver = Receiver().start()
+    try:
+        open_page(page, live_server)
+        # when a person adds it for the creation of videos
+        page.get_by_label("URL").fill(receiver.url)
+        page.get_by_label("video.created").check()
+        page.get_by_role("button", name="Add webhook").click()
+        # then its secret is shown once, and it is listed
+        expect(page.locator("#webhook-new")).to_be_visible()
+        secret = page.locator("#webhook-secret").inner_text()
+        expect(page.locator("#webhooks li")).to_contain_text("video.created")
+        assert unnamed_controls(page) == []
+        assert serious_violations(page) == []
+        # an upload is told to the receiver, signed with that secret
+        upload(api, make_media(tmp_path / "told.mp4", duration=1))
+        expect(page.locator("#webhooks li")).to_have_count(1)
+        eventually(lambda: receiver.received)
+        [event] = receiver.events(secret)
+        assert event["type"] == "video.created"
+        # the log shows the delivery, and sends it again on request
+        page.get_by_role("button", name=f"Deliveries to {receiver.url}").click()
+        expect(page.locator("#webhook-deliveries li")).to_contain_text(
+            "video.created delivered, 1 try, HTTP 200"
+        )
+        page.get_by_role("button", name=re.compile(r"^Redeliver video\.created \d+$")).click()
+        expect(page.locator("#webhooks-status")).to_have_text("video.created sent again.")
+        eventually(lambda: len(receiver.received) == 2)
+        assert [e["type"] for e in receiver.events(secret)] == ["video.created"] * 2
+        # and deleting it stops everything
+        page.get_by_role("button", name=f"Delete {receiver.url}").click()
+        expect(page.locator("#webhooks-status")).to_have_text(f"Webhook to {receiver.url} deleted.")
+        expect(page.locator("#webhooks-empty")).to_be_visible()
+    finally:
+        receiver.stop()
