@@ -127,9 +127,10 @@ class Server:
         self.process.wait(timeout=10)
 
 
-@pytest.fixture
-def server(tmp_path):
-    server = Server(tmp_path / "server")
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One server for this module's tests (a test that kills it starts it again)."""
+    server = Server(tmp_path_factory.mktemp("server"))
     server.start()
     yield server
     server.kill()
@@ -224,6 +225,43 @@ def test_two_patches_at_once_never_both_append(server, tmp_path):
     assert answer.split()[1] == b"204", answer
     head = requests.head(location, headers=tus, timeout=10)
     assert head.headers["Upload-Offset"] == str(len(data))
+    [video] = requests.get(location, timeout=30).json()
+    stored = server.root / "media" / video["original_file_path"].removeprefix("./storage/")
+    assert stored.read_bytes() == data
+
+
+def test_a_dropped_connection_keeps_the_bytes_that_came(server, tmp_path):
+    # given a PATCH whose client goes away after 100,000 of the bytes it announced
+    data = make_media(tmp_path / "dropped.mp4", duration=4).read_bytes()
+    tus = {"Tus-Resumable": "1.0.0"}
+    created = requests.post(
+        f"{server.url}/video/uploads/",
+        headers={**tus, "Upload-Length": str(len(data)), "Upload-Metadata": "filename YS5tcDQ="},
+        timeout=10,
+    )
+    location = created.headers["Location"]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as dropped:
+        dropped.sendall(
+            f"PATCH {urlsplit(location).path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
+            f"Upload-Offset: 0\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+            + data[:100_000]
+        )
+        wait_for(
+            lambda: requests.head(location, headers=tus, timeout=10).status_code == 200,
+            timeout=10,
+            what="the server to answer",
+        )
+
+    # then the server keeps what came, and the upload goes on from there
+    offset = wait_for(
+        lambda: int(requests.head(location, headers=tus, timeout=10).headers["Upload-Offset"]),
+        timeout=30,
+        what="the bytes that came to be kept",
+    )
+    assert offset == 100_000
+    patch = {**tus, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "100000"}
+    assert requests.patch(location, data=data[100_000:], headers=patch, timeout=30).ok
     [video] = requests.get(location, timeout=30).json()
     stored = server.root / "media" / video["original_file_path"].removeprefix("./storage/")
     assert stored.read_bytes() == data
