@@ -190,6 +190,20 @@ def test_the_page_uploads_by_tus_and_retries_a_dropped_connection(
     expect(card(page, "resumable.mp4")).to_contain_text("h264 / aac")
 
 
+def test_without_tus_the_page_uploads_plainly(page: Page, live_server, tmp_path):
+    # given a page whose tus client did not load
+    page.route("**/vendor/tus/tus.min.js", lambda route: route.abort())
+    sent = []
+    page.on("request", lambda request: sent.append((request.method, urlsplit(request.url).path)))
+    open_page(page, live_server)
+
+    # when a file is chosen, then it goes up in one plain request
+    page.locator("#file-input").set_input_files([make_media(tmp_path / "plain.mp4")])
+    expect(page.locator("#upload-list li")).to_contain_text("Uploaded as video #")
+    assert ("POST", "/video/upload") in sent
+    assert not [path for _, path in sent if path.startswith("/video/uploads")]
+
+
 def test_a_tus_upload_is_paused_and_resumed(page: Page, live_server, tmp_path):
     # given an upload slowed to a crawl (Chromium's network throttling)
     clip = make_media(tmp_path / "slow.mp4", duration=6, size="640x360")
