@@ -145,6 +145,7 @@ def test_the_events_of_upload_trim_execute_arrive_verified_and_in_order(api, fas
     assert succeeded["output_video"]["processed_file_path"].startswith("./storage/")
     ids = [headers["webhook-id"] for headers, _ in receiver.received]
     assert len(set(ids)) == 4
+    eventually(lambda: not WebhookDelivery.objects.filter(status="pending").exists())
     log = api.get(f"/webhooks/{endpoint['id']}/deliveries").json()
     assert [(row["status"], row["attempts"], row["response_status"]) for row in log] == [
         ("delivered", 1, 200)
