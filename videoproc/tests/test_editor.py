@@ -3,6 +3,7 @@ keyboard alone, from marking ranges to playing the rendered result, whose frames
 checked by content against the marked frames of the sources."""
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from playwright.sync_api import Page, expect
 
 from conftest import make_media, upload
 from jobs.models import Job
+from videoproc.models import Draft
 from videoproc.tests.test_browser import (
     ARTIFACTS,
     JOB_TIMEOUT,
@@ -102,6 +104,18 @@ def play_result_and_check(page: Page, sources: dict[int, list[bytes]], tmp_path)
     assert_same_frames(frames(Path(result.file.path)), [f for part in wanted for f in part])
 
 
+def draft_saved(*, segments: int) -> None:
+    """Wait until the server holds the draft with that many segments: the page saves it
+    once edits settle."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        draft = Draft.objects.filter(request_code="alice").first()
+        if draft and len(draft.data.get("segments", [])) == segments:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no draft with {segments} segments was saved")
+
+
 @pytest.fixture
 def two_videos(api, tmp_path):
     paths = [make_media(tmp_path / name, duration=2) for name in ("one.mp4", "two.mp4")]
@@ -159,7 +173,7 @@ def test_a_whole_edit_by_mouse(page: Page, live_server, two_videos, tmp_path):
     expect(segments(page).first).to_contain_text("00:00:00.400 – 00:00:01.600")
 
     # a reload finds the draft, and so does another browser
-    page.wait_for_timeout(800)  # the draft is saved once edits settle
+    draft_saved(segments=2)
     page.reload()
     expect(segments(page)).to_have_count(2)
     expect(segments(page).first).to_contain_text(f"#{second}")
@@ -226,7 +240,7 @@ def test_a_whole_edit_by_keyboard_alone(page: Page, live_server, two_videos, tmp
     expect(segments(page)).to_have_count(2)
 
     # reload: the draft is there
-    page.wait_for_timeout(800)
+    draft_saved(segments=2)
     page.reload()
     expect(segments(page)).to_have_count(2)
     expect(segments(page).first).to_contain_text(f"#{second}")
