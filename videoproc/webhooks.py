@@ -516,6 +516,7 @@ def _send_tasks(delivery_ids: list[int], *, countdown: float = 0) -> None:
 _thread_lock = threading.Lock()
 _thread: threading.Thread | None = None
 _wake = threading.Event()
+_stopping = threading.Event()
 
 
 def start() -> None:
@@ -528,8 +529,20 @@ def start() -> None:
             _thread.start()
 
 
+def stop() -> None:
+    """Stop this process's sender thread after its pass (tests: none outlives its own)."""
+    global _thread
+    with _thread_lock:
+        if _thread is not None and _thread.is_alive():
+            _stopping.set()
+            _wake.set()
+            _thread.join()
+        _thread = None
+        _stopping.clear()
+
+
 def _send_forever() -> None:
-    while True:
+    while not _stopping.is_set():
         wait = settings.WEBHOOK_SWEEP_INTERVAL
         try:
             if distributed():  # the workers send; take only what a lost message left

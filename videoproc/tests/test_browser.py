@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from conftest import ffprobe, make_media, upload
 from jobs.models import Job
+from videoproc import webhooks
 from videoproc.tests.test_webhooks import Receiver, eventually
 from videos.models import Video
 
@@ -984,3 +985,4 @@ def test_the_webhooks_panel_adds_lists_redelivers_and_deletes(
         expect(page.locator("#webhooks-empty")).to_be_visible()
     finally:
         receiver.stop()
+        webhooks.stop()

@@ -85,6 +85,13 @@ class Receiver:
         return [Webhook(secret).verify(body, headers) for headers, body in self.received]
 
 
+@pytest.fixture(autouse=True)
+def one_sender_per_test():
+    """No sender thread outlives its test (it would look into the next one's database)."""
+    yield
+    webhooks.stop()
+
+
 @pytest.fixture
 def fast(settings):
     settings.WEBHOOK_ALLOW_PRIVATE = True
