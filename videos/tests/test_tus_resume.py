@@ -210,11 +210,15 @@ def test_two_patches_at_once_never_both_append(server, tmp_path):
         + data[:1000]
     )
     patch = {**tus, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+    # (empty PATCHes until the server has begun reading the first: they append nothing)
     wait_for(
-        lambda: requests.patch(location, data=data, headers=patch, timeout=10).status_code == 423,
-        timeout=10,
-        what="the second PATCH to be told the upload is held",
+        lambda: requests.patch(location, data=b"", headers=patch, timeout=10).status_code == 423,
+        timeout=30,
+        what="the first PATCH to hold the upload",
     )
+    second = requests.patch(location, data=data, headers=patch, timeout=10)
+    assert second.status_code == 423, second.text
+    assert second.headers["Retry-After"]
 
     # when the first one's body ends
     slow.sendall(data[1000:])
