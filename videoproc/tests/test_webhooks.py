@@ -506,3 +506,30 @@ def test_with_a_broker_a_task_sends_each_delivery_and_the_sweep_takes_a_lost_one
     )
     assert webhooks.deliveries_send_due(older_than=webhooks.SWEEP_GRACE) == 1
     assert len(receiver.received) == 3
+
+
+@pytest.mark.integration
+def test_with_celery_a_worker_killed_after_the_change_loses_no_event(
+    settings, fast, receiver, api, clip, start_worker
+):
+    # given: deliveries go to a queue of their own, which no worker serves yet
+    settings.JOB_QUEUES = {**settings.JOB_QUEUES, "webhook": "webhooks"}
+    env = {"WEBHOOK_ALLOW_PRIVATE": "true", "JOB_QUEUE_WEBHOOK": "webhooks"}
+    jobs_worker = start_worker("jobs", **env)
+    endpoint = register(api, receiver.url)
+    video = upload(api, clip).json()[0]
+    body = {"request_code": "c", "video_id": video["id"], "trim_start": "0", "trim_end": "1000"}
+    job_id = api.post("/video/process/trim", body, format="json").json()["job_id"]
+    # when: a worker runs the job, commits its success with the event, and is killed
+    executed = api.post("/video/process/execute", {"request_code": "c"}, format="json")
+    assert executed.status_code == 200, executed.content
+    assert Job.objects.get(pk=job_id).status == "succeeded"
+    jobs_worker.kill()
+    assert receiver.received == []
+    # then: a worker for the deliveries sends every event, the job's in order
+    start_worker("webhooks", queues="webhooks", **env)
+    eventually(lambda: len(receiver.received) >= 4)
+    types = [event["type"] for event in receiver.events(endpoint["secret"])]
+    assert sorted(types) == sorted(["video.created", "job.queued", "job.started", "job.succeeded"])
+    job_types = [name for name in types if name.startswith("job.")]
+    assert job_types == ["job.queued", "job.started", "job.succeeded"]
