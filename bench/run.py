@@ -2,7 +2,7 @@
 server's peak memory while it receives a 1 GB upload, and the page's first paint with
 500 videos (bench/first_paint.py).
 
-    make bench            (or: .venv/bin/python bench/run.py [--only trim|timeline|page|tus])
+    make bench   (or: .venv/bin/python bench/run.py [--only trim|timeline|page|tus|chunks])
 
 The trims (10 s and 50 s of a minute, 4 minutes of five; 1080p30, a keyframe every 2 s)
 run smart, as the service does by default, against FFmpeg's accurate re-encode, the
@@ -532,6 +532,19 @@ def tus_upload() -> str:
     ).stdout.strip()
 
 
+def chunked_encode() -> str:
+    """One chunked encode on one Celery worker against two: bench/chunked_encode.py in a
+    process of its own (PostgreSQL and Redis, its own database and media root); its
+    Markdown."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "chunked_encode.py")],
+        check=True,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    ).stdout.strip()
+
+
 def machine() -> str:
     cpu = next(
         (
@@ -553,9 +566,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only",
-        choices=["trim", "timeline", "page", "tus"],
+        choices=["trim", "timeline", "page", "tus", "chunks"],
         help="run only the trim comparison, the timeline, the page's first paint, or the "
-        "tus upload against the plain one",
+        "tus upload against the plain one, or a chunked encode on one worker against two",
     )
     only = parser.parse_args().only
     if only == "page":
@@ -563,6 +576,9 @@ def main() -> None:
         return
     if only == "tus":
         print(tus_upload())
+        return
+    if only == "chunks":
+        print(chunked_encode())
         return
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / "bench.sqlite3").unlink(missing_ok=True)
@@ -583,6 +599,7 @@ def main() -> None:
             size, upload_seconds, peak_kib = peak_upload_memory(media_root)
             page_figures = first_paint()
             tus_figures = tus_upload()
+            chunk_figures = chunked_encode()
     finally:
         shutil.rmtree(media_root, ignore_errors=True)
     load = os.getloadavg()[0]
@@ -631,6 +648,7 @@ def main() -> None:
     )
     print(f"\n{page_figures}")
     print(f"\n{tus_figures}")
+    print(f"\n{chunk_figures}")
 
 
 if __name__ == "__main__":

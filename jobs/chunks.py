@@ -310,12 +310,35 @@ class _LocalRun:
         return not self.thread.is_alive()
 
 
+class _SoundRun:
+    """The sound of the whole source encoding in a thread of this process, on the job's
+    own slot, while the chunks encode: off the join's path."""
+
+    def __init__(self, args: list[str], duration: float):
+        self.error: BaseException | None = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(args, duration), daemon=True)
+        self.thread.start()
+
+    def _run(self, args: list[str], duration: float) -> None:
+        try:
+            run_ffmpeg(args, duration=duration, should_cancel=self.stop.is_set)
+        except BaseException as error:  # handed to the coordinator, which raises it
+            self.error = error
+
+    def done(self) -> bool:
+        return not self.thread.is_alive()
+
+
 class _Coordinator:
-    def __init__(self, job: Job, monitor, *, source: Path, demuxer: str, workdir: Path):
+    def __init__(
+        self, job: Job, monitor, *, source: Path, demuxer: str, workdir: Path, sound: _SoundRun
+    ):
         self.job, self.monitor = job, monitor
         self.source, self.demuxer, self.workdir = source, demuxer, workdir
         self.worker = job.worker
         self.local: dict[int, _LocalRun] = {}
+        self.sound = sound
         self.last_beat = 0.0
 
     def run(self) -> None:
@@ -324,7 +347,7 @@ class _Coordinator:
         if _distributed() and pending > 1:
             chunk_message_send(self.job, count=pending - 1)  # the rest: this run's own
         try:
-            while not self._all_done():
+            while not (self._all_done() and self._sound_done()):
                 if self.monitor.should_cancel():
                     raise FFmpegCancelled("cancelled")
                 self._give_back_stale()
@@ -349,6 +372,13 @@ class _Coordinator:
         if any(chunk.status == Status.CANCELLED for chunk in chunks):
             raise FFmpegCancelled("cancelled")
         return all(chunk.status == Status.SUCCEEDED for chunk in chunks)
+
+    def _sound_done(self) -> bool:
+        if self.sound is None or not self.sound.done():
+            return self.sound is None
+        if self.sound.error is not None:
+            raise self.sound.error
+        return True
 
     def _give_back_stale(self) -> None:
         """Chunks whose worker stopped beating pend again (for anyone to redo), or fail
@@ -380,7 +410,7 @@ class _Coordinator:
         free slots of this machine without a broker while no other execute waits."""
         while True:
             with ExitStack() as slot:
-                if self.local:
+                if self.local or (self.sound and not self.sound.done()):  # its own slot taken
                     if _distributed() or self._others_wait():
                         return
                     try:
@@ -429,6 +459,9 @@ class _Coordinator:
     def _stop_all(self) -> None:
         """Stop every chunk, here and on other workers, and wait for the local ones."""
         chunks_cancel(job_id=self.job.pk)
+        if self.sound is not None:
+            self.sound.stop.set()
+            self.sound.thread.join()
         for run in self.local.values():
             run.stop.set()
         for run in self.local.values():
@@ -460,8 +493,23 @@ def encode_in_chunks(
     chunks = _prepare(job, planned, work)
     logger.info("encoding in %d chunks", len(chunks))
     try:
-        _Coordinator(job, monitor, source=source, demuxer=video.demuxer, workdir=workdir).run()
-        _join(job, monitor, video=video, source=source, plan=plan, output=output, workdir=workdir)
+        sound = workdir / f"sound.{plan.extension}" if plan.audio_encoder else None
+        sound_run = sound and _SoundRun(
+            engine.sound_args(source=source, demuxer=video.demuxer, plan=plan, output=sound),
+            video.duration,
+        )
+        _Coordinator(
+            job, monitor, source=source, demuxer=video.demuxer, workdir=workdir, sound=sound_run
+        ).run()
+        _join(
+            job,
+            monitor,
+            sound=sound,
+            plan=plan,
+            output=output,
+            workdir=workdir,
+            duration=video.duration,
+        )
     finally:
         _wait_stopped(job)
         _discard_files(list(JobChunk.objects.filter(job=job)))
@@ -481,17 +529,16 @@ def _wait_stopped(job: Job) -> None:
 
 
 def _join(
-    job: Job, monitor, *, video: Video, source: Path, plan: OutputPlan, output: Path, workdir: Path
+    job: Job,
+    monitor,
+    *,
+    sound: Path | None,
+    plan: OutputPlan,
+    output: Path,
+    workdir: Path,
+    duration: float,
 ) -> None:
-    """The sound encoded once over the whole, then the chunks joined by copy with it."""
-    sound = None
-    if plan.audio_encoder:
-        sound = workdir / f"sound.{plan.extension}"
-        monitor.run(
-            engine.sound_args(source=source, demuxer=video.demuxer, plan=plan, output=sound),
-            video.duration,
-            span=(1 - JOIN_SHARE, 1 - JOIN_SHARE / 2),
-        )
+    """The chunks joined by copy, with the sound (encoded once over the whole)."""
     with ExitStack() as fetched:
         names = []
         for chunk in JobChunk.objects.filter(job=job).order_by("index"):
@@ -503,6 +550,6 @@ def _join(
         list_file.write_text(engine.concat_list(names))
         monitor.run(
             engine.join_args(list_file=list_file, sound=sound, plan=plan, output=output),
-            video.duration,
-            span=(1 - JOIN_SHARE / 2, 1),
+            duration,
+            span=(1 - JOIN_SHARE, 1),
         )

@@ -126,7 +126,7 @@ def test_a_worker_killed_mid_chunk_costs_only_that_chunk(api, one_minute, start_
     video = upload(api, one_minute).json()[0]
     env = {**WORKER_ENV, "FFMPEG_THREADS": "1"}
     workers = {name: start_worker(name, **env) for name in ("a", "b")}
-    job_id = queue_encode(api, video["id"], "960:720")
+    job_id = queue_encode(api, video["id"], "640:480")
     execute(api)
     chunk = wait_for(lambda: helper_chunk(job_id), timeout=JOB_DEADLINE, what="a helper's chunk")
     # when the helper's machine dies: the worker, its pool and its FFmpeg
@@ -148,7 +148,7 @@ def test_cancel_mid_job_stops_every_chunk_and_leaves_nothing(api, one_minute, st
     env = {**WORKER_ENV, "FFMPEG_THREADS": "1"}
     for name in ("a", "b"):
         start_worker(name, **env)
-    job_id = queue_encode(api, video["id"], "960:720")
+    job_id = queue_encode(api, video["id"], "640:480")
     execute(api)
     wait_for(lambda: helper_chunk(job_id), timeout=JOB_DEADLINE, what="chunks on both workers")
     # when

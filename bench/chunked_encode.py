@@ -1,0 +1,215 @@
+"""Benchmark: one chunked encode on one Celery worker against two, each worker held to
+one FFmpeg thread and its own FFmpeg slot (FFMPEG_THREADS=1: one machine per worker).
+
+    .venv/bin/python bench/chunked_encode.py      (or: bench/run.py --only chunks)
+
+Needs PostgreSQL and Redis on this machine (as the integration tests do): works in a
+database of its own (`videoproc_bench_chunks`, recreated), Redis DB 9 and
+bench/work/chunks/. Encodes two minutes of 720p30 H.264 + AAC to 720p25 (libx264, the
+service's settings) in chunks of CHUNK_SECONDS, checks that both outputs have the single
+encode's frames, and prints Markdown for bench/RESULTS.md, with what N machines would
+take, from the measured plan, chunk and join times.
+"""
+
+import heapq
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / "work" / "chunks"
+DATABASE = "videoproc_bench_chunks"
+SERVER = "postgres://postgres@127.0.0.1:5432"
+BROKER = "redis://127.0.0.1:6379/9"
+SOURCE_SECONDS = 120
+CHUNK_SECONDS = 15
+TARGET = {"resolution": "1280:720", "frame_rate": 25}
+WORKER_ENV = {
+    "FFMPEG_THREADS": "1",
+    "FFMPEG_MAX_RUNS": "1",
+    "ENCODE_CHUNK_SECONDS": str(CHUNK_SECONDS),
+}
+
+
+def setup_django() -> None:
+    subprocess.run(
+        ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DATABASE], check=True
+    )
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DATABASE], check=True)
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="videoproc.settings",
+        DATABASE_URL=f"{SERVER}/{DATABASE}",
+        CELERY_BROKER_URL=BROKER,
+        MEDIA_ROOT=str(WORK / "media"),
+        TIMELINE_AUTO="false",
+        EXECUTE_WAIT_LIMIT="3600",
+    )
+    sys.path.insert(0, str(ROOT))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def source_video():
+    from videos.services import video_import
+
+    clip = WORK / "source.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi"]
+        + ["-i", f"testsrc2=s=1280x720:r=30:d={SOURCE_SECONDS}", "-f", "lavfi"]
+        + ["-i", f"sine=f=440:r=48000:d={SOURCE_SECONDS}", "-c:v", "libx264"]
+        + ["-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip)],
+        check=True,
+    )
+    return clip, video_import(path=clip)
+
+
+def start_workers(count: int) -> list[subprocess.Popen]:
+    workers = []
+    for index in range(count):
+        log = WORK / f"worker{index}.log"
+        env = {**os.environ, **WORKER_ENV, "FFMPEG_SLOTS_DIR": str(WORK / f"slots{index}")}
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "videoproc", "worker"]
+                + ["--hostname", f"bench{index}@%h", "--concurrency", "1", "--loglevel", "INFO"]
+                + ["--without-gossip", "--without-mingle", "--without-heartbeat"],
+                cwd=ROOT,
+                env=env,
+                stdout=log.open("w"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+    deadline = time.monotonic() + 60
+    for index in range(count):
+        while " ready." not in (WORK / f"worker{index}.log").read_text():
+            if time.monotonic() > deadline:
+                sys.exit(f"worker {index} did not start; see {WORK}/worker{index}.log")
+            time.sleep(0.2)
+    return workers
+
+
+def stop_workers(workers: list[subprocess.Popen]) -> None:
+    for worker in workers:
+        os.killpg(worker.pid, signal.SIGTERM)  # warm shutdown: they are idle by now
+    for worker in workers:
+        worker.wait(timeout=30)
+
+
+def run(workers: int, video) -> dict:
+    """Encode on `workers` workers: wall time, and the job's plan, chunk and join times."""
+    from django.conf import settings
+
+    from jobs import services
+    from jobs.models import Job
+
+    request_code = f"bench-{workers}"
+    job = services.job_queue(
+        request_code=request_code,
+        kind="encode",
+        params={"video_id": video.id, "video_codec": "libx264", "audio_codec": "aac", **TARGET},
+    )
+    processes = start_workers(workers)
+    try:
+        start = time.perf_counter()
+        services.jobs_execute(request_code=request_code, wait=True)
+        wall = time.perf_counter() - start
+    finally:
+        stop_workers(processes)
+    job = Job.objects.get(pk=job.pk)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    chunks = list(job.chunks.order_by("index"))
+    first_start = min(chunk.started_at for chunk in chunks)
+    last_end = max(chunk.finished_at for chunk in chunks)
+    output = WORK / f"output-{workers}.mp4"
+    shutil.copy(Path(settings.MEDIA_ROOT) / job.output_video.file.name, output)
+    return {
+        "wall": wall,
+        "plan": (first_start - job.started_at).total_seconds(),
+        "chunks": [(c.finished_at - c.started_at).total_seconds() for c in chunks],
+        "join": (job.finished_at - last_end).total_seconds(),
+        "ranges": [{"first_frame": c.first_frame, "end_frame": c.end_frame} for c in chunks],
+        "workers": sorted({c.worker.split("@")[0] for c in chunks}),
+        "output": output,
+    }
+
+
+def on_machines(machines: int, result: dict) -> float:
+    """What `machines` workers would take: the plan, the measured chunks spread as they
+    are taken (each to the first worker free, in order), then the join."""
+    free = [0.0] * machines
+    for seconds in result["chunks"]:
+        heapq.heappush(free, heapq.heappop(free) + seconds)
+    return result["plan"] + max(free) + result["join"]
+
+
+def frame_exact(output: Path, single: Path, ranges: list[dict]) -> bool:
+    from jobs.tests.chunk_media import grey_frames, same_frame
+
+    frames, reference = grey_frames(output), grey_frames(single)
+    edges = [index for r in ranges for index in (r["first_frame"], r["end_frame"] - 1)]
+    return len(frames) == len(reference) and all(
+        same_frame(frames, reference, index) for index in edges
+    )
+
+
+def main() -> None:
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    setup_django()
+    clip, video = source_video()
+    results = {workers: run(workers, video) for workers in (1, 2)}
+    from jobs.tests.chunk_media import single_encode
+
+    single = single_encode(clip, WORK / "single.mp4", **TARGET)
+    one, two = results[1], results[2]
+    chunks = len(one["chunks"])
+    print(
+        f"A {SOURCE_SECONDS} s 1280x720 30 fps H.264 + AAC source encoded to "
+        f"{TARGET['resolution']} at {TARGET['frame_rate']} fps (libx264 crf 23 fast) in "
+        f"{chunks} chunks of about {CHUNK_SECONDS} s; each worker --concurrency 1, "
+        "FFMPEG_THREADS=1, its own FFmpeg slot. Load average (1 min) at the end: "
+        f"{os.getloadavg()[0]:.1f}.\n"
+    )
+    print(
+        "| workers | wall time (s) | plan (s) | chunk encode, mean (s) | sound + join (s) "
+        "| speed-up | frames as the single encode's |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    for workers, result in results.items():
+        mean = sum(result["chunks"]) / len(result["chunks"])
+        exact = frame_exact(result["output"], single, result["ranges"])
+        print(
+            f"| {workers} ({', '.join(result['workers'])}) | {result['wall']:.1f} "
+            f"| {result['plan']:.1f} | {mean:.1f} | {result['join']:.1f} "
+            f"| {one['wall'] / result['wall']:.2f}x | {'yes' if exact else 'NO'} |"
+        )
+    same = (
+        subprocess.run(
+            ["cmp", "-s", str(one["output"]), str(two["output"])], check=False
+        ).returncode
+        == 0
+    )
+    print(f"\nThe two outputs are {'byte-identical' if same else 'different files'}.")
+    machines = [1, 2, 4, 8, chunks]
+    estimates = ", ".join(
+        f"{n}: {on_machines(n, one):.0f} s ({on_machines(1, one) / on_machines(n, one):.1f}x)"
+        for n in sorted(set(machines))
+    )
+    print(
+        f"\nFrom the one-worker run's plan ({one['plan']:.1f} s), chunk "
+        f"({sum(one['chunks']):.0f} s in all) and join ({one['join']:.1f} s) times, N machines "
+        f"would take: {estimates}; past {chunks} machines only shorter chunks help "
+        "(the plan and the join stay)."
+    )
+
+
+if __name__ == "__main__":
+    main()
