@@ -93,14 +93,18 @@ def test_chunks_start_at_the_keyframes_nearest_equal_shares():
 
 def test_a_source_with_too_few_keyframes_or_too_short_is_not_split():
     assert chunks.split(keyframes=[0.0], duration=100, frame_rate="25/1", chunk_seconds=10) == []
-    assert chunks.split(keyframes=[0.0, 5.0], duration=19, frame_rate="25/1", chunk_seconds=10) == []
+    assert (
+        chunks.split(keyframes=[0.0, 5.0], duration=19, frame_rate="25/1", chunk_seconds=10) == []
+    )
 
 
 def test_ffmpeg_threads_holds_decoders_filters_and_encoders_to_the_setting(settings):
     # given
     settings.FFMPEG_THREADS = 1
     assert tools.threads == 1  # the engine's configuration follows the setting
-    plan = pipelines.OutputPlan("mp4", "libx264", "yuv420p", 64, 64, "25/1", None, None, None, False)
+    plan = pipelines.OutputPlan(
+        "mp4", "libx264", "yuv420p", 64, 64, "25/1", None, None, None, False
+    )
     # when
     args = with_threads(["ffmpeg", "-f", "mov", "-i", "in.mp4", "-c:v", "libx264", "out.mp4"])
     # then
@@ -112,6 +116,8 @@ def test_ffmpeg_threads_holds_decoders_filters_and_encoders_to_the_setting(setti
 def test_ffmpeg_threads_unset_leaves_ffmpeg_its_own_choice(settings):
     settings.FFMPEG_THREADS = None
     configure(threads=None)
-    plan = pipelines.OutputPlan("mp4", "libx264", "yuv420p", 64, 64, "25/1", None, None, None, False)
+    plan = pipelines.OutputPlan(
+        "mp4", "libx264", "yuv420p", 64, 64, "25/1", None, None, None, False
+    )
     assert with_threads(["ffmpeg", "-i", "x"]) == ["ffmpeg", "-i", "x"]
     assert "threads" not in pipelines.video_options(plan)
