@@ -533,3 +533,27 @@ def test_with_celery_a_worker_killed_after_the_change_loses_no_event(
     assert sorted(types) == sorted(["video.created", "job.queued", "job.started", "job.succeeded"])
     job_types = [name for name in types if name.startswith("job.")]
     assert job_types == ["job.queued", "job.started", "job.succeeded"]
+
+
+def test_the_admin_adds_an_endpoint_with_a_secret_and_lists_the_log(
+    admin_client, settings, fast, receiver, monkeypatch
+):
+    monkeypatch.setattr(webhooks, "deliveries_wake", lambda ids: None)
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    form = {"url": "http://169.254.169.254/", "event_types": "[]", "enabled": "on"}
+    refused = admin_client.post("/admin/videoproc/webhookendpoint/add/", form)
+    assert refused.status_code == 200 and b"169.254.169.254, a loopback" in refused.content
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    added = admin_client.post(
+        "/admin/videoproc/webhookendpoint/add/", {**form, "url": receiver.url}
+    )
+    assert added.status_code == 302
+    assert WebhookEndpoint.objects.get().secret.startswith("whsec_")
+    emit()
+    webhooks.deliveries_send_due()
+    log = admin_client.get("/admin/videoproc/webhookdelivery/")
+    assert log.status_code == 200 and b"delivered" in log.content
+    delivery = WebhookDelivery.objects.get()
+    redeliver = {"action": "redeliver", "_selected_action": [delivery.id]}
+    assert admin_client.post("/admin/videoproc/webhookdelivery/", redeliver).status_code == 302
+    assert WebhookDelivery.objects.filter(status="pending").count() == 1
