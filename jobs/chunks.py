@@ -164,6 +164,12 @@ def chunks_cancel(*, job_id: int) -> int:
     ).update(status=Status.CANCELLED, finished_at=timezone.now())
 
 
+def chunks_discard(*, job_id: int) -> None:
+    """Remove the stored chunks of a job no run holds (cancelled between two attempts,
+    its last run lost): a run removes its own at its end."""
+    _discard_files(list(JobChunk.objects.filter(job_id=job_id).exclude(output="")))
+
+
 def _discard_files(chunks: list[JobChunk]) -> None:
     for chunk in chunks:
         if chunk.output:

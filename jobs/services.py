@@ -514,7 +514,10 @@ def job_cancel(*, job_id: int, owner=None) -> Job:
         chunks.chunks_cancel(job_id=job_id)  # wherever they run, even if its run died
     if distributed():
         _release_dependants(job_id)  # a queued job waiting for its inputs has no message
-    return job_get(job_id=job_id)
+    job = job_get(job_id=job_id)
+    if job.status != Job.Status.RUNNING:
+        chunks.chunks_discard(job_id=job_id)  # its run would have; there is none
+    return job
 
 
 def job_retry(*, job_id: int, owner=None) -> Job:

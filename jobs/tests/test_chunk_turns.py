@@ -3,6 +3,8 @@ requester's queued job that holds no more workers, once, and a requester's chunk
 other workers count as its runs in the turns."""
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 
 from jobs import chunks, services, turns
 from jobs.models import Job, JobChunk
@@ -74,3 +76,17 @@ def test_chunks_on_other_workers_count_as_their_requester_s_runs():
     JobChunk.objects.filter(job=job, index=2).update(status=JobChunk.Status.RUNNING, worker="w0")
     # then a holds three runs: its job and two helpers
     assert turns.running_units()[("code", "a")] == 3
+
+
+def test_cancel_between_attempts_removes_the_chunks_an_earlier_run_stored(api):
+    # given a job given back after its run died, one chunk stored by that run
+    job = chunked_job("a")
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.PENDING)
+    name = default_storage.save("chunks/job1/0000.mp4", ContentFile(b"encoded"))
+    JobChunk.objects.filter(job=job, index=0).update(status=JobChunk.Status.SUCCEEDED, output=name)
+    # when
+    response = api.post(f"/video/process/jobs/{job.id}/cancel")
+    # then
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert not default_storage.exists(name)
+    assert {c["status"] for c in response.json()["chunks"]} == {"succeeded", "cancelled"}
