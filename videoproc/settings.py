@@ -310,6 +310,8 @@ WEBHOOK_DISABLE_AFTER = float(os.environ.get("WEBHOOK_DISABLE_AFTER", 5 * 24 * 3
 WEBHOOK_SECRET_OVERLAP = float(os.environ.get("WEBHOOK_SECRET_OVERLAP", 24 * 3600))
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE")
 WEBHOOK_SWEEP_INTERVAL = float(os.environ.get("WEBHOOK_SWEEP_INTERVAL", 5))
+# Events whose deliveries are over are deleted, with their log, after this many days.
+WEBHOOK_KEEP_DAYS = float(os.environ.get("WEBHOOK_KEEP_DAYS", 30))
 # Jobs are idempotent (the Job row decides who runs one), so a task is acknowledged only
 # when it ends and given back to the queue when its worker dies; one at a time each.
 CELERY_TASK_ACKS_LATE = True

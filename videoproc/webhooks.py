@@ -478,6 +478,16 @@ def delivery_send(*, delivery_id: int) -> WebhookDelivery | None:
     return delivery
 
 
+def events_prune() -> int:
+    """Delete the events older than WEBHOOK_KEEP_DAYS whose every delivery is over
+    (delivered or failed), with their log; how many. An open delivery keeps its event."""
+    cutoff = timezone.now() - timedelta(days=settings.WEBHOOK_KEEP_DAYS)
+    open_delivery = WebhookDelivery.objects.filter(event=OuterRef("pk"), status=Status.PENDING)
+    old = WebhookEvent.objects.filter(created_at__lt=cutoff).exclude(Exists(open_delivery))
+    _, by_model = old.delete()
+    return by_model.get(WebhookEvent._meta.label, 0)
+
+
 def next_due() -> datetime | None:
     return WebhookDelivery.objects.filter(status=Status.PENDING, endpoint__enabled=True).aggregate(
         at=Min("next_try_at")
@@ -541,10 +551,17 @@ def stop() -> None:
         _stopping.clear()
 
 
+PRUNE_INTERVAL = 3600  # seconds between a sender thread's prunes of old events
+
+
 def _send_forever() -> None:
+    pruned_at = 0.0
     while not _stopping.is_set():
         wait = settings.WEBHOOK_SWEEP_INTERVAL
         try:
+            if time.monotonic() - pruned_at > PRUNE_INTERVAL:
+                events_prune()
+                pruned_at = time.monotonic()
             if distributed():  # the workers send; take only what a lost message left
                 deliveries_send_due(older_than=SWEEP_GRACE)
             else:

@@ -557,3 +557,17 @@ def test_the_admin_adds_an_endpoint_with_a_secret_and_lists_the_log(
     redeliver = {"action": "redeliver", "_selected_action": [delivery.id]}
     assert admin_client.post("/admin/videoproc/webhookdelivery/", redeliver).status_code == 302
     assert WebhookDelivery.objects.filter(status="pending").count() == 1
+
+
+def test_old_events_are_pruned_once_their_deliveries_are_over(settings, fast, monkeypatch):
+    monkeypatch.setattr(webhooks, "deliveries_wake", lambda ids: None)
+    webhooks.endpoint_create(url="http://127.0.0.1:9/", event_types=[])
+    emit(subject="video:1")
+    emit(subject="video:2")
+    WebhookEvent.objects.update(created_at=timezone.now() - timedelta(days=31))
+    WebhookDelivery.objects.filter(subject="video:1").update(status="delivered")
+    # when
+    assert webhooks.events_prune() == 1
+    # then: the one still being tried stays
+    assert list(WebhookEvent.objects.values_list("subject", flat=True)) == ["video:2"]
+    assert WebhookDelivery.objects.count() == 1
