@@ -345,21 +345,30 @@ def delivery_claim(delivery_id: int, *, lease: float | None = None) -> str | Non
     held by another sender, or waits for an earlier event of its subject."""
     now = timezone.now()
     token = uuid.uuid4().hex
+    claimed = (
+        _due(now)
+        .filter(pk=delivery_id)
+        .update(lease_until=now + timedelta(seconds=lease or _lease()), lease_token=token)
+    )
+    return token if claimed else None
+
+
+def _due(now: datetime, *, older_than: timedelta = timedelta(0)):
+    """The deliveries a sender may take now: pending, due, held by no live lease, and
+    the first still open of their subject to their endpoint."""
     earlier_open = WebhookDelivery.objects.filter(
         endpoint=OuterRef("endpoint"),
         subject=OuterRef("subject"),
         status=Status.PENDING,
         id__lt=OuterRef("id"),
     )
-    claimed = (
+    return (
         WebhookDelivery.objects.filter(
-            pk=delivery_id, status=Status.PENDING, next_try_at__lte=now, endpoint__enabled=True
+            status=Status.PENDING, next_try_at__lte=now - older_than, endpoint__enabled=True
         )
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .exclude(Exists(earlier_open))
-        .update(lease_until=now + timedelta(seconds=lease or _lease()), lease_token=token)
     )
-    return token if claimed else None
 
 
 def _lease() -> float:
@@ -441,14 +450,7 @@ def _endpoint_failed(endpoint: WebhookEndpoint, *, now: datetime, answer: Answer
 def deliveries_send_due(*, older_than: timedelta = timedelta(0), limit: int = CLAIM_BATCH) -> int:
     """One pass of a sender: claim up to `limit` due deliveries, oldest first, and try
     each; how many were tried."""
-    now = timezone.now()
-    due = (
-        WebhookDelivery.objects.filter(
-            status=Status.PENDING, next_try_at__lte=now - older_than, endpoint__enabled=True
-        )
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .order_by("id")
-    )
+    due = _due(timezone.now(), older_than=older_than).order_by("id")
     with transaction.atomic():  # PostgreSQL: pass over rows another sender is claiming
         ids = list(
             due.select_for_update(skip_locked=True, of=("self",)).values_list("id", flat=True)[

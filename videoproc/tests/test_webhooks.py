@@ -571,3 +571,25 @@ def test_old_events_are_pruned_once_their_deliveries_are_over(settings, fast, mo
     # then: the one still being tried stays
     assert list(WebhookEvent.objects.values_list("subject", flat=True)) == ["video:2"]
     assert WebhookDelivery.objects.count() == 1
+
+
+def test_a_subject_waiting_for_a_retry_holds_up_no_other(settings, fast, receiver, monkeypatch):
+    # given: a job's first event waits for its retry, and many of its events behind it
+    monkeypatch.setattr(webhooks, "deliveries_wake", lambda ids: None)
+    receiver.answers = [500]
+    settings.WEBHOOK_RETRY_SCHEDULE = [60]
+    endpoint = webhooks.endpoint_create(url=receiver.url, event_types=[])
+    emit(subject="job:1", type="job.queued")
+    webhooks.deliveries_send_due()
+    for _ in range(webhooks.CLAIM_BATCH + 5):
+        emit(subject="job:1", type="job.started")
+    emit(subject="video:2")
+    # when
+    while webhooks.deliveries_send_due():
+        pass
+    # then: the video's event went; the job's wait, in order, behind its first
+    assert [event["type"] for event in receiver.events(endpoint.secret)] == [
+        "job.queued",
+        "video.created",
+    ]
+    assert WebhookDelivery.objects.filter(subject="job:1", attempts=0).count() == 25
