@@ -420,8 +420,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # A webhook delivery's status has choices of its own, beside a job's.
-    "ENUM_NAME_OVERRIDES": {"DeliveryStatusEnum": "videoproc.models.WebhookDelivery.Status"},
+    # Deliveries and chunks have a status of their own beside a job's, which keeps the
+    # name it had before they came.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "jobs.models.Job.Status",
+        "DeliveryStatusEnum": "videoproc.models.WebhookDelivery.Status",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "videoproc.schema.both_slash_forms",
