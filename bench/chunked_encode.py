@@ -26,7 +26,7 @@ DATABASE = "videoproc_bench_chunks"
 SERVER = "postgres://postgres@127.0.0.1:5432"
 BROKER = "redis://127.0.0.1:6379/9"
 SOURCE_SECONDS = 120
-CHUNK_SECONDS = 15
+CHUNK_SECONDS = 10
 TARGET = {"resolution": "1280:720", "frame_rate": 25}
 WORKER_ENV = {
     "FFMPEG_THREADS": "1",
@@ -105,6 +105,7 @@ def stop_workers(workers: list[subprocess.Popen]) -> None:
 
 def run(workers: int, video) -> dict:
     """Encode on `workers` workers: wall time, and the job's plan, chunk and join times."""
+    from celery import current_app
     from django.conf import settings
 
     from jobs import services
@@ -116,6 +117,7 @@ def run(workers: int, video) -> dict:
         kind="encode",
         params={"video_id": video.id, "video_codec": "libx264", "audio_codec": "aac", **TARGET},
     )
+    current_app.control.purge()  # no message left from the run before (it would start a job)
     processes = start_workers(workers)
     try:
         start = time.perf_counter()

@@ -317,8 +317,8 @@ class _LocalRun:
 
 
 class _SoundRun:
-    """The sound of the whole source encoding in a thread of this process, on the job's
-    own slot, while the chunks encode: off the join's path."""
+    """The sound of the whole source encoding in a thread of this process once every
+    chunk has been taken (a light run beside the last chunks): off the join's path."""
 
     def __init__(self, args: list[str], duration: float):
         self.error: BaseException | None = None
@@ -337,14 +337,13 @@ class _SoundRun:
 
 
 class _Coordinator:
-    def __init__(
-        self, job: Job, monitor, *, source: Path, demuxer: str, workdir: Path, sound: _SoundRun
-    ):
+    def __init__(self, job: Job, monitor, *, source: Path, demuxer: str, workdir: Path, sound_args):
         self.job, self.monitor = job, monitor
         self.source, self.demuxer, self.workdir = source, demuxer, workdir
         self.worker = job.worker
         self.local: dict[int, _LocalRun] = {}
-        self.sound = sound
+        self.sound_args = sound_args  # (FFmpeg's arguments, duration), or None: no sound
+        self.sound: _SoundRun | None = None
         self.last_beat = 0.0
 
     def run(self) -> None:
@@ -358,6 +357,7 @@ class _Coordinator:
                     raise FFmpegCancelled("cancelled")
                 self._give_back_stale()
                 self._start_local()
+                self._start_sound()
                 self._report()
                 time.sleep(POLL_INTERVAL)
         except BaseException:
@@ -379,9 +379,16 @@ class _Coordinator:
             raise FFmpegCancelled("cancelled")
         return all(chunk.status == Status.SUCCEEDED for chunk in chunks)
 
+    def _start_sound(self) -> None:
+        if self.sound_args and self.sound is None:
+            if not JobChunk.objects.filter(job=self.job, status=Status.PENDING).exists():
+                self.sound = _SoundRun(*self.sound_args)
+
     def _sound_done(self) -> bool:
+        if not self.sound_args:
+            return True
         if self.sound is None or not self.sound.done():
-            return self.sound is None
+            return False
         if self.sound.error is not None:
             raise self.sound.error
         return True
@@ -416,7 +423,7 @@ class _Coordinator:
         free slots of this machine without a broker while no other execute waits."""
         while True:
             with ExitStack() as slot:
-                if self.local or (self.sound and not self.sound.done()):  # its own slot taken
+                if self.local:  # this run's own slot is taken
                     if _distributed() or self._others_wait():
                         return
                     try:
@@ -500,12 +507,17 @@ def encode_in_chunks(
     logger.info("encoding in %d chunks", len(chunks))
     try:
         sound = workdir / f"sound.{plan.extension}" if plan.audio_encoder else None
-        sound_run = sound and _SoundRun(
+        sound_args = sound and (
             engine.sound_args(source=source, demuxer=video.demuxer, plan=plan, output=sound),
             video.duration,
         )
         _Coordinator(
-            job, monitor, source=source, demuxer=video.demuxer, workdir=workdir, sound=sound_run
+            job,
+            monitor,
+            source=source,
+            demuxer=video.demuxer,
+            workdir=workdir,
+            sound_args=sound_args,
         ).run()
         _join(
             job,
