@@ -172,6 +172,7 @@ def main() -> None:
 
     single = single_encode(clip, WORK / "single.mp4", **TARGET)
     one, two = results[1], results[2]
+    mean_one, mean_two = (sum(r["chunks"]) / len(r["chunks"]) for r in (one, two))
     chunks = len(one["chunks"])
     print(
         f"A {SOURCE_SECONDS} s 1280x720 30 fps H.264 + AAC source encoded to "
@@ -182,15 +183,16 @@ def main() -> None:
     )
     print(
         "| workers | wall time (s) | plan (s) | chunk encode, mean (s) | sound + join (s) "
-        "| speed-up | frames as the single encode's |"
+        "| workers busy | speed-up | frames as the single encode's |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for workers, result in results.items():
         mean = sum(result["chunks"]) / len(result["chunks"])
         exact = frame_exact(result["output"], single, result["ranges"])
         print(
             f"| {workers} ({', '.join(result['workers'])}) | {result['wall']:.1f} "
             f"| {result['plan']:.1f} | {mean:.1f} | {result['join']:.1f} "
+            f"| {sum(result['chunks']) / (workers * result['wall']):.0%} "
             f"| {one['wall'] / result['wall']:.2f}x | {'yes' if exact else 'NO'} |"
         )
     same = (
@@ -198,6 +200,11 @@ def main() -> None:
             ["cmp", "-s", str(one["output"]), str(two["output"])], check=False
         ).returncode
         == 0
+    )
+    print(
+        "\n'workers busy': the chunks' encoding time over the workers' wall time. "
+        f"The chunks took {mean_two / mean_one:.2f}x as long on two workers as on one: the "
+        "cores the two share with whatever else runs here."
     )
     print(f"\nThe two outputs are {'byte-identical' if same else 'different files'}.")
     machines = [1, 2, 4, 8, chunks]
