@@ -5,10 +5,11 @@ so it resumes after a dropped connection, a server restart or on another machine
 row's `offset` says how many bytes are kept. Each append streams its body to them at
 that offset under a lease on the row (two appends never write at once; a writer that
 died loses its lease when it runs out). When the last byte is in, the file
-becomes a video through video_upload, the plain upload's own checks and storing.
+becomes a video with the plain upload's own checks and storing (videos/services.py).
 
-Where the bytes wait is videos/resumable_stores.py: a file in scratch with local
-storage, an S3 multipart upload with S3.
+Where the bytes wait, and how they become a video, is videos/resumable_stores.py: a
+file in scratch with local storage, moved into place; an S3 multipart upload with S3,
+probed through a link and copied within the bucket, never brought to a web machine.
 """
 
 import base64
@@ -16,11 +17,9 @@ import binascii
 import unicodedata
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
-from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
@@ -255,18 +254,6 @@ def resumable_append(
     return upload
 
 
-class _ReceivedFile(UploadedFile):
-    """A complete upload's file, handed to video_upload as a plain upload's temporary
-    file is (local storage moves it into place)."""
-
-    def __init__(self, path: Path, name: str, size: int):
-        super().__init__(open(path, "rb"), name=name, size=size)
-        self.path = path
-
-    def temporary_file_path(self) -> str:
-        return str(self.path)
-
-
 def resumable_finish(*, upload: ResumableUpload) -> ResumableUpload:
     """Make a complete upload a video, or record why it is refused (the answer its URL
     gives from then on). Under the upload's lease, so it happens once; an upload whose
@@ -284,25 +271,20 @@ def resumable_finish(*, upload: ResumableUpload) -> ResumableUpload:
     store = received_store()
     outcome = {}
     try:
-        with store.complete_file(upload) as path:
-            received = _ReceivedFile(path, upload.filename, upload.length)
-            try:
-                [video] = services.video_upload(files=[received], owner=upload.owner)
-            except ServiceError as refusal:
-                outcome = {
-                    "state": ResumableUpload.State.REFUSED,
-                    "refusal": refusal.detail,
-                    "refusal_status": refusal.status_code,
-                }
-            else:
-                outcome = {"state": ResumableUpload.State.STORED, "video": video}
-            finally:
-                received.close()
+        video = store.video_make(upload)
+    except ServiceError as refusal:
+        outcome = {
+            "state": ResumableUpload.State.REFUSED,
+            "refusal": refusal.detail,
+            "refusal_status": refusal.status_code,
+        }
+    else:
+        outcome = {"state": ResumableUpload.State.STORED, "video": video}
     finally:
         # A failure that is not a refusal (a full disk) keeps the bytes and releases the
         # lease without an outcome: the next request tries again.
         _lease_end(upload, token, expires_at=_expiry(), **outcome)
-    store.discard(upload)  # stored as a video (local storage moved the file), or refused
+    store.discard(upload)  # stored as a video (moved or copied into place), or refused
     upload.refresh_from_db()
     return upload
 

@@ -1,5 +1,6 @@
-"""Where a resumable upload's bytes wait until they are all in (videos/resumable.py):
-a file in shared scratch space with local storage, an S3 multipart upload with S3.
+"""Where a resumable upload's bytes wait until they are all in (videos/resumable.py),
+and how they then become a video: a file in shared scratch space with local storage,
+moved into place; an S3 multipart upload with S3, probed and copied in the bucket.
 The one in use follows the default storage; resumable.py sees only `received_store()`.
 
 What a store must keep to go on is returned as a small JSON state, which resumable.py
@@ -10,16 +11,16 @@ overwritten by the next one."""
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
 
-from . import storage
-from .models import ResumableUpload
+from . import services, storage
+from .models import ResumableUpload, Video
 
 FOLDER = "tus"  # in scratch (local) or in the bucket (S3)
 # Bytes read from a request body and written at a time.
@@ -42,8 +43,9 @@ class ReceivedStore(Protocol):
     def superseded(self, old: dict, new: dict) -> None:
         """Remove what an older state needed and a newer one, now committed, does not."""
 
-    def complete_file(self, upload: ResumableUpload):
-        """A context manager: the complete file as a local path, for video_upload."""
+    def video_make(self, upload: ResumableUpload) -> Video:
+        """The complete upload made a video, with a plain upload's checks and limits
+        (services); ServiceError when it is refused. The received bytes stay (discard)."""
 
     def discard(self, upload: ResumableUpload) -> None:
         """Remove everything the upload holds (idempotent)."""
@@ -89,9 +91,13 @@ class LocalStore:
     def superseded(self, old: dict, new: dict) -> None:
         pass
 
-    @contextmanager
-    def complete_file(self, upload: ResumableUpload) -> Iterator[Path]:
-        yield self.path(upload)  # local storage moves it into place
+    def video_make(self, upload: ResumableUpload) -> Video:
+        received = _ReceivedFile(self.path(upload), upload.filename, upload.length)
+        try:
+            [video] = services.video_upload(files=[received], owner=upload.owner)
+        finally:
+            received.close()
+        return video  # local storage moved the file into place
 
     def discard(self, upload: ResumableUpload) -> None:
         self.path(upload).unlink(missing_ok=True)
@@ -176,10 +182,10 @@ class S3Store:
         if old.get("tail") and old["tail"] != new.get("tail"):
             self.client.delete_object(Bucket=self.bucket, Key=old["tail"]["key"])
 
-    @contextmanager
-    def complete_file(self, upload: ResumableUpload) -> Iterator[Path]:
-        """The parts joined by S3 itself, then read back once into scratch: the probe
-        and the poster grab read local files only (videos/engine/media.py)."""
+    def video_make(self, upload: ResumableUpload) -> Video:
+        """The parts joined by S3 itself, into the object at the upload's key; then that
+        object is probed and copied into place where it is (video_upload_in_bucket):
+        this machine never holds the file."""
         state = upload.store_state
         try:
             self.client.complete_multipart_upload(
@@ -192,10 +198,9 @@ class S3Store:
             )
         except self.client.exceptions.NoSuchUpload:
             pass  # completed by a finisher that died before it was done
-        with storage.scratch_dir("tus-") as directory:
-            path = Path(directory) / "complete"
-            self.client.download_file(self.bucket, state["key"], str(path))
-            yield path
+        return services.video_upload_in_bucket(
+            key=state["key"], filename=upload.filename, size=upload.length, owner=upload.owner
+        )
 
     def discard(self, upload: ResumableUpload) -> None:
         state = upload.store_state
@@ -213,6 +218,18 @@ class S3Store:
 
     def leftovers(self, known: set[str]) -> None:
         pass  # an S3 multipart upload without a row: the bucket's lifecycle rule (docs)
+
+
+class _ReceivedFile(UploadedFile):
+    """A complete upload's file, handed to video_upload as a plain upload's temporary
+    file is (local storage moves it into place)."""
+
+    def __init__(self, path: Path, name: str, size: int):
+        super().__init__(open(path, "rb"), name=name, size=size)
+        self.path = path
+
+    def temporary_file_path(self) -> str:
+        return str(self.path)
 
 
 def received_store() -> LocalStore | S3Store:

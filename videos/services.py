@@ -4,7 +4,7 @@ delete and the media audit."""
 import dataclasses
 import logging
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -21,7 +21,7 @@ from videoproc.errors import ServiceError
 
 from . import storage, timelines
 from .engine import thumbnails
-from .engine.media import FORMATS, ProbeError, ProbeResult, probe
+from .engine.media import FORMATS, ProbeError, ProbeResult, SignedURL, probe
 from .models import Timeline, Video
 from .serializers import VideoSerializer
 
@@ -47,6 +47,12 @@ def video_get(*, video_id: int, processed: bool = False, owner=None) -> Video:
 
 def video_check_file(*, path: str | Path, filename: str) -> ProbeResult:
     """Probe one candidate file; refuse (415, naming it) anything but a real video of its kind."""
+    return video_check_source(source=path, size=Path(path).stat().st_size, filename=filename)
+
+
+def video_check_source(*, source: str | Path | SignedURL, size: int, filename: str) -> ProbeResult:
+    """video_check_file for a local file or one read through a link (a resumable upload's
+    object in the bucket), whose size the caller knows."""
     extension = upload_extension(filename)
     if extension not in FORMATS:
         raise ServiceError(
@@ -54,13 +60,13 @@ def video_check_file(*, path: str | Path, filename: str) -> ProbeResult:
             f"{', '.join('.' + name for name in FORMATS)}.",
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         )
-    if Path(path).stat().st_size == 0:
+    if size == 0:
         raise ServiceError(
             f"'{filename}' is empty: there is no video in it.",
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         )
     try:
-        result = probe(path)
+        result = probe(source)
     except ProbeError as error:
         raise ServiceError(
             f"'{filename}' is not a playable {extension} video: {error}",
@@ -139,9 +145,18 @@ def video_files_store(*, path: str | Path, name: str, probed: ProbeResult) -> St
     Done before the row is written, so a transaction never waits on a poster grab or a
     copy to remote storage; if the row is not written, the caller deletes the files.
     """
-    thumbnail = _poster_store(source=Path(path), probed=probed, video_name=name)
+    return _files_store(
+        source=Path(path), name=name, probed=probed, put=lambda target: storage.store(path, target)
+    )
+
+
+def _files_store(
+    *, source: Path | SignedURL, name: str, probed: ProbeResult, put: Callable[[str], str]
+) -> StoredFiles:
+    """The poster grabbed from source, then the video put under (a variant of) name."""
+    thumbnail = _poster_store(source=source, probed=probed, video_name=name)
     try:
-        return StoredFiles(file=storage.store(path, name), thumbnail=thumbnail)
+        return StoredFiles(file=put(name), thumbnail=thumbnail)
     except Exception:
         _files_delete([thumbnail])
         raise
@@ -168,7 +183,7 @@ def video_create(*, stored: StoredFiles, kind: str, probed: ProbeResult, **field
     return video
 
 
-def _poster_store(*, source: Path, probed: ProbeResult, video_name: str) -> str:
+def _poster_store(*, source: Path | SignedURL, probed: ProbeResult, video_name: str) -> str:
     """Grab and store a video's poster frame; its stored name, or "" when that fails,
     because a missing poster must never refuse a video (the page shows a placeholder)."""
     if not probed.video_codec:
@@ -279,6 +294,48 @@ def video_upload(*, files: list[UploadedFile], owner=None) -> list[Video]:
                     path=upload.temporary_file_path(), name=_origin_name(upload.name), probed=probed
                 )
             )
+    except Exception:
+        for video_files in stored:
+            video_files.delete()
+        raise
+    return _uploads_create(
+        stored=stored,
+        checked=[(upload.name, probed) for upload, probed in checked],
+        owner=owner,
+        incoming=incoming,
+    )
+
+
+def video_upload_in_bucket(*, key: str, filename: str, size: int, owner=None) -> Video:
+    """video_upload for a file already in the bucket (S3 storage: a resumable upload's
+    object, its parts joined by S3), which never comes to this machine: it is probed and
+    its poster grabbed through a presigned link, and the bucket copies it into place. The
+    object at key stays; the caller removes it."""
+    video_quota_check(owner=owner, incoming=size)  # early: before probing and copying
+    source = storage.signed_url(key)
+    probed = video_check_source(source=source, size=size, filename=filename)
+    stored = _files_store(
+        source=source,
+        name=_origin_name(filename),
+        probed=probed,
+        put=lambda target: storage.bucket_copy(key, target),
+    )
+    [video] = _uploads_create(
+        stored=[stored], checked=[(filename, probed)], owner=owner, incoming=size
+    )
+    return video
+
+
+def _uploads_create(
+    *,
+    stored: list[StoredFiles],
+    checked: list[tuple[str, ProbeResult]],
+    owner,
+    incoming: int,
+) -> list[Video]:
+    """The rows of an upload's stored files (checked: each one's name as sent, and probe),
+    all or none: the quota is taken first; when they are not made, the files go."""
+    try:
         with transaction.atomic():
             _quota_take(owner=owner, incoming=incoming)
             videos = [
@@ -286,16 +343,16 @@ def video_upload(*, files: list[UploadedFile], owner=None) -> list[Video]:
                     stored=video_files,
                     kind=Video.Kind.UPLOAD,
                     probed=probed,
-                    original_name=upload.name[:255],
+                    original_name=name[:255],
                     owner=owner,
                 )
-                for video_files, (upload, probed) in zip(stored, checked, strict=True)
+                for video_files, (name, probed) in zip(stored, checked, strict=True)
             ]
     except Exception:
         for video_files in stored:
             video_files.delete()
         raise
-    metrics.UPLOAD_BYTES.inc(sum(upload.size for upload in files))
+    metrics.UPLOAD_BYTES.inc(incoming)
     return videos
 
 

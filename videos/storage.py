@@ -13,6 +13,8 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from .engine.media import SignedURL
+
 ORIGIN = "origin"
 MODI = "modi"
 
@@ -73,3 +75,32 @@ def local_path(name: str) -> Iterator[Path]:
         with default_storage.open(name, "rb") as source, open(copy, "wb") as target:
             shutil.copyfileobj(source, target, length=1024 * 1024)
         yield copy
+
+
+def signed_url(key: str) -> SignedURL:
+    """A presigned link to an object of the bucket (S3 storage only), through which FFmpeg
+    reads it with range requests where it is, instead of a copy of it here."""
+    return SignedURL(
+        default_storage.connection.meta.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": default_storage.bucket_name, "Key": key},
+            ExpiresIn=default_storage.querystring_expire,
+        )
+    )
+
+
+def bucket_copy(key: str, new_name: str) -> str:
+    """Copy an object of the bucket (S3 storage only) to a unique variant of new_name, with
+    the object parameters a save gives it (its Content-Type); the stored name. The bucket
+    copies it itself (boto3's managed copy, in parts past a threshold, so objects past
+    the 5 GB of a single copy too); no byte of it passes through this machine."""
+    new_name = default_storage.get_available_name(new_name)
+    # The key and parameters as S3Storage._save makes them for a name.
+    new_key = default_storage._normalize_name(new_name)
+    parameters = default_storage._get_write_parameters(new_key)
+    default_storage.bucket.Object(new_key).copy(
+        {"Bucket": default_storage.bucket_name, "Key": key},
+        ExtraArgs={**parameters, "MetadataDirective": "REPLACE"},
+        Config=default_storage.transfer_config,
+    )
+    return new_name

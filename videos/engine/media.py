@@ -1,6 +1,8 @@
 """Running ffprobe and ffmpeg on users' files, safely.
 
-Every call over a user's file allows only the `file` protocol. The first probe allows
+Every call over a user's file allows only the `file` protocol; the probe and the poster
+grab may read a SignedURL instead, a link to the file that this server made itself, and
+then allow http(s) and what carries them, nothing else. The first probe allows
 only the demuxers of our nine formats (so a playlist named .avi is never opened as one);
 later calls name the demuxer that probe found.
 """
@@ -173,17 +175,42 @@ def file_url(path: str | os.PathLike) -> str:
     return "file:" + str(Path(path).resolve())
 
 
+@dataclass(frozen=True)
+class SignedURL:
+    """An http(s) link to a file that this server made itself (a presigned link to an
+    object in its own bucket), read with range requests instead of copied here first.
+    Never a user's URL: that would let a user make the server fetch anything."""
+
+    url: str
+
+    def __post_init__(self):
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError("a SignedURL is an http(s) link")
+
+
+# What FFmpeg may read a SignedURL through: the link's own protocol and its transport.
+SIGNED_URL_PROTOCOLS = "http,https,tcp,tls"
+
+
+def input_of(source: str | os.PathLike | SignedURL) -> tuple[str, str]:
+    """The protocols FFmpeg may use for a source, and the input name to give it."""
+    if isinstance(source, SignedURL):
+        return SIGNED_URL_PROTOCOLS, source.url
+    return "file", file_url(source)
+
+
 def probe(
-    path: str | os.PathLike, *, demuxer: str | None = None, sound_only: bool = False
+    path: str | os.PathLike | SignedURL, *, demuxer: str | None = None, sound_only: bool = False
 ) -> ProbeResult:
     """Probe a file; raise ProbeError unless it is a real video in one of our containers
     (or, with sound_only, sound alone: an encode's audio-only result, whose picture fields
     are empty). ffprobe runs as FFmpeg does: capped in memory, killed with the process
     that ran it."""
-    args = [tools.ffprobe, "-v", "error", "-protocol_whitelist", "file"]
+    protocols, name = input_of(path)
+    args = [tools.ffprobe, "-v", "error", "-protocol_whitelist", protocols]
     args += ["-max_pixels", str(MAX_DECODED_PIXELS)]
     args += ["-f", demuxer] if demuxer else ["-format_whitelist", ALLOWED_DEMUXERS]
-    args += ["-show_format", "-show_streams", "-of", "json", file_url(path)]
+    args += ["-show_format", "-show_streams", "-of", "json", name]
     try:
         completed = subprocess.run(
             args,
@@ -232,7 +259,9 @@ class _PacketTimes:
     packets: int = 0  # how many were read, of every stream
 
 
-def _duration_from_packets(path: str | os.PathLike, timed: TimedStreams) -> float | None:
+def _duration_from_packets(
+    path: str | os.PathLike | SignedURL, timed: TimedStreams
+) -> float | None:
     """How long the video really lasts, by its packets' timestamps: from the first time its
     video or audio shows something to the end of the last of their packets (its time plus
     its duration); packets a player discards (an encoder's priming, an edit list's pre-roll)
@@ -254,7 +283,10 @@ def _duration_from_packets(path: str | os.PathLike, timed: TimedStreams) -> floa
 
 
 def _head_and_tail(
-    path: str | os.PathLike, timed: TimedStreams, lengths: dict[int, float], deadline: float
+    path: str | os.PathLike | SignedURL,
+    timed: TimedStreams,
+    lengths: dict[int, float],
+    deadline: float,
 ) -> _PacketTimes | None:
     """The first packets, then a seek far past them, which lands on the last keyframe, and
     every packet from there to the end of the file. None when that cannot be trusted to
@@ -274,7 +306,7 @@ def _head_and_tail(
 
 
 def _packet_times(
-    path: str | os.PathLike,
+    path: str | os.PathLike | SignedURL,
     demuxer: str,
     lengths: dict[int, float],
     deadline: float,
@@ -283,14 +315,15 @@ def _packet_times(
     """When the packets of the streams in `lengths` (index: the length of one of its packets
     that does not say) are shown, in the whole file or in `read_intervals` (ffprobe's
     syntax); None when ffprobe fails."""
-    args = [tools.ffprobe, "-v", "error", "-protocol_whitelist", "file", "-f", demuxer]
+    protocols, name = input_of(path)
+    args = [tools.ffprobe, "-v", "error", "-protocol_whitelist", protocols, "-f", demuxer]
     args += ["-max_pixels", str(MAX_DECODED_PIXELS)]
     args += ["-show_entries", PACKET_ENTRIES, "-of", "csv=p=0"]
     args += ["-read_intervals", read_intervals] if read_intervals else []
     found = _PacketTimes({}, {}, set(), set())
     timed_out = threading.Event()
     with subprocess.Popen(
-        [*args, file_url(path)],
+        [*args, name],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
@@ -556,13 +589,17 @@ def hide_paths(text: str) -> str:
     return text
 
 
-def without_file_name(text: str, path: str | os.PathLike) -> str:
+def without_file_name(text: str, path: str | os.PathLike | SignedURL) -> str:
     """FFmpeg's words about one file without its name: the caller names it as its user
-    knows it (an upload's scratch copy is "tmpk2x8.upload.mp4"; its user sent "clip.mp4").
+    knows it (an upload's scratch copy is "tmpk2x8.upload.mp4"; its user sent "clip.mp4";
+    a SignedURL's signature is no one's to see).
     FFmpeg starts a line with the name ("<file>: Invalid data ..."), or says it mid-line."""
-    resolved = re.escape(str(Path(path).resolve()))
-    given = re.escape(str(path))
-    name = rf"(?:file:)?(?:{resolved}|{given})"
+    if isinstance(path, SignedURL):
+        name = re.escape(path.url)
+    else:
+        resolved = re.escape(str(Path(path).resolve()))
+        given = re.escape(str(path))
+        name = rf"(?:file:)?(?:{resolved}|{given})"
     text = re.sub(rf"(?m)^\s*{name}:\s*", "", text)
     return hide_paths(re.sub(name, "the file", text))
 
