@@ -306,7 +306,8 @@ class PageJobsView(APIView):
                 headers={"ETag": etag, "Cache-Control": "private, no-cache"},
             )
         now = timezone.now()
-        shown = list(jobs)  # read again whole: the ETag is of what is sent
+        # read again whole (with each job's chunks): the ETag is of what is sent
+        shown = list(jobs.prefetch_related("chunks"))
         etag = editor.jobs_etag(
             [tuple(getattr(job, name) for name in editor.SHOWN_FIELDS) for job in shown], places
         )
