@@ -212,6 +212,9 @@ def _cut(
             cut = smartcut.CutResult(method="reencode", reason=refusal.fallback("range"))
         if cut.method != "reencode":
             return cut
+    # A smart trim that falls back weighs what its span did; one asked to re-encode is
+    # made at the usual high quality.
+    fell_back = mode == Mode.SMART and video.video_codec in ("h264", "hevc")
     args = pipelines.trim_args(
         source=source,
         demuxer=video.demuxer,
@@ -219,6 +222,9 @@ def _cut(
         end=plan.end,
         plan=plan.output,
         output=output,
+        video_bitrate=smartcut.span_bitrate(source, video.demuxer, plan.start, plan.end)
+        if fell_back
+        else 0.0,
     )
     monitor.run(args, plan.end - plan.start)
     return cut

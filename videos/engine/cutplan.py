@@ -49,6 +49,9 @@ class Part:
     end: float
     origin: float
     seek: float  # where to start decoding
+    # Bits a second the source spends on the frames from the keyframe before `origin` to
+    # `end` (a keyframe's cost included, as the part starts with one); 0: unknown.
+    bitrate: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,7 @@ def plan_cut(scan: Scan, *, start: float, end: float, exact_seek: bool) -> CutPl
             end=_midpoint(times, body_first),
             origin=times[first_index],
             seek=_seek_before(keyframes, times[first_index], **seeking),
+            bitrate=_bitrate(shown, keyframes, times[first_index], copy_from.time),
         )
     if body_last < last_index:
         tail = Part(
@@ -201,6 +205,7 @@ def plan_cut(scan: Scan, *, start: float, end: float, exact_seek: bool) -> CutPl
             end=_midpoint(times, last_index + 1),
             origin=times[body_last + 1],
             seek=_seek_before(keyframes, times[body_last + 1], **seeking),
+            bitrate=_bitrate(shown, keyframes, times[body_last + 1], times[last_index] + 1e-6),
         )
     first = times[first_index]
     last = shown[last_index]
@@ -220,6 +225,19 @@ def plan_cut(scan: Scan, *, start: float, end: float, exact_seek: bool) -> CutPl
         body_start=copy_from.time,
         body_end=times[body_last + 1] if body_last + 1 < len(times) else shown[body_last].end,
     )
+
+
+def _bitrate(shown: list[Packet], keyframes: list[float], origin: float, end: float) -> float:
+    """Bits a second the source spends on its frames from the keyframe at or before
+    `origin` up to `end` (shown order)."""
+    start = max((keyframe for keyframe in keyframes if keyframe <= origin), default=0.0)
+    frames = [packet for packet in shown if start <= packet.time < end]
+    if not frames or not all(packet.size for packet in frames):
+        return 0.0
+    seconds = max(frames[-1].end, frames[-1].time) - frames[0].time
+    if seconds <= 0:
+        return 0.0
+    return sum(packet.size for packet in frames) * 8 / seconds
 
 
 def _dts(packet: Packet) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import av
 
+from . import bitstream
 from .media import file_url
 from .tools import tools
 
@@ -67,12 +68,16 @@ class Packet:
     end: float  # when the next one is shown
     safe_start: bool  # a keyframe that decoding can start at
     parameter_sets: bytes  # the in-band SPS (and VPS) it carries, if any
+    size: int = 0  # bytes: what the source spends on the picture
 
 
 @dataclass(frozen=True)
 class Scan:
     stream: SourceStream
     packets: list[Packet]  # decode order
+    # The parameter set ids the source defines, in its configuration record or in-band:
+    # a re-encoded part's must differ.
+    ids: bitstream.Ids = bitstream.Ids()
 
 
 def probe_stream(source: Path, demuxer: str) -> SourceStream:
@@ -177,7 +182,9 @@ def scan(source: Path, demuxer: str) -> Scan:
     copy may start at (demuxing only: no decoding). ffprobe reads the parameters while
     PyAV reads the packets: the parameters, the start time above all, must be the ones
     the FFmpeg that cuts sees (PyAV brings FFmpeg libraries of its own)."""
-    found = []  # pts, dts, duration, safe start, parameter sets
+    found = []  # pts, dts, duration, safe start, parameter sets, size
+    defining: dict[bytes, list[bytes]] = {}  # distinct in-band parameter sets: their units
+    ids = bitstream.Ids()
     with ThreadPoolExecutor(max_workers=1) as pool:
         probing = pool.submit(probe_stream, source, demuxer)
         with av.open(
@@ -185,7 +192,8 @@ def scan(source: Path, demuxer: str) -> Scan:
         ) as container:
             video = container.streams.video[0]
             codec = video.codec_context.name
-            length_size = _length_size(codec, video.codec_context.extradata)
+            extradata = video.codec_context.extradata
+            length_size = _length_size(codec, extradata)
             time_base = video.time_base
             for packet in container.demux(video):
                 if packet.size == 0:  # the demuxer's end-of-stream marker
@@ -197,13 +205,28 @@ def scan(source: Path, demuxer: str) -> Scan:
                     )
                 safe, parameter_sets = False, b""
                 if packet.is_keyframe:
-                    safe, parameter_sets = classify_keyframe(codec, bytes(packet), length_size)
-                found.append((packet.pts, packet.dts, packet.duration or 0, safe, parameter_sets))
+                    data = bytes(packet)
+                    safe, parameter_sets = classify_keyframe(codec, data, length_size)
+                    if parameter_sets and parameter_sets not in defining:
+                        defining[parameter_sets] = nal_units(data, length_size)
+                found.append(
+                    (
+                        packet.pts,
+                        packet.dts,
+                        packet.duration or 0,
+                        safe,
+                        parameter_sets,
+                        packet.size,
+                    )
+                )
         stream = probing.result()
+    if codec in ("h264", "hevc"):
+        record = bitstream.config_record(codec, extradata)
+        units = [unit for units in defining.values() for unit in units if unit]
+        ids = bitstream.parameter_set_ids(codec, units + (record[1] if record else []))
     packets = []
-    for pts, dts, duration, safe, parameter_sets in found:
+    for pts, dts, duration, safe, parameter_sets, size in found:
         time = float(pts * time_base) - stream.start_time
-        packets.append(
-            Packet(pts, dts, time, time + float(duration * time_base), safe, parameter_sets)
-        )
-    return Scan(stream, packets)
+        end = time + float(duration * time_base)
+        packets.append(Packet(pts, dts, time, end, safe, parameter_sets, size))
+    return Scan(stream, packets, ids)

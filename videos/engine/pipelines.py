@@ -311,7 +311,14 @@ def encode_plan(*, video: MediaFacts, params: dict) -> OutputPlan:
 
 
 def trim_args(
-    *, source: Path, demuxer: str, start: float, end: float, plan: OutputPlan, output: Path
+    *,
+    source: Path,
+    demuxer: str,
+    start: float,
+    end: float,
+    plan: OutputPlan,
+    output: Path,
+    video_bitrate: float = 0.0,
 ) -> list[str]:
     """Seek in the input (fast) to a keyframe before `start`, decode from there, and cut
     with trim filters in microseconds, so the first frame is exactly the first one at or
@@ -324,7 +331,11 @@ def trim_args(
     halfway between two frames would otherwise leave every frame on a half count, which
     microsecond rounding sends either way, stamping two frames alike ("Invalid pts").
     An AVI cannot show its picture late (a frame's time is its index): its first frame
-    is at 0, and the sound is cut to start and end with the frames kept."""
+    is at 0, and the sound is cut to start and end with the frames kept.
+
+    `video_bitrate` (bit/s; H.264 and HEVC): aim at it, the source's over the span, in
+    place of a constant quality, so a smart trim that falls back weighs what its span
+    did (a constant quality above the source's made a one-keyframe source's trim 2.4x)."""
     seek_to = start if demuxer in EXACT_SEEK_DEMUXERS else start - SEEK_PRE_ROLL
     seek = {"ss": f"{seek_to:.6f}"} if seek_to > 0 else {}
     source_input = ffmpeg.input(
@@ -353,10 +364,13 @@ def trim_args(
         )
     # Simple (-vf/-af) filters, not a filter_complex: only these keep the source stream's
     # side data, such as the rotation of phone footage.
+    options = output_options(plan)
+    if video_bitrate > 0 and plan.video_encoder in ("libx264", "libx265"):
+        options = {key: value for key, value in options.items() if key != "crf"}
+        rate = f"{video_bitrate:.0f}"
+        options.update({"b:v": rate, "maxrate": f"{2 * video_bitrate:.0f}", "bufsize": rate})
     return (
-        ffmpeg.output(
-            *streams, str(output), fps_mode="passthrough", **filters, **output_options(plan)
-        )
+        ffmpeg.output(*streams, str(output), fps_mode="passthrough", **filters, **options)
         # Timestamps as in the source (from 0 at its start), for the trim filters to read.
         .global_args("-copyts", "-start_at_zero")
         .compile(cmd=tools.ffmpeg, overwrite_output=True)

@@ -28,7 +28,7 @@ from typing import Protocol
 import av
 import ffmpeg
 
-from . import pipelines
+from . import pipelines, splice
 from .cutplan import (
     MPEG2_PROFILES,
     SMART_CODECS,
@@ -126,11 +126,100 @@ def encoder_options(stream: SourceStream) -> dict:
     return options
 
 
+# The most a level lets a decoder's buffer fill per second and hold (kbit/s, kbit): H.264
+# Table A-1 (MaxBR, MaxCPB; the High profiles 1.25x), HEVC Table A.8 (Main tier).
+H264_LEVEL_VBV = {
+    10: (64, 175),
+    11: (192, 500),
+    12: (384, 1000),
+    13: (768, 2000),
+    20: (2000, 2000),
+    21: (4000, 4000),
+    22: (4000, 4000),
+    30: (10000, 10000),
+    31: (14000, 14000),
+    32: (20000, 20000),
+    40: (20000, 25000),
+    41: (50000, 62500),
+    42: (50000, 62500),
+    50: (135000, 135000),
+    51: (240000, 240000),
+    52: (240000, 240000),
+}
+HEVC_LEVEL_VBV = {
+    30: (128, 350),
+    60: (1500, 1500),
+    63: (3000, 3000),
+    90: (6000, 6000),
+    93: (10000, 10000),
+    120: (12000, 12000),
+    123: (20000, 20000),
+    150: (25000, 25000),
+    153: (40000, 40000),
+    156: (60000, 60000),
+    180: (60000, 60000),
+    183: (120000, 120000),
+    186: (240000, 240000),
+}
+# The re-encoded parts aim at the source's bitrate over their frames; their buffer lets a
+# keyframe take about what the source's took.
+VBV_SECONDS = 1.0
+
+
+def level_vbv(stream: SourceStream) -> tuple[float, float] | None:
+    """(max rate, buffer) in bit/s and bits the source's level allows; None: unknown."""
+    if stream.codec == "h264" and stream.level in H264_LEVEL_VBV:
+        rate, buffer = H264_LEVEL_VBV[stream.level]
+        factor = 1.25 if stream.profile.startswith("High") else 1.0
+        return rate * 1000 * factor, buffer * 1000 * factor
+    if stream.codec == "hevc" and stream.level in HEVC_LEVEL_VBV:
+        rate, buffer = HEVC_LEVEL_VBV[stream.level]
+        return rate * 1000.0, buffer * 1000.0
+    return None
+
+
+def rate_options(stream: SourceStream, encoding: dict, bitrate: float) -> dict:
+    """The part's encoder options aimed at `bitrate` (the source's over those frames,
+    bit/s) in place of a constant quality, within the source's level's buffer: a part
+    costs about what the source spent on the frames it replaces."""
+    if bitrate <= 0:
+        return encoding
+    encoder = encoding["c:v"]
+    maxrate, bufsize = 2 * bitrate, VBV_SECONDS * bitrate
+    if limits := level_vbv(stream):
+        maxrate, bufsize = min(maxrate, limits[0]), min(bufsize, limits[1])
+    options = {key: value for key, value in encoding.items() if key != "crf"}
+    options["b:v"] = f"{bitrate:.0f}"
+    if encoder == "libx264":
+        options.update(maxrate=f"{maxrate:.0f}", bufsize=f"{bufsize:.0f}")
+        if X264_PROFILES[stream.profile] != "baseline":
+            # CABAC, which ultrafast leaves off: a tenth fewer bits for the same picture.
+            options["x264-params"] += ":cabac=1"
+    elif encoder == "libx265":
+        vbv = f"bitrate={bitrate / 1000:.0f}:vbv-maxrate={maxrate / 1000:.0f}"
+        options["x265-params"] += f":{vbv}:vbv-bufsize={bufsize / 1000:.0f}"
+    elif encoder in ("libvpx-vp9", "libvpx"):
+        # libvpx's realtime mode at a target rate: several times its "good" deadline's
+        # speed, where a constant quality at "good" cost more than re-encoding the span.
+        options.update(deadline="realtime", **{"cpu-used": 8, "maxrate": f"{maxrate:.0f}"})
+        options["bufsize"] = f"{bufsize:.0f}"
+    else:
+        return encoding
+    return options
+
+
 def part_args(
-    *, source: Path, demuxer: str, part: Part, stream: SourceStream, output: Path
+    *,
+    source: Path,
+    demuxer: str,
+    part: Part,
+    stream: SourceStream,
+    output: Path,
+    sps_id: int | None = None,
 ) -> list[str]:
     """Re-encode one part: decode from a keyframe before it, keep its frames with trim
-    filters on the source's own timeline, show its first frame at 0."""
+    filters on the source's own timeline, show its first frame at 0. `sps_id`: the id
+    x264 gives its SPS and PPS (one the source does not use)."""
     seek = {"ss": f"{part.seek:.6f}"} if part.seek > 0 else {}
     source_input = ffmpeg.input(
         file_url(source),
@@ -144,8 +233,11 @@ def part_args(
         f"settb=AVTB,trim=start={part.start:.6f}:end={part.end:.6f},setpts=PTS-{part.origin:.6f}/TB"
     )
     options = {"vf": filters, "fps_mode": "passthrough", "f": SMART_CODECS[stream.codec][2]}
+    encoding = rate_options(stream, encoder_options(stream), part.bitrate)
+    if sps_id is not None and encoding["c:v"] == "libx264":
+        encoding["x264-params"] = f"{encoding.get('x264-params', '')}:sps-id={sps_id}".lstrip(":")
     return (
-        ffmpeg.output(source_input["v:0"], str(output), **options, **encoder_options(stream))
+        ffmpeg.output(source_input["v:0"], str(output), **options, **encoding)
         .global_args("-copyts", "-start_at_zero")
         .compile(cmd=tools.ffmpeg, overwrite_output=True)
     )
@@ -269,15 +361,22 @@ def join_args(
     stream: SourceStream,
     rotation: int,
     output: Path,
+    spliced: bool = False,
+    sample_entry: str | None = None,
 ) -> list[str]:
-    """Join the picture's parts and the sound, all by stream copy."""
-    parts = ffmpeg.input(
-        str(list_file),
-        f="concat",
-        safe=1,
-        protocol_whitelist="file",
-        format_whitelist=f"concat,{part_format}",
-    )
+    """Join the picture's parts and the sound, all by stream copy. `list_file` lists the
+    parts, or is the spliced picture itself (`spliced`). `sample_entry`: the MP4 sample
+    entry of the picture (avc3: parameter sets in-band)."""
+    if spliced:
+        parts = ffmpeg.input(file_url(list_file), f=part_format, protocol_whitelist="file")
+    else:
+        parts = ffmpeg.input(
+            str(list_file),
+            f="concat",
+            safe=1,
+            protocol_whitelist="file",
+            format_whitelist=f"concat,{part_format}",
+        )
     streams = [parts["v:0"]]
     if sound:
         streams.append(ffmpeg.input(file_url(sound), protocol_whitelist="file")["a:0"])
@@ -288,6 +387,8 @@ def join_args(
         # would count half frames in AVI.
         options["time_base:v"] = str(stream.time_base)
     if output_plan.extension in pipelines.MOV_FAMILY:
+        if sample_entry:
+            options["tag:v"] = sample_entry
         options["video_track_timescale"] = stream.time_base.denominator
         if rotation:  # the parts have no display matrix: say it again
             options["metadata:s:v:0"] = f"rotate={rotation % 360}"
@@ -514,6 +615,8 @@ def _smart_cut(
 ) -> CutResult:
     found = scan(source, demuxer)
     plan = smart_plan(found, demuxer=demuxer, start=start, end=end, output_plan=output_plan)
+    spliced = splice.spliced(found.stream.codec, demuxer)
+    sps_id = splice.x264_sps_id(found) if spliced else None
     part_format = SMART_CODECS[found.stream.codec][2]
     extension = "ts" if part_format == "mpegts" else "mkv"
     body_length = plan.body_end - plan.body_start
@@ -539,7 +642,14 @@ def _smart_cut(
         output=sound,
     )
     alongside = [
-        part_args(source=source, demuxer=demuxer, part=plan.tail, stream=found.stream, output=tail)
+        part_args(
+            source=source,
+            demuxer=demuxer,
+            part=plan.tail,
+            stream=found.stream,
+            output=tail,
+            sps_id=sps_id,
+        )
         if plan.tail
         else None,
         sound_args(
@@ -558,13 +668,50 @@ def _smart_cut(
         if plan.head:
             runner.run(
                 part_args(
-                    source=source, demuxer=demuxer, part=plan.head, stream=found.stream, output=head
+                    source=source,
+                    demuxer=demuxer,
+                    part=plan.head,
+                    stream=found.stream,
+                    output=head,
+                    sps_id=sps_id,
                 ),
                 plan.body_start - plan.first,
                 span=(0, HEAD_SHARE),
             )
         for done in running:
             done.result()
+    if spliced:
+        # Matroska keeps no decode times, and a reader guesses its rate from the input's
+        # (an MP4 would say a lower one: the seams' decode times stretch its span).
+        matroska = output_plan.extension in {"mkv", "webm"}
+        picture = workdir / ("picture.mkv" if matroska else "picture.mp4")
+        splice.splice(
+            source=source,
+            demuxer=demuxer,
+            found=found,
+            plan=plan,
+            head=head if plan.head else None,
+            tail=tail if plan.tail else None,
+            margin=SEAM_MARGIN,
+            container="matroska" if matroska else "mp4",
+            output=picture,
+            should_cancel=runner.should_cancel,
+        )
+        # 3GP knows no sample entry for in-band parameter sets: it keeps avc1.
+        in_band = (plan.head or plan.tail) and output_plan.extension in {"mp4", "mov"}
+        return _join(
+            found=found,
+            plan=plan,
+            pictures=picture,
+            part_format="matroska" if matroska else "mp4",
+            spliced=True,
+            sound=sound,
+            output_plan=output_plan,
+            rotation=rotation,
+            output=output,
+            runner=runner,
+            sample_entry=splice.IN_BAND_TAGS[found.stream.codec] if in_band else None,
+        )
     body_shift = 0.0
     if plan.tail:
         # The tail's first packet must be decoded after the body's last.
@@ -599,15 +746,45 @@ def _smart_cut(
         parts.append((tail.name, None))
     list_file = workdir / "smartcut.ffconcat"
     list_file.write_text(join_list(parts))
+    return _join(
+        found=found,
+        plan=plan,
+        pictures=list_file,
+        part_format=part_format,
+        sound=sound,
+        output_plan=output_plan,
+        rotation=rotation,
+        output=output,
+        runner=runner,
+    )
+
+
+def _join(
+    *,
+    found: Scan,
+    plan: CutPlan,
+    pictures: Path,
+    part_format: str,
+    sound: Path | None,
+    output_plan: pipelines.OutputPlan,
+    rotation: int,
+    output: Path,
+    runner: Runner,
+    spliced: bool = False,
+    sample_entry: str | None = None,
+) -> CutResult:
+    """Join the picture and the sound into the result, and check its frames."""
     runner.run(
         join_args(
-            list_file=list_file,
+            list_file=pictures,
             part_format=part_format,
             sound=sound,
             output_plan=output_plan,
             stream=found.stream,
             rotation=rotation,
             output=output,
+            spliced=spliced,
+            sample_entry=sample_entry,
         ),
         plan.end - plan.first,
         span=(HEAD_SHARE if plan.head else 0, 1),
@@ -616,6 +793,37 @@ def _smart_cut(
         output.unlink()
         raise NotSmart("the smart cut did not give exactly the frames asked for", fault)
     return CutResult(method="smart", copied=(plan.body_start, plan.body_end))
+
+
+def span_bitrate(source: Path, demuxer: str, start: float, end: float) -> float:
+    """Bits a second the source's picture spends from `start` to `end` (demuxing only),
+    for a full re-encode to aim at; 0 where it cannot tell."""
+    try:
+        return _span_bitrate(source, demuxer, start, end)
+    except av.FFmpegError:
+        return 0.0
+
+
+def _span_bitrate(source: Path, demuxer: str, start: float, end: float) -> float:
+    total, first, last = 0, None, None
+    with av.open(str(source), format=demuxer, options={"protocol_whitelist": "file"}) as src:
+        video = src.streams.video[0]
+        offset = float(src.start_time or 0) / av.time_base
+        if start > 1:
+            src.seek(int((start - 1 + offset) / video.time_base), stream=video)
+        for packet in src.demux(video):
+            if not packet.size or packet.pts is None:
+                continue
+            time = float(packet.pts * video.time_base) - offset
+            if time >= end + 1:  # past any reordering
+                break
+            if start <= time < end:
+                total += packet.size
+                first = time if first is None else min(first, time)
+                last = time if last is None else max(last, time)
+    if first is None or last is None or last <= first:
+        return 0.0
+    return total * 8 / (last - first)
 
 
 def keyframe_before(source: Path, demuxer: str, time: float) -> float:
