@@ -1,0 +1,157 @@
+"""Benchmark: what a smart trim costs and weighs, through the service, against FFmpeg's
+accurate re-encode of the same span: seconds (median of three), the result's bytes
+against the source's bytes for the same span (picture and sound packets), and how many
+of the copied packets are the source's byte for byte.
+
+    .venv/bin/python bench/smartcut_sizes.py
+
+Uses the minute of 1080p30 H.264 + AAC that bench/run.py makes (a keyframe every 2 s)
+and 20 s of 720p VP9, in bench/work/; prints a Markdown table to paste into
+bench/RESULTS.md.
+"""
+
+import hashlib
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run  # noqa: E402  (bench/run.py: its work folder, sources and Django set-up)
+
+# (name, source, start s, end s)
+TRIMS = [
+    ("trim 10 s of 60 s", "minute.mp4", 25.1, 35.1),
+    ("trim 50 s of 60 s", "minute.mp4", 5.1, 55.1),
+    ("VP9: trim 10 s of 20 s 720p", "vp9.webm", 5.1, 15.1),
+]
+# FFmpeg's accurate re-encode of the span, per source: H.264 as bench/run.py does it;
+# VP9 at the settings of our heads and tails (libvpx realtime, cpu-used 8, at the
+# source's 2 Mb/s), the quick full re-encode they must beat.
+PLAIN = {
+    "minute.mp4": ["-c:v", "libx264", "-crf", "18", "-preset", "veryfast", "-c:a", "aac"],
+    "vp9.webm": ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"]
+    + ["-row-mt", "1", "-b:v", "2M", "-c:a", "libopus"],
+}
+
+
+def make_sources() -> None:
+    """The minute of 1080p H.264 bench/run.py makes, and 20 s of 720p VP9 + Opus (2 Mb/s,
+    a keyframe every 2 s)."""
+    minute, vp9 = run.WORK / "minute.mp4", run.WORK / "vp9.webm"
+    if not minute.exists():
+        run.sh(
+            *("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=1920x1080:r=30:d=60"),
+            *("-f", "lavfi", "-i", "sine=f=440:r=48000:d=60", "-c:v", "libx264"),
+            *("-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "60"),
+            *("-c:a", "aac", "-b:a", "128k", str(minute)),
+        )
+    if not vp9.exists():
+        run.sh(
+            *("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=1280x720:r=30:d=20"),
+            *("-f", "lavfi", "-i", "sine=f=440:r=48000:d=20", "-c:v", "libvpx-vp9"),
+            *("-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1", "-b:v", "2M"),
+            *("-g", "60", "-pix_fmt", "yuv420p", "-c:a", "libopus", str(vp9)),
+        )
+
+
+def span_bytes(path: Path, start: float | None = None, end: float | None = None) -> int:
+    """The bytes of every packet shown from `start` to before `end` (all of them: None)."""
+    total = 0
+    with av.open(str(path)) as container:
+        for packet in container.demux():
+            if not packet.size or packet.pts is None:
+                continue
+            time_ = float(packet.pts * packet.time_base)
+            if start is None or start - 1e-6 <= time_ < end - 1e-6:
+                total += packet.size
+    return total
+
+
+def video_digests(path: Path) -> list[str]:
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        return [hashlib.md5(bytes(p)).hexdigest() for p in container.demux(video) if p.size]
+
+
+def main() -> None:
+    run.WORK.mkdir(parents=True, exist_ok=True)
+    make_sources()
+    (run.WORK / "bench.sqlite3").unlink(missing_ok=True)
+    media_root = Path(tempfile.mkdtemp(prefix="media-", dir=run.WORK))
+    rows = []
+    try:
+        run.setup_django(media_root)
+        from jobs import services
+        from videos.services import video_import
+
+        videos = {name: video_import(path=run.WORK / name) for name in PLAIN}
+
+        def trim(source: str, start: float, end: float):
+            job = services.job_queue(
+                request_code="bench",
+                kind="trim",
+                params={
+                    "video_id": videos[source].id,
+                    "trim_start_ms": start * 1000,
+                    "trim_end_ms": end * 1000,
+                },
+            )
+            services.jobs_execute(request_code="bench")
+            job.refresh_from_db()
+            return job
+
+        for name in PLAIN:  # untimed: the trial mux of a result's kind is cached after it
+            trim(name, 1, 3)
+        for name, source_name, start, end in TRIMS:
+            source = run.WORK / source_name
+            source_digests = set(video_digests(source))
+            seconds = []
+            for _ in range(3):
+                started = time.perf_counter()
+                job = trim(source_name, start, end)
+                seconds.append(time.perf_counter() - started)
+            result = Path(job.output_video.file.path)
+            ours = video_digests(result)
+            identical = sum(digest in source_digests for digest in ours)
+            plain = run.WORK / f"plain-accurate{source.suffix}"
+            accurate = run.timed(
+                lambda start=start, end=end, plain=plain, source=source: run.sh(
+                    *("ffmpeg", "-v", "error", "-y", "-ss", str(start), "-i", str(source)),
+                    *("-t", str(end - start), *PLAIN[source.name], str(plain)),
+                )
+            )
+            rows.append(
+                (
+                    name,
+                    statistics.median(seconds),
+                    job.outcome.get("trim_method"),
+                    accurate,
+                    span_bytes(result) / span_bytes(source, start, end),
+                    identical,
+                    len(ours),
+                )
+            )
+    finally:
+        shutil.rmtree(media_root, ignore_errors=True)
+    print(f"Date: {time.strftime('%Y-%m-%d %H:%M')}  \nMachine: {run.machine()}  ")
+    print(f"Load average (1 min) at the end: {os.getloadavg()[0]:.1f}\n")
+    print(
+        "| trim | videoproc (s) | method | FFmpeg accurate re-encode (s) | ratio | "
+        "bytes / source's span | copied packets byte-identical |"
+    )
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: |")
+    for name, seconds, method, accurate, size, identical, packets in rows:
+        print(
+            f"| {name} | {seconds:.2f} | {method} | {accurate:.2f} | {seconds / accurate:.2f} "
+            f"| {size:.3f} | {identical} of {packets} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
