@@ -21,7 +21,7 @@ def test_page_offers_this_ffmpegs_encoders_and_the_upload_formats(client):
     assert "<option selected>libx264</option>" in page
     assert "<option selected>aac</option>" in page
     assert all(name in capabilities.encoders() for name in ("libx264", "aac"))
-    assert 'accept=".mp4,.mov,.3gp,.mkv,.webm,.avi,.wmv,.flv,.mpeg"' in page
+    assert 'accept=".mp4,.mov,.3gp,.mkv,.webm,.avi,.wmv,.flv,.mpeg,.ts,.m2ts,.mts"' in page
     assert "/static/js/page.js" in page
 
 

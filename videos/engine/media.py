@@ -3,7 +3,7 @@
 Every call over a user's file allows only the `file` protocol; the probe and the poster
 grab may read a SignedURL instead, a link to the file that this server made itself, and
 then allow http(s) and what carries them, nothing else. The first probe allows
-only the demuxers of our nine formats (so a playlist named .avi is never opened as one);
+only the demuxers of our formats (so a playlist named .avi is never opened as one);
 later calls name the demuxer that probe found.
 """
 
@@ -37,7 +37,7 @@ class Format:
     demuxers: frozenset[str]  # what ffprobe may report (first name of format_name)
 
 
-# The nine formats the contract allows, by file extension.
+# The formats the service takes, by file extension.
 FORMATS = {
     "mp4": Format("mp4", frozenset({"mov"})),
     "mov": Format("mov", frozenset({"mov"})),
@@ -48,6 +48,11 @@ FORMATS = {
     "wmv": Format("asf", frozenset({"asf"})),
     "flv": Format("flv", frozenset({"flv"})),
     "mpeg": Format("mpeg", frozenset({"mpeg", "mpegts"})),
+    # MPEG transport streams: broadcast captures (.ts) and AVCHD cameras (.m2ts, .mts,
+    # 192-byte packets, which the same demuxer reads).
+    "ts": Format("mpegts", frozenset({"mpegts"})),
+    "m2ts": Format("mpegts", frozenset({"mpegts"})),
+    "mts": Format("mpegts", frozenset({"mpegts"})),
 }
 ALLOWED_DEMUXERS = ",".join(sorted(set().union(*(f.demuxers for f in FORMATS.values()))))
 

@@ -54,6 +54,9 @@ DEFAULT_ENCODERS = {
     "wmv": ("wmv2", "wmav2"),
     "flv": ("libx264", "aac"),
     "mpeg": ("mpeg2video", "mp2"),
+    "ts": ("libx264", "aac"),
+    "m2ts": ("libx264", "aac"),
+    "mts": ("libx264", "aac"),
 }
 # x264 picks High (or a 10-bit / 4:2:2 / 4:4:4 High) by itself; a trim of Baseline or Main
 # footage must say so, or it would not concatenate with its source.
