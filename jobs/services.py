@@ -249,7 +249,7 @@ def _start_in_turn(*, job_id: int, dispatch_token: str, worker: str) -> Job | No
     same_queue = [kind for kind in KINDS if job_queue_name(kind) == queue]
     while head := turns.next_job(Job.objects.filter(status=Job.Status.QUEUED, kind__in=same_queue)):
         job = transitions.job_start(
-            job_id=head.id, dispatch_token=str(head.dispatch_token), worker=worker
+            job_id=head.id, dispatch_token=str(head.dispatch_token), worker=worker, takeover=False
         )
         if job is not None:
             return job
@@ -394,7 +394,10 @@ def _run_in_turn(job: Job, token: uuid.UUID) -> None:
                     pass
                 else:
                     started = transitions.job_start(
-                        job_id=job.id, dispatch_token=str(token), worker=this_process()
+                        job_id=job.id,
+                        dispatch_token=str(token),
+                        worker=this_process(),
+                        takeover=False,
                     )
                     if started is not None:
                         job_run_attempt(job=started)

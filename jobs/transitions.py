@@ -98,18 +98,23 @@ def jobs_unqueue(job_ids, *, dispatch_token) -> int:
     )
 
 
-def job_start(*, job_id: int, dispatch_token: str, worker: str) -> Job | None:
+def job_start(
+    *, job_id: int, dispatch_token: str, worker: str, takeover: bool = True
+) -> Job | None:
     """Start a queued job on this worker; None when the message is void.
 
     The same message can arrive again only after the worker holding it died (the broker
     requeues a lost worker's task, or redelivers after the visibility timeout, which is
     longer than any job may run). Its attempt is then dead, so this one takes over,
     unless the job has used up JOB_MAX_ATTEMPTS: a job that kills workers must not loop.
+    Without `takeover` only a job still queued starts: one a worker chose from the line
+    may have been started by another worker since, alive and running it.
     """
+    statuses = HANDED_OUT if takeover else (Status.QUEUED,)
     with transaction.atomic():
         job = (
             Job.objects.select_for_update()
-            .filter(pk=job_id, status__in=HANDED_OUT, dispatch_token=dispatch_token)
+            .filter(pk=job_id, status__in=statuses, dispatch_token=dispatch_token)
             .first()
         )
         if job is None:  # finished, cancelled, or dispatched again since

@@ -9,7 +9,7 @@ from celery import current_app
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from jobs import services, transitions
+from jobs import services, transitions, turns
 from jobs.models import Job
 
 pytestmark = pytest.mark.django_db
@@ -112,6 +112,26 @@ def test_a_start_counts_an_attempt_and_a_redelivery_takes_over():
     assert first.worker == "a@host pid 1"
     assert again.attempts == 2
     assert Job.objects.get(pk=job.pk).status == Job.Status.RUNNING
+
+
+def test_a_worker_never_takes_a_job_another_worker_started_from_the_line(monkeypatch):
+    # given two jobs in line, the first read as the head by a worker just before another
+    # worker started it
+    first, second = dispatched_job(), dispatched_job()
+    stale_head = Job.objects.get(pk=first.pk)
+    start(first, str(first.dispatch_token))
+    heads = iter([stale_head, Job.objects.get(pk=second.pk), None])
+    monkeypatch.setattr(turns, "next_job", lambda queued: next(heads))
+
+    # when the worker starts its head
+    started = services._start_in_turn(
+        job_id=second.id, dispatch_token=str(second.dispatch_token), worker="b@host pid 2"
+    )
+
+    # then it leaves the running job to its worker and takes the next one
+    assert started.pk == second.pk
+    running = Job.objects.get(pk=first.pk)
+    assert (running.worker, running.attempts) == ("a@host pid 1", 1)
 
 
 def test_a_job_that_keeps_losing_its_worker_ends_failed(settings):
