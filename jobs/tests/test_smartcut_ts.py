@@ -18,6 +18,7 @@ CASES = [
     ("h264.m2ts", [*X264, "-f", "mpegts", "-mpegts_m2ts_mode", "1"], "aac"),
     ("h264.mts", [*X264, "-f", "mpegts", "-mpegts_m2ts_mode", "1"], "ac3"),
     ("mpeg2.ts", [*MPEG2, "-f", "mpegts"], "mp2"),
+    ("mpeg2.m2ts", [*MPEG2, "-f", "mpegts", "-mpegts_m2ts_mode", "1"], "mp2"),
 ]
 
 
@@ -29,7 +30,7 @@ def test_transport_streams_are_uploaded_and_cut_smartly(
 ):
     # given a transport stream with a keyframe every 0.4 s
     source = make_source(tmp_path / name, video_options, audio)
-    if name.endswith("ts") and "m2ts_mode" in video_options:
+    if "m2ts_mode" in video_options:
         assert source.stat().st_size % 192 == 0  # 192-byte packets, as AVCHD writes
 
     # when it is uploaded and trimmed smartly, both cut points inside a GOP
@@ -48,5 +49,7 @@ def test_transport_streams_are_uploaded_and_cut_smartly(
     result = output_path(job_id, media_root)
     assert result.suffix == Path(name).suffix
     assert ffprobe(result)["format"]["format_name"] == "mpegts"
+    if "m2ts_mode" in video_options:
+        assert result.stat().st_size % 192 == 0  # written as it came, in 192-byte packets
     assert_exact(source, result, 0.55, 3.3)
     assert subprocess.run(["ffprobe", "-v", "error", str(result)]).returncode == 0

@@ -159,6 +159,8 @@ def container_options(plan: OutputPlan) -> dict:
         # picture by a whole frame, which the muxer writes as an empty frame after the
         # first one: the picture would run a frame long, late against the sound.
         options["avoid_negative_ts"] = "disabled"
+    if plan.extension in ("m2ts", "mts"):
+        options["mpegts_m2ts_mode"] = 1  # 192-byte packets, as AVCHD writes them
     options["f"] = FORMATS[plan.extension].muxer
     return options
 
