@@ -23,7 +23,13 @@ from videos.models import Video
 pytestmark = pytest.mark.django_db
 
 # Sample values for the URL conf's named groups.
-SAMPLES = {"pk": "1", "name": "origin/clip.mp4", "token_key": "abcdef"}
+SAMPLES = {
+    "pk": "1",
+    "name": "origin/clip.mp4",
+    "token_key": "abcdef",
+    "upload_id": "0f2b6a9e-5a4c-4d1e-9b3a-2c7d8e9f0a1b",
+    "delivery_id": "1",
+}
 # Not the API: pages that redirect to a login form instead (tested below).
 PAGES = {"page", "login", "logout", "favicon"}
 # Load balancers and Prometheus carry no user: open by design, and they show no user data.
