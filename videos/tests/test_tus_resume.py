@@ -6,10 +6,12 @@ import hashlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -186,6 +188,14 @@ def test_a_large_upload_survives_a_server_killed_mid_request(server, tmp_path):
     assert list(received.glob("*.part")) == []
 
 
+def lease_held(server: Server) -> bool:
+    with closing(sqlite3.connect(server.root / "db.sqlite3")) as database:
+        (held,) = database.execute(
+            "SELECT count(*) FROM videos_resumableupload WHERE lease_token IS NOT NULL"
+        ).fetchone()
+    return held == 1
+
+
 def test_two_patches_at_once_never_both_append(server, tmp_path):
     # given an upload, and a PATCH whose body is still coming
     clip = make_media(tmp_path / "clip.mp4")
@@ -210,12 +220,8 @@ def test_two_patches_at_once_never_both_append(server, tmp_path):
         + data[:1000]
     )
     patch = {**tus, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
-    # (empty PATCHes until the server has begun reading the first: they append nothing)
-    wait_for(
-        lambda: requests.patch(location, data=b"", headers=patch, timeout=10).status_code == 423,
-        timeout=30,
-        what="the first PATCH to hold the upload",
-    )
+    # (read from the server's database: a probing request would take the lease itself)
+    wait_for(lambda: lease_held(server), timeout=30, what="the first PATCH to hold the upload")
     second = requests.patch(location, data=data, headers=patch, timeout=10)
     assert second.status_code == 423, second.text
     assert second.headers["Retry-After"]
