@@ -142,7 +142,7 @@ def test_failures_on_workers_are_named_and_a_retry_runs_the_job_again(
     response = execute(api, wait=True)
     # then
     assert response.status_code == 500
-    assert f"job {doomed} (encode) failed" in response.json()["detail"]
+    assert f"failed: job {doomed} (encode): " in response.json()["detail"]
     assert Job.objects.get(pk=fine).status == Job.Status.SUCCEEDED
     # given the file is back
     assert storage.store(clip, source.file.name) == source.file.name
