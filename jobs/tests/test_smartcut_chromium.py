@@ -30,8 +30,11 @@ SHOW = """async (t) => {
   if (v.readyState < 2) {
     await new Promise((ok) => v.addEventListener('loadeddata', ok, {once: true}));
   }
+  // drawn once the seek's frame is presented: 'seeked' alone may come first on a busy machine
+  const presented = new Promise((ok) => v.requestVideoFrameCallback(ok));
   v.currentTime = t;
   await new Promise((ok) => v.addEventListener('seeked', ok, {once: true}));
+  await presented;
   const c = document.getElementById('c').getContext('2d');
   c.drawImage(v, 0, 0, 64, 48);
   const d = c.getImageData(0, 0, 64, 48).data;

@@ -58,6 +58,7 @@
     editor.timeline = null;
     editor.sprites = [];
     editor.plan = null;
+    $("#timeline").setAttribute("aria-busy", "true"); // until its filmstrip and waveform come
     const [start, end] = editor.ranges[video.id] || [0, video.duration];
     editor.range = { in: Math.min(start, video.duration), out: Math.min(end, video.duration) };
     $("#editor-duration").textContent = clock(video.duration);
@@ -83,6 +84,7 @@
       if (editor.video !== video) return;
       if (!response.ok) {
         note.textContent = data.detail || "The filmstrip and waveform could not be made.";
+        $("#timeline").setAttribute("aria-busy", "false");
         return;
       }
       editor.timeline = data;
@@ -94,6 +96,7 @@
     editor.sprites = cues;
     buildWave(peaks);
     drawFilmstrip();
+    $("#timeline").setAttribute("aria-busy", "false");
   }
 
   // audiowaveform JSON (version 2): min/max pairs per point, as signed integers.
