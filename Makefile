@@ -71,6 +71,7 @@ run: release
 # and big uploads and downloads cost an nginx connection, not a gunicorn thread. nginx
 # stops when gunicorn does (Ctrl-C).
 run-proxy: export STORAGE_ACCEL_REDIRECT ?= /_protected/
+run-proxy: export TRUSTED_PROXIES ?= 1
 run-proxy: release nginx
 	$(BIN)/python deploy/render_nginx.py --listen 127.0.0.1:$(PROXY_PORT) \
 		--upstream 127.0.0.1:$(PORT) --out $(NGINX_DIR)

@@ -56,6 +56,10 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 # sent (deploy/nginx.conf.in does): trust that header, redirect plain HTTP and keep the
 # cookies to HTTPS. Never set it without such a proxy: any client could claim HTTPS.
 BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY")
+# How many proxies in front overwrite or append to X-Forwarded-For (deploy/'s nginx is
+# one). The anonymous throttle counts per client address: with none, the connection's
+# address, since a client could send any X-Forwarded-For to dodge its count.
+TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", 0))
 if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
@@ -405,6 +409,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["videoproc.access.IsAuthenticatedWhenRequired"],
     "DEFAULT_THROTTLE_CLASSES": ["videoproc.access.AnonThrottle", "videoproc.access.UserThrottle"],
+    "NUM_PROXIES": TRUSTED_PROXIES,
 }
 
 SPECTACULAR_SETTINGS = {

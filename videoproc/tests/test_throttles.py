@@ -134,6 +134,31 @@ def test_scopes_and_addresses_count_apart(counts_in, settings, django_user_model
     assert not let_in(UserThrottle, signed_in)[0]
 
 
+def forwarded_call(forwarded_for: str):
+    """An anonymous call from 192.0.2.1 that claims, by X-Forwarded-For, to be another."""
+    request = APIRequestFactory().get(
+        "/video/view/all", REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR=forwarded_for
+    )
+    request.user = AnonymousUser()
+    return request
+
+
+def test_a_client_cannot_dodge_its_count_by_claiming_another_address(counts_in, settings):
+    settings.API_THROTTLE_RATES = {"user": None, "anon": "1/minute"}
+    assert let_in(AnonThrottle, forwarded_call("198.51.100.1"))[0]
+    assert not let_in(AnonThrottle, forwarded_call("198.51.100.2"))[0]
+
+
+def test_behind_a_trusted_proxy_the_address_it_saw_is_counted(counts_in, settings):
+    # given one proxy in front, which puts the address it saw last in X-Forwarded-For
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    settings.API_THROTTLE_RATES = {"user": None, "anon": "1/minute"}
+    assert let_in(AnonThrottle, forwarded_call("203.0.113.9, 198.51.100.1"))[0]
+    # then a client's own claim in front of it changes nothing, another address counts apart
+    assert not let_in(AnonThrottle, forwarded_call("203.0.113.10, 198.51.100.1"))[0]
+    assert let_in(AnonThrottle, forwarded_call("198.51.100.2"))[0]
+
+
 def test_without_a_rate_nothing_is_counted_or_refused(counts_in, settings):
     settings.API_THROTTLE_RATES = {"user": None, "anon": None}
     request = anonymous_call()
