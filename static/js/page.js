@@ -1081,102 +1081,6 @@ async function revokeToken(tokenKey) {
 }
 
 
-// ---- Webhooks ----
-
-let webhookShown = null; // the endpoint whose deliveries are listed
-
-async function refreshWebhooks() {
-  const endpoints = await api("GET", "/webhooks");
-  $("#webhooks").replaceChildren(
-    ...endpoints.map((endpoint) =>
-      el(
-        "li",
-        {},
-        el("code", {}, endpoint.url),
-        ` ${endpoint.event_types.length ? endpoint.event_types.join(", ") : "all events"} `,
-        endpoint.enabled ? null : el("strong", {}, `Disabled: ${endpoint.disabled_reason} `),
-        el(
-          "button",
-          { type: "button", class: "link-button", onclick: () => showDeliveries(endpoint) },
-          `Deliveries to ${endpoint.url}`,
-        ),
-        " ",
-        el(
-          "button",
-          { type: "button", class: "link-button", onclick: () => deleteWebhook(endpoint) },
-          `Delete ${endpoint.url}`,
-        ),
-      ),
-    ),
-  );
-  $("#webhooks-empty").hidden = endpoints.length > 0;
-}
-
-async function addWebhook(event) {
-  event.preventDefault();
-  const eventTypes = [...document.querySelectorAll('input[name="webhook-event"]:checked')].map((box) => box.value);
-  try {
-    const endpoint = await api("POST", "/webhooks", { url: $("#webhook-url").value, event_types: eventTypes });
-    $("#webhook-secret").textContent = endpoint.secret;
-    $("#webhook-new").hidden = false;
-    showStatus($("#webhooks-status"), `Webhook to ${endpoint.url} added.`, true);
-    await refreshWebhooks();
-  } catch (error) {
-    showStatus($("#webhooks-status"), error.message, false);
-  }
-}
-
-async function deleteWebhook(endpoint) {
-  try {
-    await api("DELETE", `/webhooks/${endpoint.id}`);
-    $("#webhook-new").hidden = true;
-    if (webhookShown?.id === endpoint.id) $("#webhook-log").hidden = true;
-    showStatus($("#webhooks-status"), `Webhook to ${endpoint.url} deleted.`, true);
-    await refreshWebhooks();
-  } catch (error) {
-    showStatus($("#webhooks-status"), error.message, false);
-  }
-}
-
-async function showDeliveries(endpoint) {
-  webhookShown = endpoint;
-  const deliveries = await api("GET", `/webhooks/${endpoint.id}/deliveries?limit=20`);
-  $("#webhook-log-title").textContent = `Deliveries to ${endpoint.url}`;
-  $("#webhook-deliveries").replaceChildren(
-    ...deliveries.map((delivery) =>
-      el(
-        "li",
-        {},
-        el("strong", {}, delivery.event_type),
-        ` ${delivery.status}, ${delivery.attempts} ${delivery.attempts === 1 ? "try" : "tries"}`,
-        delivery.response_status ? `, HTTP ${delivery.response_status}` : "",
-        delivery.error ? ` (${delivery.error})` : "",
-        delivery.next_try_at ? `, next try ${new Date(delivery.next_try_at).toLocaleString()} ` : " ",
-        delivery.status === "pending"
-          ? null
-          : el(
-              "button",
-              { type: "button", class: "link-button", onclick: () => redeliver(endpoint, delivery) },
-              `Redeliver ${delivery.event_type} ${delivery.id}`,
-            ),
-      ),
-    ),
-  );
-  $("#webhook-log-empty").hidden = deliveries.length > 0;
-  $("#webhook-log").hidden = false;
-}
-
-async function redeliver(endpoint, delivery) {
-  try {
-    await api("POST", `/webhooks/${endpoint.id}/deliveries/${delivery.id}/redeliver`);
-    showStatus($("#webhooks-status"), `${delivery.event_type} sent again.`, true);
-    await showDeliveries(endpoint);
-  } catch (error) {
-    showStatus($("#webhooks-status"), error.message, false);
-  }
-}
-
-
 // ---- start ----
 
 // What the timeline editor (editor.js) uses; keep these names and meanings:
@@ -1207,8 +1111,6 @@ document.addEventListener("DOMContentLoaded", () => {
     $("#token-form").addEventListener("submit", createToken);
     refreshTokens();
   }
-  $("#webhook-form").addEventListener("submit", addWebhook);
-  refreshWebhooks();
   refreshLibrary();
   if (state.code) setCode(state.code);
   else askCode();

@@ -11,6 +11,7 @@ from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings
 from playwright.sync_api import Page, expect
 from rest_framework.test import APIClient
+from standardwebhooks import Webhook
 
 from conftest import ffprobe, make_media, upload
 from jobs.models import Job
@@ -979,6 +980,24 @@ def test_the_webhooks_panel_adds_lists_redelivers_and_deletes(
         expect(page.locator("#webhooks-status")).to_have_text("video.created sent again.")
         eventually(lambda: len(receiver.received) == 2)
         assert [e["type"] for e in receiver.events(secret)] == ["video.created"] * 2
+        # paused, it hears of nothing; resumed, of what comes next
+        page.get_by_role("button", name=f"Pause {receiver.url}").click()
+        expect(page.locator("#webhooks li")).to_contain_text("Paused: disabled by its owner")
+        upload(api, make_media(tmp_path / "unheard.mp4", duration=1))
+        page.get_by_role("button", name=f"Resume {receiver.url}").click()
+        expect(page.locator("#webhooks-status")).to_contain_text("resumed")
+        [heard] = upload(api, make_media(tmp_path / "heard.mp4", duration=1)).json()
+        eventually(lambda: len(receiver.received) == 3)
+        assert receiver.events(secret)[-1]["data"]["id"] == heard["id"]
+        # a new secret is shown once, and signs what is sent next
+        page.get_by_role("button", name=f"New secret for {receiver.url}").click()
+        expect(page.locator("#webhooks-status")).to_contain_text("the old one also signs until")
+        expect(page.locator("#webhook-secret")).not_to_have_text(secret)
+        rotated = page.locator("#webhook-secret").inner_text()
+        upload(api, make_media(tmp_path / "rotated.mp4", duration=1))
+        eventually(lambda: len(receiver.received) == 4)
+        headers, body = receiver.received[-1]
+        assert Webhook(rotated).verify(body, headers)["type"] == "video.created"
         # and deleting it stops everything
         page.get_by_role("button", name=f"Delete {receiver.url}").click()
         expect(page.locator("#webhooks-status")).to_have_text(f"Webhook to {receiver.url} deleted.")
