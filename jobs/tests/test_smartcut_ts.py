@@ -1,6 +1,6 @@
 """MPEG transport streams (.ts broadcast captures, .m2ts/.mts from AVCHD cameras) are
-taken like the other formats: uploaded, probed, and cut exactly, smartly where the
-codec allows (MPEG-2; H.264 from a transport stream is re-encoded for now)."""
+taken like the other formats: uploaded, probed, and cut exactly and smartly (MPEG-2
+and H.264)."""
 
 import subprocess
 from pathlib import Path
@@ -40,12 +40,10 @@ def test_transport_streams_are_uploaded_and_cut_smartly(
     job_id = trim(api, video["id"], *CUT)
     assert execute(api).status_code == 200
 
-    # then it was taken as what it is, and cut exactly into the same container: MPEG-2
-    # smartly, H.264 (not yet cut smartly from a transport stream) re-encoded, saying why
+    # then it was taken as what it is, and cut smartly and exactly into the same container
     job = Job.objects.get(pk=job_id)
     assert job.status == "succeeded", job.error
-    method = "smart" if name.startswith("mpeg2") else "reencode"
-    assert job.outcome["trim_method"] == method, job.outcome
+    assert job.outcome["trim_method"] == "smart", job.outcome
     result = output_path(job_id, media_root)
     assert result.suffix == Path(name).suffix
     assert ffprobe(result)["format"]["format_name"] == "mpegts"

@@ -12,17 +12,26 @@ from . import capabilities, pipelines
 from .cutscan import NotSmart, Packet, Scan, SourceStream, fraction
 
 # What the smart path handles: codec -> the demuxers it is proven on, the encoder that
-# re-encodes head and tail, and the container the parts travel in.
+# re-encodes head and tail (None: all-intra, every frame a keyframe, so every kept frame
+# is copied and none encoded), and the container the parts travel in.
 SMART_CODECS = {
-    "h264": ({"mov", "matroska", "flv"}, "libx264", "mpegts"),
+    "h264": ({"mov", "matroska", "flv", "mpegts"}, "libx264", "mpegts"),
     "hevc": ({"mov", "matroska"}, "libx265", "mpegts"),  # FFmpeg 5.1 has no HEVC in FLV
     "vp9": ({"matroska"}, "libvpx-vp9", "matroska"),
     "vp8": ({"matroska"}, "libvpx", "matroska"),
     "mpeg2video": ({"mpeg", "mpegts"}, "mpeg2video", "mpegts"),
     "mpeg4": ({"avi"}, "mpeg4", "mpegts"),
+    # ASF: every part counts milliseconds, as the source does (the concat demuxer reads
+    # each part in the first one's ticks), and PyAV's FFmpeg writes WMV2 to no Matroska.
+    "wmv2": ({"asf"}, "wmv2", "asf"),
+    "msmpeg4v3": ({"asf"}, "msmpeg4", "asf"),
+    "prores": ({"mov"}, None, "matroska"),
+    "mjpeg": ({"avi"}, None, "matroska"),
 }
 INTERLACED = {"tt", "bb", "tb", "bt"}
-CLOSED_GOPS = {"h264", "vp8", "vp9"}
+# Codecs whose pictures never refer across a keyframe (WMV2 and MS-MPEG-4 have no
+# B-frames; all-intra codecs no references at all).
+CLOSED_GOPS = {"h264", "vp8", "vp9", "wmv2", "msmpeg4v3", "prores", "mjpeg"}
 X264_PROFILES = {
     "Constrained Baseline": "baseline",
     "Baseline": "baseline",
@@ -37,6 +46,14 @@ X265_PROFILES = {
     "Main 10": "main10",
     "Main 4:2:2 10": "main422-10",
     "Main 4:4:4": "main444-8",
+}
+# FFmpeg 5.1 names every range-extensions profile "Rext": the pixel format tells which.
+X265_REXT_PROFILES = {
+    "yuv422p10le": "main422-10",
+    "yuv444p": "main444-8",
+    "yuv444p10le": "main444-10",
+    "yuv422p12le": "main422-12",
+    "yuv444p12le": "main444-12",
 }
 MPEG2_PROFILES = {"Main": 4, "Simple": 5, "High": 1, "4:2:2": 0}
 
@@ -81,15 +98,30 @@ class CutPlan:
 UNMATCHED_SETTINGS = "this video's encoder settings could not be matched"
 
 
+def x265_profile(stream: SourceStream) -> str | None:
+    """The x265 profile that writes the source's HEVC profile, if there is one."""
+    if stream.profile == "Rext":
+        return X265_REXT_PROFILES.get(stream.pix_fmt)
+    return X265_PROFILES.get(stream.profile)
+
+
 def refusal(stream: SourceStream, demuxer: str) -> NotSmart | None:
     """Why a stream cannot be cut smartly, before looking at its packets; None if it can."""
+    if stream.codec == "av1":
+        # One sequence header per track (its av1C and every keyframe's): a head or tail
+        # from another encoder run brings its own, which MP4 and Matroska cannot say.
+        return NotSmart(
+            "AV1 video is not cut smartly yet, as its re-encoded ends would need stream "
+            "settings of their own",
+            "an AV1 head or tail would carry a sequence header other than the source's av1C",
+        )
     if stream.codec not in SMART_CODECS or demuxer not in SMART_CODECS[stream.codec][0]:
         return NotSmart(
             "smart cuts do not handle this video's format",
             f"{stream.codec} in {demuxer} is not cut smartly",
         )
     encoder = SMART_CODECS[stream.codec][1]
-    if encoder not in capabilities.encoders():
+    if encoder and encoder not in capabilities.encoders():
         return NotSmart(
             "this server cannot encode this video's format",
             f"this server has no {encoder} encoder",
@@ -103,7 +135,7 @@ def refusal(stream: SourceStream, demuxer: str) -> NotSmart | None:
             UNMATCHED_SETTINGS,
             f"H.264 profile {stream.profile or 'unknown'} is not re-encoded smartly",
         )
-    if stream.codec == "hevc" and not X265_PROFILES.get(stream.profile):
+    if stream.codec == "hevc" and not x265_profile(stream):
         return NotSmart(
             UNMATCHED_SETTINGS,
             f"HEVC profile {stream.profile or 'unknown'} is not re-encoded smartly",

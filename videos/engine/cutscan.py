@@ -8,7 +8,7 @@ Times are seconds from the file's start, as `-copyts -start_at_zero` sees them.
 import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -56,6 +56,9 @@ class SourceStream:
     color_transfer: str
     color_primaries: str
     start_time: float  # the file's, which -start_at_zero takes away
+    codec_tag: str = ""  # e.g. "apco": ProRes says its profile in its MOV sample entry
+    display_aspect_ratio: str = ""  # e.g. "16:9"; "" where unknown
+    extradata: bytes = b""  # the stream's header as its demuxer gives it (WMV2: settings)
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,8 @@ def probe_stream(source: Path, demuxer: str) -> SourceStream:
         color_transfer=stream.get("color_transfer", "unknown"),
         color_primaries=stream.get("color_primaries", "unknown"),
         start_time=float(probed["format"].get("start_time", 0)),
+        codec_tag=stream.get("codec_tag_string", ""),
+        display_aspect_ratio=stream.get("display_aspect_ratio", "").replace("N/A", ""),
     )
 
 
@@ -219,7 +224,7 @@ def scan(source: Path, demuxer: str) -> Scan:
                         packet.size,
                     )
                 )
-        stream = probing.result()
+        stream = replace(probing.result(), extradata=bytes(extradata or b""))
     if codec in ("h264", "hevc"):
         record = bitstream.config_record(codec, extradata)
         units = [unit for units in defining.values() for unit in units if unit]

@@ -34,12 +34,12 @@ from .cutplan import (
     SMART_CODECS,
     UNMATCHED_SETTINGS,
     X264_PROFILES,
-    X265_PROFILES,
     Body,
     CutPlan,
     Part,
     plan_cut,
     refusal,
+    x265_profile,
 )
 from .cutscan import NotSmart, Scan, SourceStream, scan
 from .media import FORMATS, FFmpegCancelled, FFmpegError, file_url, run_ffmpeg
@@ -52,6 +52,18 @@ SEAM_MARGIN = 0.0015
 HEAD_SHARE = 0.5  # of a cut's progress: re-encoding the head (and the tail alongside)
 # Sound codecs FFmpeg writes to MP4 but not to MOV (the sound part's container).
 MP4_ONLY_SOUND = {"opus", "flac"}
+# Sound codecs MOV loses the block alignment of (their decoder then refuses them).
+MATROSKA_SOUND = {"wmav1", "wmav2"}
+# Encoders whose parts are encoded in two passes (see part_commands).
+TWO_PASS_ENCODERS = {"wmv2", "msmpeg4"}
+# Codecs whose aspect ratio only the container says: a copy of their packets (PyAV) does
+# not carry it into the parts, so the join says it again.
+CONTAINER_ASPECT = {"prores", "mjpeg", "wmv2", "msmpeg4v3"}
+# Sound whose packets a MOV/MP4 edit list cuts to the sample, so a cut copies them: the
+# encoder a trim would use -> the decoders PyAV names for it, the profile, and how many
+# packets before the first kept one the decoder needs (MP3's bit reservoir reaches back
+# up to 511 bytes: two frames at 128 kbit/s).
+COPIED_SOUND = {"aac": ({"aac"}, "LC", 1), "libmp3lame": ({"mp3float", "mp3"}, None, 2)}
 
 
 class Runner(Protocol):
@@ -106,7 +118,7 @@ def encoder_options(stream: SourceStream) -> dict:
         options["x264-params"] = reorder[depth] + features
     elif encoder == "libx265":
         bframes = {0: "bframes=0", 1: "bframes=2:b-pyramid=0", 2: "bframes=4:b-pyramid=1"}
-        options.update(crf=19, preset="ultrafast", profile=X265_PROFILES[stream.profile])
+        options.update(crf=19, preset="ultrafast", profile=x265_profile(stream))
         params = f"{bframes[depth]}:repeat-headers=1:log-level=error"
         if stream.level > 0:
             params += f":level-idc={stream.level / 30:g}"
@@ -117,6 +129,14 @@ def encoder_options(stream: SourceStream) -> dict:
             options["profile"] = stream.profile.removeprefix("Profile ")
     elif encoder == "libvpx":
         options.update(crf=6, **{"b:v": "4M", "cpu-used": 4})
+    elif encoder == "wmv2":
+        # Its decoder takes its settings from the stream's 4-byte header, which the join
+        # keeps from the first part, and which holds the encoder's bitrate (in 1024 bit/s,
+        # after a 5-bit rate): aim at the source's, for the part to write the same header.
+        nominal = int.from_bytes(stream.extradata[:2], "big") & 0x7FF
+        options["b:v"] = nominal * 1024
+    elif encoder == "msmpeg4":
+        options["q:v"] = 2  # rate_options aims it at the source's bitrate where known
     else:  # the MPEG family: quantiser-driven
         options.update(**{"q:v": 2}, bf=2 if depth else 0)
         if encoder == "mpeg2video" and stream.profile in MPEG2_PROFILES:
@@ -127,7 +147,7 @@ def encoder_options(stream: SourceStream) -> dict:
 
 
 # The most a level lets a decoder's buffer fill per second and hold (kbit/s, kbit): H.264
-# Table A-1 (MaxBR, MaxCPB; the High profiles 1.25x), HEVC Table A.8 (Main tier).
+# Table A-1 (MaxBR, MaxCPB; times the profile's factor), HEVC Table A.8 (Main tier).
 H264_LEVEL_VBV = {
     10: (64, 175),
     11: (192, 500),
@@ -164,13 +184,21 @@ HEVC_LEVEL_VBV = {
 # The re-encoded parts aim at the source's bitrate over their frames; their buffer lets a
 # keyframe take about what the source's took.
 VBV_SECONDS = 1.0
+# H.264 Table A-2: how much more than Table A-1's rates a profile allows (cpbBrVclFactor
+# over 1000); Baseline and Main 1.
+H264_PROFILE_FACTORS = {
+    "High": 1.25,
+    "High 10": 3.0,
+    "High 4:2:2": 4.0,
+    "High 4:4:4 Predictive": 4.0,
+}
 
 
 def level_vbv(stream: SourceStream) -> tuple[float, float] | None:
     """(max rate, buffer) in bit/s and bits the source's level allows; None: unknown."""
     if stream.codec == "h264" and stream.level in H264_LEVEL_VBV:
         rate, buffer = H264_LEVEL_VBV[stream.level]
-        factor = 1.25 if stream.profile.startswith("High") else 1.0
+        factor = H264_PROFILE_FACTORS.get(stream.profile, 1.0)
         return rate * 1000 * factor, buffer * 1000 * factor
     if stream.codec == "hevc" and stream.level in HEVC_LEVEL_VBV:
         rate, buffer = HEVC_LEVEL_VBV[stream.level]
@@ -198,6 +226,8 @@ def rate_options(stream: SourceStream, encoding: dict, bitrate: float) -> dict:
     elif encoder == "libx265":
         vbv = f"bitrate={bitrate / 1000:.0f}:vbv-maxrate={maxrate / 1000:.0f}"
         options["x265-params"] += f":{vbv}:vbv-bufsize={bufsize / 1000:.0f}"
+    elif encoder == "msmpeg4":
+        options.pop("q:v")  # two passes at the bitrate (see part_commands)
     elif encoder in ("libvpx-vp9", "libvpx"):
         # libvpx's realtime mode at a target rate: several times its "good" deadline's
         # speed, where a constant quality at "good" cost more than re-encoding the span.
@@ -208,7 +238,7 @@ def rate_options(stream: SourceStream, encoding: dict, bitrate: float) -> dict:
     return options
 
 
-def part_args(
+def part_commands(
     *,
     source: Path,
     demuxer: str,
@@ -216,10 +246,13 @@ def part_args(
     stream: SourceStream,
     output: Path,
     sps_id: int | None = None,
-) -> list[str]:
+) -> list[list[str]]:
     """Re-encode one part: decode from a keyframe before it, keep its frames with trim
     filters on the source's own timeline, show its first frame at 0. `sps_id`: the id
-    x264 gives its SPS and PPS (one the source does not use)."""
+    x264 gives its SPS and PPS (one the source does not use). One FFmpeg run, or two
+    where only a first pass's statistics let the encoder's rate control hit a bitrate
+    over a few frames (FFmpeg's WMV2 and MS-MPEG-4 encoders: in one pass their first
+    frames cost twice the source's)."""
     seek = {"ss": f"{part.seek:.6f}"} if part.seek > 0 else {}
     source_input = ffmpeg.input(
         file_url(source),
@@ -229,18 +262,30 @@ def part_args(
         noaccurate_seek=None,
         **seek,
     )
-    filters = (
-        f"settb=AVTB,trim=start={part.start:.6f}:end={part.end:.6f},setpts=PTS-{part.origin:.6f}/TB"
-    )
+    # The file's own timestamps, less the start the scan took away: -start_at_zero would
+    # take away the start of the streams read, which in a transport stream whose sound
+    # starts first is the picture's, not the file's.
+    start, end, origin = (time + stream.start_time for time in (part.start, part.end, part.origin))
+    filters = f"settb=AVTB,trim=start={start:.6f}:end={end:.6f},setpts=PTS-{origin:.6f}/TB"
     options = {"vf": filters, "fps_mode": "passthrough", "f": SMART_CODECS[stream.codec][2]}
     encoding = rate_options(stream, encoder_options(stream), part.bitrate)
     if sps_id is not None and encoding["c:v"] == "libx264":
         encoding["x264-params"] = f"{encoding.get('x264-params', '')}:sps-id={sps_id}".lstrip(":")
-    return (
-        ffmpeg.output(source_input["v:0"], str(output), **options, **encoding)
-        .global_args("-copyts", "-start_at_zero")
+    passes: list[dict] = [{}]
+    if encoding["c:v"] in TWO_PASS_ENCODERS and "b:v" in encoding:
+        statistics = str(output.with_name(f"{output.stem}-pass"))
+        passes = [{"pass": number, "passlogfile": statistics} for number in (1, 2)]
+    return [
+        ffmpeg.output(source_input["v:0"], str(output), **options, **encoding, **run)
+        .global_args("-copyts")
         .compile(cmd=tools.ffmpeg, overwrite_output=True)
-    )
+        for run in passes
+    ]
+
+
+def run_commands(commands: list[list[str]]) -> None:
+    for args in commands:
+        run_ffmpeg(args)
 
 
 def join_list(parts: list[tuple[str, float | None]]) -> str:
@@ -285,6 +330,8 @@ def sound_args(
         f"asetpts=PTS-{plan.first + delay:.6f}/TB,aresample=first_pts=0"
     )
     muxer = "mp4" if output_plan.audio_codec in MP4_ONLY_SOUND else "mov"
+    if output_plan.audio_codec in MATROSKA_SOUND:
+        muxer = "matroska"
     options = {"af": cut, "f": muxer, "strict": "experimental"}
     options.update(pipelines.audio_options(output_plan))
     return (
@@ -304,27 +351,29 @@ def copy_sound(
     output: Path,
 ) -> bool:
     """Copy the sound's packets over the kept frames where an edit list cuts them to the
-    sample: AAC-LC from a MOV/MP4 into one. The packet before the first is kept for the
-    decoder to start with (its output, and the first packet's before the first frame,
-    are skipped by the edit list the negative start makes); the last packet is cut short
-    to end with the last frame. False, and nothing written, where the sound must be
-    re-encoded (also where the sound starts after the first frame)."""
+    sample: AAC-LC or MP3 from a MOV/MP4 into one. The packets before the first that the
+    decoder needs are kept for it to start with (their output, and the first packet's
+    before the first frame, are skipped by the edit list the negative start makes); the
+    last packet is cut short to end with the last frame. False, and nothing written,
+    where the sound must be re-encoded (also where the sound starts after the first
+    frame)."""
     if not (
         output_plan.extension in pipelines.MOV_FAMILY
         and demuxer == "mov"
-        and output_plan.audio_encoder == "aac"
+        and output_plan.audio_encoder in COPIED_SOUND
     ):
         return False
+    decoders, profile, lead = COPIED_SOUND[output_plan.audio_encoder]
     with av.open(str(source), format=demuxer, options={"protocol_whitelist": "file"}) as src:
         if not src.streams.audio:
             return False
         audio = src.streams.audio[0]
         context, time_base = audio.codec_context, audio.time_base
-        if (context.name, context.profile, context.sample_rate, context.channels) != (
-            "aac",
-            "LC",
-            output_plan.sample_rate,
-            output_plan.channels,
+        if (
+            context.name not in decoders
+            or context.profile != profile
+            or (context.sample_rate, context.channels)
+            != (output_plan.sample_rate, output_plan.channels)
         ):
             return False
         first = round((plan.first + start_time) / time_base)
@@ -342,7 +391,7 @@ def copy_sound(
             return False
         with av.open(str(output), "w", format="mp4") as out:
             target = out.add_stream_from_template(audio)
-            for packet in packets[max(kept[0] - 1, 0) : kept[-1] + 1]:
+            for packet in packets[max(kept[0] - lead, 0) : kept[-1] + 1]:
                 if packet.pts + packet.duration > end:
                     packet.duration = end - packet.pts
                 packet.pts -= first
@@ -381,6 +430,8 @@ def join_args(
     if sound:
         streams.append(ffmpeg.input(file_url(sound), protocol_whitelist="file")["a:0"])
     options = {"c": "copy", **pipelines.container_options(output_plan)}
+    if stream.codec in CONTAINER_ASPECT and stream.display_aspect_ratio:
+        options["aspect"] = stream.display_aspect_ratio
     if output_plan.extension == "avi":
         # The concat demuxer reads every part in the first one's time base, so a trim
         # must count frames in its source's; copied from the parts' 90 kHz clock, FFmpeg
@@ -389,6 +440,8 @@ def join_args(
     if output_plan.extension in pipelines.MOV_FAMILY:
         if sample_entry:
             options["tag:v"] = sample_entry
+        elif stream.codec == "prores":  # its parts' Matroska forgets the profile's entry
+            options["tag:v"] = stream.codec_tag
         options["video_track_timescale"] = stream.time_base.denominator
         if rotation:  # the parts have no display matrix: say it again
             options["metadata:s:v:0"] = f"rotate={rotation % 360}"
@@ -469,6 +522,19 @@ def copy_body(
         raise NotSmart(
             "the video could not be copied from its keyframe",
             "the keyframe to copy from was not found again",
+        )
+
+
+def check_wmv2_header(part: Path, stream: SourceStream) -> None:
+    """A WMV2 part must have written the source's stream header: the decoder reads every
+    picture with the settings of the one header the join keeps (the first part's)."""
+    with av.open(str(part), options={"protocol_whitelist": "file"}) as container:
+        header = bytes(container.streams.video[0].codec_context.extradata or b"")
+    if header != stream.extradata:
+        raise NotSmart(
+            UNMATCHED_SETTINGS,
+            f"a re-encoded part's WMV2 header is {header.hex()}, the source's "
+            f"{stream.extradata.hex()}",
         )
 
 
@@ -618,7 +684,7 @@ def _smart_cut(
     spliced = splice.spliced(found.stream.codec, demuxer)
     sps_id = splice.x264_sps_id(found) if spliced else None
     part_format = SMART_CODECS[found.stream.codec][2]
-    extension = "ts" if part_format == "mpegts" else "mkv"
+    extension = {"mpegts": "ts", "matroska": "mkv"}.get(part_format, part_format)
     body_length = plan.body_end - plan.body_start
     # Decode times move by whole frames, so they stay evenly spaced (players and probes
     # guess the frame rate from them); Matroska stores none.
@@ -642,7 +708,7 @@ def _smart_cut(
         output=sound,
     )
     alongside = [
-        part_args(
+        part_commands(
             source=source,
             demuxer=demuxer,
             part=plan.tail,
@@ -652,34 +718,40 @@ def _smart_cut(
         )
         if plan.tail
         else None,
-        sound_args(
-            source=source,
-            demuxer=demuxer,
-            plan=plan,
-            stream=found.stream,
-            output_plan=output_plan,
-            output=sound,
-        )
+        [
+            sound_args(
+                source=source,
+                demuxer=demuxer,
+                plan=plan,
+                stream=found.stream,
+                output_plan=output_plan,
+                output=sound,
+            )
+        ]
         if sound and not copied_sound
         else None,
     ]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        running = [pool.submit(run_ffmpeg, args) for args in alongside if args]
+        running = [pool.submit(run_commands, commands) for commands in alongside if commands]
         if plan.head:
-            runner.run(
-                part_args(
-                    source=source,
-                    demuxer=demuxer,
-                    part=plan.head,
-                    stream=found.stream,
-                    output=head,
-                    sps_id=sps_id,
-                ),
-                plan.body_start - plan.first,
-                span=(0, HEAD_SHARE),
+            commands = part_commands(
+                source=source,
+                demuxer=demuxer,
+                part=plan.head,
+                stream=found.stream,
+                output=head,
+                sps_id=sps_id,
             )
+            share = HEAD_SHARE / len(commands)
+            for index, args in enumerate(commands):
+                span = (index * share, (index + 1) * share)
+                runner.run(args, plan.body_start - plan.first, span=span)
         for done in running:
             done.result()
+    if found.stream.codec == "wmv2":
+        for part in (head if plan.head else None, tail if plan.tail else None):
+            if part:
+                check_wmv2_header(part, found.stream)
     if spliced:
         # Matroska keeps no decode times, and a reader guesses its rate from the input's
         # (an MP4 would say a lower one: the seams' decode times stretch its span).
