@@ -13,6 +13,8 @@ import pytest
 
 from conftest import ffprobe, upload
 from jobs.models import Job
+from videos.engine import cutscan, smartcut
+from videos.engine.cutscan import NotSmart
 
 from .test_execute import execute, frame_count, output_path, queue, rotate_mp4
 from .test_smartcut import (
@@ -238,3 +240,23 @@ def test_vertical_video_keeps_its_rotation(api, tmp_path, media_root):
     stream = ffprobe(output_path(trimmed.id, media_root))["streams"][0]
     assert (stream["width"], stream["height"]) == (240, 320)
     assert any(side.get("rotation") == -90 for side in stream.get("side_data_list", []))
+
+
+def test_a_wmv2_part_must_write_the_sources_header(tmp_path):
+    # given two WMV2 streams whose headers name other bitrates
+    made = []
+    for rate in ("300k", "400k"):
+        path = tmp_path / f"{rate}.wmv"
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x48:r=30:d=0.1"]
+            + ["-c:v", "wmv2", "-b:v", rate, str(path)],
+            check=True,
+        )
+        made.append(path)
+    source = cutscan.scan(made[1], "asf").stream
+
+    # then a part with the source's header passes, and one with another is refused
+    smartcut.check_wmv2_header(made[1], source)
+    with pytest.raises(NotSmart, match="encoder settings could not be matched") as refused:
+        smartcut.check_wmv2_header(made[0], source)
+    assert "WMV2 header" in refused.value.detail
