@@ -25,8 +25,11 @@ from .test_smartcut import (
     longest_common_run,
     make_source,
     packet_hashes,
+    sound_offset_ms,
+    source_frame_times,
     stream_end,
     trim,
+    video_times,
 )
 from .test_smartcut_bytes import video_bytes
 
@@ -199,9 +202,13 @@ def test_peer_case_is_smart_or_falls_back_saying_why(api, tmp_path, media_root, 
 
     # then it is smart and byte for byte, or falls back saying why; exact either way
     check_trim(source, trimmed, joined, case, media_root)
-    if case.name in SOUND_COPIED:  # and its sound is the source's packets
-        ours = packet_hashes(output_path(trimmed.id, media_root), None, stream="a:0")
+    if case.name in SOUND_COPIED:  # and its sound is the source's packets, in step
+        result = output_path(trimmed.id, media_root)
+        ours = packet_hashes(result, None, stream="a:0")
         assert longest_common_run(packet_hashes(source, None, stream="a:0"), ours) == len(ours)
+        start = float(ffprobe(source)["format"]["start_time"])
+        first = next(t for t in source_frame_times(source) if t >= case.cut[0] / 1000)
+        assert abs(sound_offset_ms(source, first + start, result, min(video_times(result)))) <= 2
 
 
 @pytest.mark.slow
