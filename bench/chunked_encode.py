@@ -14,16 +14,14 @@ take, from the measured plan, chunk and join times.
 import heapq
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from workers import ROOT, setup_django, start_workers, stop_workers
+
 WORK = ROOT / "bench" / "work" / "chunks"
 DATABASE = "videoproc_bench_chunks"
-SERVER = "postgres://postgres@127.0.0.1:5432"
 BROKER = "redis://127.0.0.1:6379/9"
 SOURCE_SECONDS = 120
 CHUNK_SECONDS = 10
@@ -33,27 +31,6 @@ WORKER_ENV = {
     "FFMPEG_MAX_RUNS": "1",
     "ENCODE_CHUNK_SECONDS": str(CHUNK_SECONDS),
 }
-
-
-def setup_django() -> None:
-    subprocess.run(
-        ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DATABASE], check=True
-    )
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DATABASE], check=True)
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="videoproc.settings",
-        DATABASE_URL=f"{SERVER}/{DATABASE}",
-        CELERY_BROKER_URL=BROKER,
-        MEDIA_ROOT=str(WORK / "media"),
-        TIMELINE_AUTO="false",
-        EXECUTE_WAIT_LIMIT="3600",
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def source_video():
@@ -68,39 +45,6 @@ def source_video():
         check=True,
     )
     return clip, video_import(path=clip)
-
-
-def start_workers(count: int) -> list[subprocess.Popen]:
-    workers = []
-    for index in range(count):
-        log = WORK / f"worker{index}.log"
-        env = {**os.environ, **WORKER_ENV, "FFMPEG_SLOTS_DIR": str(WORK / f"slots{index}")}
-        workers.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "videoproc", "worker"]
-                + ["--hostname", f"bench{index}@%h", "--concurrency", "1", "--loglevel", "INFO"]
-                + ["--without-gossip", "--without-mingle", "--without-heartbeat"],
-                cwd=ROOT,
-                env=env,
-                stdout=log.open("w"),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-    deadline = time.monotonic() + 60
-    for index in range(count):
-        while " ready." not in (WORK / f"worker{index}.log").read_text():
-            if time.monotonic() > deadline:
-                sys.exit(f"worker {index} did not start; see {WORK}/worker{index}.log")
-            time.sleep(0.2)
-    return workers
-
-
-def stop_workers(workers: list[subprocess.Popen]) -> None:
-    for worker in workers:
-        os.killpg(worker.pid, signal.SIGTERM)  # warm shutdown: they are idle by now
-    for worker in workers:
-        worker.wait(timeout=30)
 
 
 def run(workers: int, video) -> dict:
@@ -118,7 +62,11 @@ def run(workers: int, video) -> dict:
         params={"video_id": video.id, "video_codec": "libx264", "audio_codec": "aac", **TARGET},
     )
     current_app.control.purge()  # no message left from the run before (it would start a job)
-    processes = start_workers(workers)
+    processes = start_workers(
+        WORK,
+        workers,
+        lambda index: {**WORKER_ENV, "FFMPEG_SLOTS_DIR": str(WORK / f"slots{index}")},
+    )
     try:
         start = time.perf_counter()
         services.jobs_execute(request_code=request_code, wait=True)
@@ -165,7 +113,13 @@ def frame_exact(output: Path, single: Path, ranges: list[dict]) -> bool:
 def main() -> None:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
-    setup_django()
+    setup_django(
+        database=DATABASE,
+        broker=BROKER,
+        work=WORK,
+        TIMELINE_AUTO="false",
+        EXECUTE_WAIT_LIMIT="3600",
+    )
     clip, video = source_video()
     results = {workers: run(workers, video) for workers in (1, 2)}
     from jobs.tests.chunk_media import single_encode

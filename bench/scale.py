@@ -12,38 +12,16 @@ import argparse
 import os
 import platform
 import shutil
-import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from workers import ROOT, setup_django, start_workers, stop_workers
+
 WORK = ROOT / "bench" / "work" / "scale"
 DATABASE = "videoproc_bench_scale"
-SERVER = "postgres://postgres@127.0.0.1:5432"
 BROKER = "redis://127.0.0.1:6379/8"
 SOURCE = {"size": "640x360", "seconds": 10}
 TARGET = "1280:720"
-
-
-def setup_django() -> None:
-    subprocess.run(
-        ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DATABASE], check=True
-    )
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DATABASE], check=True)
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="videoproc.settings",
-        DATABASE_URL=f"{SERVER}/{DATABASE}",
-        CELERY_BROKER_URL=BROKER,
-        MEDIA_ROOT=str(WORK / "media"),
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def source_video():
@@ -79,51 +57,6 @@ def source_video():
     return video_import(path=clip)
 
 
-def start_workers(count: int) -> list[subprocess.Popen]:
-    workers = []
-    for index in range(count):
-        log = WORK / f"worker{index}.log"
-        workers.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "videoproc",
-                    "worker",
-                    "--hostname",
-                    f"bench{index}@%h",
-                    "--concurrency",
-                    "1",
-                    "--loglevel",
-                    "INFO",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                ],
-                cwd=ROOT,
-                stdout=log.open("w"),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-    deadline = time.monotonic() + 60
-    for index in range(count):
-        while " ready." not in (WORK / f"worker{index}.log").read_text():
-            if time.monotonic() > deadline:
-                sys.exit(f"worker {index} did not start; see {WORK}/worker{index}.log")
-            time.sleep(0.2)
-    return workers
-
-
-def stop_workers(workers: list[subprocess.Popen]) -> None:
-    for worker in workers:
-        os.killpg(worker.pid, signal.SIGTERM)  # warm shutdown: they are idle by now
-    for worker in workers:
-        worker.wait(timeout=30)
-
-
 def run(workers: int, jobs: int, video) -> float:
     """Seconds execute takes to run `jobs` encodes on `workers` workers."""
     from jobs import services
@@ -141,7 +74,7 @@ def run(workers: int, jobs: int, video) -> float:
                 "frame_rate": 25,
             },
         )
-    processes = start_workers(workers)
+    processes = start_workers(WORK, workers)
     try:
         start = time.perf_counter()
         services.jobs_execute(request_code=request_code, wait=True)
@@ -156,7 +89,7 @@ def main() -> None:
     jobs = parser.parse_args().jobs
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
-    setup_django()
+    setup_django(database=DATABASE, broker=BROKER, work=WORK)
     video = source_video()
     seconds = {workers: run(workers, jobs, video) for workers in (1, 2)}
     print(
