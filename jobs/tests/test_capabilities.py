@@ -4,6 +4,9 @@ import tempfile
 
 import pytest
 
+from conftest import make_media, upload
+from jobs.models import Job
+from jobs.tests.test_execute import execute, queue
 from videos.engine import capabilities, pipelines
 from videos.engine.capabilities import (
     Trial,
@@ -168,3 +171,48 @@ def test_an_encode_at_a_new_frame_rate_and_size_reuses_the_trial(uploaded):
     )
     assert capabilities.trial_mux.cache_info().misses == before
     assert (plan.width, plan.height, plan.frame_rate) == (640, 480, "2997/100")
+
+
+def _forget_in_this_process():
+    """What a new process starts with: nothing remembered in memory."""
+    for remembered in (capabilities.encoders, capabilities.encoder_caps, capabilities.trial_mux):
+        remembered.cache_clear()
+
+
+def _ask_nothing_of_ffmpeg(monkeypatch):
+    monkeypatch.setattr(capabilities, "run_ffmpeg", lambda *_, **__: pytest.fail("a trial ran"))
+    monkeypatch.setattr(capabilities, "_ask_ffmpeg", lambda *_: pytest.fail("FFmpeg was asked"))
+
+
+def test_answers_outlive_the_process_that_asked(monkeypatch):
+    # given a trial FFmpeg passed and one it refused, asked by a process since gone
+    _forget_in_this_process()
+    h263 = _output(options={"c:v": "h263", "f": "avi"}, video_encoder="h263", width=320, height=240)
+    assert capabilities.trial_mux(_trial()) is None
+    refusal = capabilities.mux_refusal(**h263)
+    _forget_in_this_process()
+    # when they are asked again, FFmpeg not asked
+    _ask_nothing_of_ffmpeg(monkeypatch)
+    # then the answers are the same: kept in the scratch directory for this FFmpeg
+    assert capabilities.trial_mux(_trial()) is None
+    assert capabilities.mux_refusal(**h263) == refusal
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_smart_trim_after_a_restart_asks_ffmpeg_nothing_before_it_cuts(
+    api, tmp_path, monkeypatch
+):
+    # given a trim of a clip made by a process since gone, the first to ask FFmpeg
+    _forget_in_this_process()
+    source = make_media(tmp_path / "clip.mp4", duration=3, extra=["-g", "10"])
+    video = upload(api, source).json()[0]
+    queue(api, "trim", video_id=video["id"], trim_start="500", trim_end="2500")
+    execute(api)
+    _forget_in_this_process()
+    # when another trim of the same kind is queued and run, FFmpeg asked nothing
+    _ask_nothing_of_ffmpeg(monkeypatch)
+    job_id = queue(api, "trim", video_id=video["id"], trim_start="700", trim_end="2300")
+    execute(api)
+    # then it is cut smartly all the same
+    job = Job.objects.get(pk=job_id)
+    assert (job.status, job.outcome["trim_method"]) == ("succeeded", "smart"), job.error

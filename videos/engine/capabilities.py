@@ -1,14 +1,22 @@
 """What this FFmpeg can write: its encoders, what each takes, and whether a container
 holds a planned output (a trial mux).
 
-Asked of FFmpeg itself and cached per process, so the answers cannot drift from the
-binary that will do the work. Parsers and builders are pure; only `encoders`,
-`encoder_caps` and `trial_mux` run FFmpeg.
+Asked of FFmpeg itself, so the answers cannot drift from the binary that will do the
+work, and cached per process and in the scratch directory for that binary (its path, size
+and time): a process's first job of a kind then asks FFmpeg nothing another process has
+asked already. Parsers and builders are pure; only `encoders`, `encoder_caps` and
+`trial_mux` run FFmpeg.
 """
 
+import dataclasses
+import hashlib
+import json
+import os
 import re
+import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -73,6 +81,14 @@ def encoders() -> dict[str, Encoder]:
 
 
 def _ffmpeg_says(*args: str) -> str:
+    key = f"says {' '.join(args)}"
+    if (said := _recalled(key)) is None:
+        said = _ask_ffmpeg(*args)
+        _remember(key, said)
+    return said
+
+
+def _ask_ffmpeg(*args: str) -> str:
     return subprocess.run(
         [tools.ffmpeg, "-hide_banner", *args],
         capture_output=True,
@@ -80,6 +96,45 @@ def _ffmpeg_says(*args: str) -> str:
         check=True,
         timeout=TRIAL_TIMEOUT,
     ).stdout
+
+
+def _answers_file() -> Path | None:
+    """Where this FFmpeg binary's answers are kept; None: no scratch directory set (or no
+    such binary), so only this process remembers them."""
+    binary = shutil.which(tools.ffmpeg)
+    if not tools.scratch_dir or not binary:
+        return None
+    found = os.stat(binary)
+    identity = f"{os.path.realpath(binary)}:{found.st_size}:{found.st_mtime_ns}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return Path(tools.scratch_dir) / f".ffmpeg-answers-{digest}.json"
+
+
+def _read_answers(path: Path) -> dict:
+    try:
+        answers = json.loads(path.read_text())
+    except (OSError, ValueError):  # none yet, or half a file from an older version
+        return {}
+    return answers if isinstance(answers, dict) else {}
+
+
+def _recalled(key: str):
+    """What FFmpeg answered to `key` before, kept on disk; None if unknown."""
+    path = _answers_file()
+    return _read_answers(path).get(key) if path else None
+
+
+def _remember(key: str, answer) -> None:
+    """Keep an answer on disk: written whole and renamed into place, so that a reader never
+    sees half of it (two processes writing at once may lose one answer: it is asked again)."""
+    path = _answers_file()
+    if not path:
+        return
+    answers = {**_read_answers(path), key: answer}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}")
+    partial.write_text(json.dumps(answers))
+    os.replace(partial, path)
 
 
 def dependable(encoder: Encoder) -> bool:
@@ -206,18 +261,23 @@ def trial_args(trial: Trial, output: Path) -> list[str]:
 @lru_cache(maxsize=512)
 def trial_mux(trial: Trial) -> str | None:
     """Write the trial in scratch: None if FFmpeg can, else its reason. Only FFmpeg's own
-    refusals are remembered; a timeout or a crash (FFmpegInterrupted) or a full disk
+    answers are remembered; a timeout or a crash (FFmpegInterrupted) or a full disk
     (OSError) is raised, and so never cached."""
+    key = f"trial {json.dumps(dataclasses.asdict(trial), sort_keys=True)}"
+    if (answer := _recalled(key)) is not None:
+        return answer["refusal"]
     if tools.scratch_dir:
         Path(tools.scratch_dir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="trial-", dir=tools.scratch_dir) as directory:
         try:
             run_ffmpeg(trial_args(trial, Path(directory) / "trial"), timeout=TRIAL_TIMEOUT)
+            refusal = None
         except FFmpegInterrupted:
             raise
         except FFmpegError as error:
-            return error.reason
-    return None
+            refusal = error.reason
+    _remember(key, {"refusal": refusal})
+    return refusal
 
 
 def mux_refusal(**output) -> str | None:
