@@ -90,6 +90,19 @@ def test_plan_copies_whole_gops_and_reencodes_head_and_tail():
     assert plan.tail.start < 12 / 30 < 13 / 30 < plan.tail.end < 14 / 30
 
 
+def test_plan_copies_vp9_up_to_the_last_frame_kept():
+    # given VP9, whose frames are decoded in the order they are shown
+    scan = gops("IPPPPP", "IPPPPP", "IPPPPP")
+    scan = Scan(replace(STREAM, codec="vp9", has_b_frames=0), scan.packets)
+
+    # when cut from frame 2 to frame 14 (exclusive)
+    plan = cutplan.plan_cut(scan, start=2 / 30, end=14 / 30, exact_seek=True)
+
+    # then frames 2-5 are re-encoded and 6-13 copied: no tail
+    assert (plan.head.origin, plan.body.first_pts, plan.body.stop_pts) == (2 / 30, 6, 14)
+    assert (plan.tail, plan.body_end) == (None, 14 / 30)
+
+
 def test_plan_leaves_an_open_gops_leading_pictures_to_the_head():
     # given a second GOP whose two leading pictures are shown before its keyframe
     scan = gops("IPPPPP", "LLIPPP", "LLIPPP")

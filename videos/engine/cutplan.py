@@ -74,7 +74,8 @@ class Part:
 @dataclass(frozen=True)
 class Body:
     """The copied part: packets from the one shown at `first_pts` (a safe keyframe) up
-    to the one shown at `stop_pts` (the next part's keyframe; None: the end)."""
+    to the one shown at `stop_pts` (the next part's keyframe, or the first frame after the
+    range where the codec decodes in order; None: the end)."""
 
     first_pts: int
     stop_pts: int | None
@@ -170,6 +171,10 @@ def _seek_before(
 
 # A copy starts at a keyframe and, unless it runs to the video's end, stops at one.
 TOO_FEW_KEYFRAMES = "the range holds too few keyframes to copy any of it unchanged"
+# Codecs whose frames are decoded in the order they are shown (VP8 and VP9 keep an
+# alternate reference hidden in the packet of a frame shown): a copy may stop after any
+# frame, so the end of a range is copied too, and no tail is encoded.
+IN_ORDER = {"vp8", "vp9"}
 
 
 def plan_cut(scan: Scan, *, start: float, end: float, exact_seek: bool) -> CutPlan:
@@ -194,6 +199,8 @@ def plan_cut(scan: Scan, *, start: float, end: float, exact_seek: bool) -> CutPl
     later = [packet for packet in ends if packet.safe_start and packet.time > copy_from.time]
     if reaches_end:
         stop = None
+    elif scan.stream.codec in IN_ORDER:
+        stop = shown[last_index + 1]
     elif later:
         stop = later[-1]
     else:

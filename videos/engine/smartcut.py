@@ -124,11 +124,13 @@ def encoder_options(stream: SourceStream) -> dict:
             params += f":level-idc={stream.level / 30:g}"
         options["x265-params"] = params
     elif encoder == "libvpx-vp9":
-        options.update(crf=24, **{"b:v": 0}, deadline="good", **{"cpu-used": 4, "row-mt": 1})
+        # libvpx's realtime mode at its fastest (rate_options aims it at a bitrate): at its
+        # "good" deadline, a head cost more than re-encoding the whole span.
+        options.update(crf=24, **{"b:v": 0}, deadline="realtime", **{"cpu-used": 8, "row-mt": 1})
         if stream.profile.startswith("Profile "):
             options["profile"] = stream.profile.removeprefix("Profile ")
     elif encoder == "libvpx":
-        options.update(crf=6, **{"b:v": "4M", "cpu-used": 4})
+        options.update(crf=6, **{"b:v": "4M"}, deadline="realtime", **{"cpu-used": 8})
     elif encoder == "wmv2":
         # Its decoder takes its settings from the stream's 4-byte header, which the join
         # keeps from the first part, and which holds the encoder's bitrate (in 1024 bit/s,
@@ -229,10 +231,7 @@ def rate_options(stream: SourceStream, encoding: dict, bitrate: float) -> dict:
     elif encoder == "msmpeg4":
         options.pop("q:v")  # two passes at the bitrate (see part_commands)
     elif encoder in ("libvpx-vp9", "libvpx"):
-        # libvpx's realtime mode at a target rate: several times its "good" deadline's
-        # speed, where a constant quality at "good" cost more than re-encoding the span.
-        options.update(deadline="realtime", **{"cpu-used": 8, "maxrate": f"{maxrate:.0f}"})
-        options["bufsize"] = f"{bufsize:.0f}"
+        options.update(maxrate=f"{maxrate:.0f}", bufsize=f"{bufsize:.0f}")
     else:
         return encoding
     return options
