@@ -30,7 +30,14 @@ from kombu.exceptions import OperationalError
 
 from videos import storage
 from videos.engine import chunks as engine
-from videos.engine.media import FFmpegCancelled, FFmpegError, ProbeError, run_ffmpeg
+from videos.engine.media import (
+    FFmpegCancelled,
+    FFmpegError,
+    ProbeError,
+    SignedURL,
+    run_ffmpeg,
+    without_file_name,
+)
 from videos.engine.pipelines import OutputPlan
 from videos.models import Video
 
@@ -78,14 +85,17 @@ def chunk_message_send(job: Job, *, count: int = 1, yielded: bool = False) -> No
 # -- the chunks' rows ------------------------------------------------------------------
 
 
-def _prepare(job: Job, planned: list[engine.Chunk], work: dict) -> list[JobChunk]:
-    """The job's chunk rows for this plan. Those an earlier attempt of the job finished
-    are kept (their files are stored) and its failed or cancelled ones pend again; a
-    different plan replaces them all."""
+def _prepare(job: Job, planned: list[engine.Chunk], work: dict) -> list[int]:
+    """The ids of the job's chunk rows for this plan of this work (a job of several long
+    parts has a run of rows for each, numbered on after the others). Those an earlier
+    attempt of the job finished are kept (their files are stored) and its failed or
+    cancelled ones pend again; a different plan of the same work replaces them."""
     with transaction.atomic():
-        existing = list(JobChunk.objects.select_for_update().filter(job=job).order_by("index"))
-        same = [(c.index, c.first_frame, c.seek, c.work) for c in existing] == [
-            (c.index, c.first_frame, c.seek, work) for c in planned
+        rows = list(JobChunk.objects.select_for_update().filter(job=job).order_by("index"))
+        existing = [row for row in rows if row.work == work]
+        base = existing[0].index if existing else 0
+        same = [(c.index - base, c.first_frame, c.seek) for c in existing] == [
+            (c.index, c.first_frame, c.seek) for c in planned
         ]
         if same:
             lost = [
@@ -94,33 +104,35 @@ def _prepare(job: Job, planned: list[engine.Chunk], work: dict) -> list[JobChunk
                 if chunk.status == Status.SUCCEEDED
                 and not (chunk.output and default_storage.exists(chunk.output))
             ]
-            JobChunk.objects.filter(job=job, status__in=(Status.FAILED, Status.CANCELLED)).update(
+            mine = JobChunk.objects.filter(pk__in=[chunk.pk for chunk in existing])
+            mine.filter(status__in=(Status.FAILED, Status.CANCELLED)).update(
                 status=Status.PENDING, progress=0, error=None
             )
-            JobChunk.objects.filter(pk__in=lost).update(status=Status.PENDING, progress=0)
-        else:
-            _discard_files(existing)
-            JobChunk.objects.filter(job=job).delete()
-            JobChunk.objects.bulk_create(
-                JobChunk(
-                    job=job,
-                    index=chunk.index,
-                    first_frame=chunk.first_frame,
-                    end_frame=chunk.end_frame,
-                    seek=chunk.seek,
-                    work=work,
-                )
-                for chunk in planned
+            mine.filter(pk__in=lost).update(status=Status.PENDING, progress=0)
+            return [chunk.pk for chunk in existing]
+        _discard_files(existing)
+        JobChunk.objects.filter(pk__in=[chunk.pk for chunk in existing]).delete()
+        others = [row.index for row in rows if row.work != work]
+        base = max(others) + 1 if others else 0
+        JobChunk.objects.bulk_create(
+            JobChunk(
+                job=job,
+                index=base + chunk.index,
+                first_frame=chunk.first_frame,
+                end_frame=chunk.end_frame,
+                seek=chunk.seek,
+                work=work,
             )
-    return list(JobChunk.objects.filter(job=job).order_by("index"))
+            for chunk in planned
+        )
+        return list(JobChunk.objects.filter(job=job, index__gte=base).values_list("pk", flat=True))
 
 
-def _take(job: Job, worker: str) -> JobChunk | None:
-    """Start the first pending chunk of a running job here; None if none pends."""
+def _take(job: Job, worker: str, among=JobChunk.objects) -> JobChunk | None:
+    """Start the first pending chunk of a running job (`among` some of its chunks) here;
+    None if none pends."""
     while True:
-        chunk = JobChunk.objects.filter(
-            job=job, status=Status.PENDING, job__status=Job.Status.RUNNING
-        ).first()
+        chunk = among.filter(job=job, status=Status.PENDING, job__status=Job.Status.RUNNING).first()
         if chunk is None:
             return None
         now = timezone.now()
@@ -188,14 +200,29 @@ def _expected_frames(chunk: JobChunk) -> float:
 
 
 def _encode(
-    chunk: JobChunk, *, source: Path, demuxer: str, output: Path, on_progress, should_cancel
+    chunk: JobChunk,
+    *,
+    source: Path | SignedURL,
+    demuxer: str,
+    output: Path,
+    on_progress,
+    should_cancel,
 ) -> int:
     """Encode one chunk's frames into `output` (FFmpeg only, no database); how many it
     holds, which must be what was planned."""
     plan = OutputPlan(**chunk.work["plan"])
     planned = engine.Chunk(chunk.index, chunk.first_frame, chunk.end_frame, chunk.seek)
     run_ffmpeg(
-        engine.chunk_args(source=source, demuxer=demuxer, plan=plan, chunk=planned, output=output),
+        engine.chunk_args(
+            source=source,
+            demuxer=demuxer,
+            plan=plan,
+            chunk=planned,
+            output=output,
+            # chunks planned before spans existed were of the whole source
+            start=chunk.work.get("start", 0.0),
+            end=chunk.work.get("end"),
+        ),
         duration=float(_expected_frames(chunk) / Fraction(plan.frame_rate)),
         on_progress=on_progress,
         should_cancel=should_cancel,
@@ -255,12 +282,11 @@ def chunk_run(*, chunk: JobChunk) -> None:
             last["write"] = now
             mine.update(progress=int(fraction * 100), heartbeat_at=timezone.now())
 
+    source = None
     try:
         video = Video.objects.get(pk=chunk.work["video_id"])
-        with (
-            storage.scratch_dir(scratch_prefix(chunk.job_id, chunk.index)) as workdir,
-            storage.local_path(video.file.name) as source,
-        ):
+        source = _readable(video.file.name)
+        with storage.scratch_dir(scratch_prefix(chunk.job_id, chunk.index)) as workdir:
             output = Path(workdir) / f"chunk.{engine.CHUNK_EXTENSION}"
             frames = _encode(
                 chunk,
@@ -274,7 +300,18 @@ def chunk_run(*, chunk: JobChunk) -> None:
     except FFmpegCancelled:
         _finish(chunk, Status.CANCELLED, error="cancelled while running")
     except (FFmpegError, ProbeError, OSError, Video.DoesNotExist) as error:
-        _finish(chunk, Status.FAILED, error=str(error) or type(error).__name__)
+        said = without_file_name(str(error), source) if source else str(error)
+        _finish(chunk, Status.FAILED, error=said or type(error).__name__)
+
+
+def _readable(name: str) -> Path | SignedURL:
+    """A stored source as a chunk's FFmpeg reads it: the file itself on disk; on S3 a
+    presigned link, through which it fetches only what the chunk decodes (range
+    requests) rather than a copy of the whole source for every chunk."""
+    try:
+        return Path(default_storage.path(name))
+    except NotImplementedError:  # a remote storage such as S3
+        return storage.signed_url(name)
 
 
 # -- the coordinator: the job's own run ----------------------------------------------------
@@ -337,8 +374,11 @@ class _SoundRun:
 
 
 class _Coordinator:
-    def __init__(self, job: Job, monitor, *, source: Path, demuxer: str, workdir: Path, sound_args):
+    def __init__(
+        self, job: Job, monitor, rows, *, source: Path, demuxer: str, workdir: Path, sound_args
+    ):
         self.job, self.monitor = job, monitor
+        self.rows = rows  # this encode's chunks (of all the job's): read with .all(), fresh
         self.source, self.demuxer, self.workdir = source, demuxer, workdir
         self.worker = job.worker
         self.local: dict[int, _LocalRun] = {}
@@ -348,7 +388,7 @@ class _Coordinator:
 
     def run(self) -> None:
         """Until every chunk is encoded, or raise (the chunks then all stopped)."""
-        pending = JobChunk.objects.filter(job=self.job, status=Status.PENDING).count()
+        pending = self.rows.filter(status=Status.PENDING).count()
         if _distributed() and pending > 1:
             chunk_message_send(self.job, count=pending - 1)  # the rest: this run's own
         try:
@@ -372,7 +412,7 @@ class _Coordinator:
                 raise run.error
             _store(run.chunk, run.output, run.frames)
             run.output.unlink(missing_ok=True)
-        chunks = list(JobChunk.objects.filter(job=self.job))
+        chunks = list(self.rows.all())
         if failed := next((c for c in chunks if c.status == Status.FAILED), None):
             raise FFmpegError(f"chunk {failed.index} failed: {failed.error}")
         if any(chunk.status == Status.CANCELLED for chunk in chunks):
@@ -381,7 +421,7 @@ class _Coordinator:
 
     def _start_sound(self) -> None:
         if self.sound_args and self.sound is None:
-            if not JobChunk.objects.filter(job=self.job, status=Status.PENDING).exists():
+            if not self.rows.filter(status=Status.PENDING).exists():
                 self.sound = _SoundRun(*self.sound_args)
 
     def _sound_done(self) -> bool:
@@ -397,9 +437,9 @@ class _Coordinator:
         """Chunks whose worker stopped beating pend again (for anyone to redo), or fail
         once they used up JOB_MAX_ATTEMPTS: a chunk that kills workers must not loop."""
         cutoff = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT)
-        stale = JobChunk.objects.filter(
-            job=self.job, status=Status.RUNNING, heartbeat_at__lt=cutoff
-        ).exclude(pk__in=list(self.local))
+        stale = self.rows.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff).exclude(
+            pk__in=list(self.local)
+        )
         for chunk in stale:
             if chunk.attempts >= settings.JOB_MAX_ATTEMPTS:
                 _finish(
@@ -430,7 +470,7 @@ class _Coordinator:
                         slot.enter_context(ffmpeg_slot(wait=False))
                     except FFmpegBusy:
                         return
-                chunk = _take(self.job, self.worker)
+                chunk = _take(self.job, self.worker, self.rows)
                 if chunk is None:
                     return
                 self.local[chunk.pk] = _LocalRun(
@@ -460,7 +500,7 @@ class _Coordinator:
             JobChunk.objects.filter(
                 pk=run.chunk.pk, status=Status.RUNNING, attempts=run.chunk.attempts
             ).update(progress=int(run.progress * 100), heartbeat_at=timezone.now())
-        chunks = list(JobChunk.objects.filter(job=self.job))
+        chunks = list(self.rows.all())
         total = sum(_expected_frames(chunk) for chunk in chunks)
         done = sum(
             _expected_frames(chunk)
@@ -484,49 +524,65 @@ class _Coordinator:
 
 
 def encode_in_chunks(
-    *, job: Job, monitor, video: Video, source: Path, plan, output: Path, workdir: Path
+    *,
+    job: Job,
+    monitor,
+    video: Video,
+    source: Path,
+    plan: OutputPlan,
+    output: Path,
+    workdir: Path,
+    options: dict,
+    sound: engine.Sound | None = None,
+    start: float = 0.0,
+    end: float | None = None,
 ) -> bool:
-    """Encode `source` to `plan` in chunks on any workers and join them into `output`;
-    False, doing nothing, when the encode is short or cannot be split (then it runs
-    whole). Cancel and failures stop every chunk; stored chunks are removed at the end."""
-    if not isinstance(plan, OutputPlan):
-        return False
+    """Encode the picture of `source`'s span [start, end) (both, or neither: the whole)
+    to `plan` in chunks on any workers and join them by copy into `output`, written with
+    `options`, with `sound` muxed in; False, doing nothing, when the span is short or
+    cannot be split (then the caller encodes it whole). Cancel and failures stop every
+    chunk; stored chunks are removed at the end."""
     planned, reason = engine.plan_chunks(
         source=source,
         demuxer=video.demuxer,
         plan=plan,
         duration=video.duration,
         chunk_seconds=settings.ENCODE_CHUNK_SECONDS,
+        start=start,
+        end=end,
     )
     if not planned:
         if reason:
             logger.info("encoded whole, not in chunks: %s", reason)
         return False
-    work = {"video_id": video.id, "duration": video.duration, "plan": dataclasses.asdict(plan)}
-    chunks = _prepare(job, planned, work)
-    logger.info("encoding in %d chunks", len(chunks))
+    length = (video.duration if end is None else end) - start
+    work = {
+        "video_id": video.id,
+        "start": start,
+        "end": end,
+        "duration": length,
+        "plan": dataclasses.asdict(plan),
+    }
+    rows = JobChunk.objects.filter(pk__in=_prepare(job, planned, work))
+    logger.info("encoding in %d chunks", len(planned))
     try:
-        sound = workdir / f"sound.{plan.extension}" if plan.audio_encoder else None
-        sound_args = sound and (
-            engine.sound_args(source=source, demuxer=video.demuxer, plan=plan, output=sound),
-            video.duration,
-        )
         _Coordinator(
             job,
             monitor,
+            rows,
             source=source,
             demuxer=video.demuxer,
             workdir=workdir,
-            sound_args=sound_args,
+            sound_args=sound and (sound.args, length),
         ).run()
         _join(
-            job,
+            rows,
             monitor,
-            sound=sound,
-            plan=plan,
+            sound=sound and sound.path,
+            options=options,
             output=output,
             workdir=workdir,
-            duration=video.duration,
+            duration=length,
         )
     finally:
         _wait_stopped(job)
@@ -547,11 +603,11 @@ def _wait_stopped(job: Job) -> None:
 
 
 def _join(
-    job: Job,
+    rows,
     monitor,
     *,
     sound: Path | None,
-    plan: OutputPlan,
+    options: dict,
     output: Path,
     workdir: Path,
     duration: float,
@@ -559,7 +615,7 @@ def _join(
     """The chunks joined by copy, with the sound (encoded once over the whole)."""
     with ExitStack() as fetched:
         names = []
-        for chunk in JobChunk.objects.filter(job=job).order_by("index"):
+        for chunk in rows.order_by("index"):
             local = fetched.enter_context(storage.local_path(chunk.output))
             link = workdir / f"chunk{chunk.index:04d}.{engine.CHUNK_EXTENSION}"
             link.symlink_to(local)  # the concat demuxer takes plain names beside its list
@@ -567,7 +623,7 @@ def _join(
         list_file = workdir / engine.LIST_NAME
         list_file.write_text(engine.concat_list(names))
         monitor.run(
-            engine.join_args(list_file=list_file, sound=sound, plan=plan, output=output),
+            engine.join_args(list_file=list_file, sound=sound, options=options, output=output),
             duration,
             span=(1 - JOIN_SHARE, 1),
         )

@@ -67,18 +67,11 @@ class _Monitor:
             should_cancel=self.should_cancel,
         )
 
-    def encode_in_chunks(self, *, video, source: Path, plan, output: Path, workdir: Path) -> bool:
+    def encode_in_chunks(self, *, monitor=None, **work) -> bool:
         """Encode in chunks that any worker may take, if the encode is long enough and
-        can be split (jobs/chunks.py); False, having done nothing, if not."""
-        return chunks.encode_in_chunks(
-            job=self.job,
-            monitor=self,
-            video=video,
-            source=source,
-            plan=plan,
-            output=output,
-            workdir=workdir,
-        )
+        can be split (jobs/chunks.py); False, having done nothing, if not. Its progress
+        goes to `monitor` (a share of this one's) if given."""
+        return chunks.encode_in_chunks(job=self.job, monitor=monitor or self, **work)
 
 
 def _scratch_prefix(job: Job) -> str:

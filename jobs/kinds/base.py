@@ -112,9 +112,28 @@ class Monitor(Protocol):
 
     def should_cancel(self) -> bool: ...
 
-    def encode_in_chunks(self, *, video, source: Path, plan, output: Path, workdir: Path) -> bool:
-        """Encode `source` to `plan` in chunks any worker may take, joined into `output`;
-        False, having done nothing, when it is too short or cannot be split."""
+    def report(self, fraction: float) -> None:
+        """The job's progress, outside any FFmpeg step's."""
+        ...
+
+    def encode_in_chunks(
+        self,
+        *,
+        video,
+        source: Path,
+        plan,
+        output: Path,
+        workdir: Path,
+        options: dict,
+        sound=None,
+        start: float = 0.0,
+        end: float | None = None,
+        monitor=None,
+    ) -> bool:
+        """Encode the picture of `source`'s span [start, end) (the whole without them) to
+        `plan` in chunks any worker may take, joined by copy into `output` (written with
+        `options`, `sound` muxed in: chunks.Sound); False, having done nothing, when it
+        is too short or cannot be split. Progress goes to `monitor` (a Share) if given."""
         ...
 
 
@@ -133,8 +152,12 @@ class Share:
     def should_cancel(self) -> bool:
         return self.monitor.should_cancel()
 
-    def encode_in_chunks(self, **_work) -> bool:
-        return False  # a step of a larger run: its progress fills only a share
+    def report(self, fraction: float) -> None:
+        low, high = self.span
+        self.monitor.report(low + fraction * (high - low))
+
+    def encode_in_chunks(self, *, monitor=None, **work) -> bool:
+        return self.monitor.encode_in_chunks(monitor=monitor or self, **work)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from rest_framework import serializers
 from jobs.serializers import NORMALIZE_HELP, NormalizeField, RequestCodeSerializer, VideoRefField
 from videoproc.errors import ServiceError
 from videos import storage
-from videos.engine import costs, edits, normalize, pipelines
+from videos.engine import chunks, costs, edits, normalize, pipelines
 from videos.engine.media import FORMATS, probe, run_ffmpeg
 
 from .base import (
@@ -22,6 +22,7 @@ from .base import (
     PlannedVideo,
     Ref,
     Result,
+    Share,
     input_name,
     output_rate_check,
     output_stem,
@@ -199,11 +200,17 @@ def _normalized_join(parts: list[normalize.Part], plan, workdir: Path, monitor) 
     for part in parts:
         with storage.local_path(part.video.file.name) as source:
             share = (done / total * 0.9, (done + part.duration) / total * 0.9)
-            monitor.run(
-                part.args(source=source, plan=plan, output=workdir / part.name),
-                part.duration,
-                span=share,
-            )
+            output = workdir / part.name
+            if not normalized_in_chunks(
+                video=part.video,
+                source=source,
+                plan=plan,
+                output=output,
+                monitor=Share(monitor, share),
+            ):
+                monitor.run(
+                    part.args(source=source, plan=plan, output=output), part.duration, span=share
+                )
         done += part.duration
     return join(
         [part.name for part in parts],
@@ -215,6 +222,42 @@ def _normalized_join(parts: list[normalize.Part], plan, workdir: Path, monitor) 
         duration=total,
         monitor=monitor,
         span=(0.9, 1),
+    )
+
+
+def normalized_in_chunks(
+    *,
+    video,
+    source: Path,
+    plan: pipelines.OutputPlan,
+    output: Path,
+    monitor,
+    start: float | None = None,
+    end: float | None = None,
+) -> bool:
+    """A part of a normalised join whose picture is re-encoded, made in chunks as a long
+    encode is (jobs/chunks.py) when it is long: the same part, its sound (if the plan
+    has any) made once as the part's own run would make it and muxed in at the join.
+    False, having done nothing, when it is made whole."""
+    if not normalize.video_differs(video, plan):
+        return False
+    sound = None
+    if plan.audio_encoder:
+        path = output.with_name(f"sound-{output.name}")
+        args = normalize.part_args(
+            source=source, video=video, plan=plan, output=path, start=start, end=end, picture=False
+        )
+        sound = chunks.Sound(path, args)
+    return monitor.encode_in_chunks(
+        video=video,
+        source=source,
+        plan=plan,
+        output=output,
+        workdir=output.parent,
+        options=normalize.part_options(plan),
+        sound=sound,
+        start=start or 0.0,
+        end=end,
     )
 
 

@@ -36,7 +36,14 @@ from .base import (
     output_stem,
     plan_or_refuse,
 )
-from .concat import join, join_check, normalized_note, normalizing_cost, predict_join
+from .concat import (
+    join,
+    join_check,
+    normalized_in_chunks,
+    normalized_note,
+    normalizing_cost,
+    predict_join,
+)
 from .trim import SMART_REENCODED_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -244,17 +251,16 @@ def _cut_picture(
     picture = edits.picture_plan(plan)
     video = segment.video
     if normalizing and normalize.video_differs(video, picture):
-        monitor.run(
-            normalize.part_args(
-                source=source,
-                video=video,
-                plan=picture,
-                output=output,
-                start=segment.start,
-                end=segment.end,
-            ),
-            segment.end - segment.start,
-        )
+        span = {"start": segment.start, "end": segment.end}
+        if not normalized_in_chunks(
+            video=video, source=source, plan=picture, output=output, monitor=monitor, **span
+        ):
+            monitor.run(
+                normalize.part_args(
+                    source=source, video=video, plan=picture, output=output, **span
+                ),
+                segment.end - segment.start,
+            )
         return {"method": "normalized"}
     own = replace(edits.picture_plan(pipelines.trim_plan(video)), extension=plan.extension)
     scratch = output.with_name(f"smart-{output.stem}")

@@ -15,7 +15,7 @@ from jobs.serializers import (
 )
 from videoproc.errors import ServiceError
 from videos import storage
-from videos.engine import capabilities, costs, pipelines
+from videos.engine import capabilities, chunks, costs, pipelines
 from videos.engine.media import NO_PICTURE
 from videos.services import budget_refusal
 
@@ -133,12 +133,17 @@ class Encode(Kind):
     def run(self, params: EncodeParams, inputs, plan, workdir: Path, monitor) -> Result:
         (video,) = inputs
         output = workdir / f"output.{plan.extension}"
-        make_args = (
-            pipelines.sound_args if isinstance(plan, pipelines.SoundPlan) else pipelines.encode_args
-        )
+        sound_only = isinstance(plan, pipelines.SoundPlan)
+        make_args = pipelines.sound_args if sound_only else pipelines.encode_args
         with storage.local_path(video.file.name) as source:
-            chunked = monitor.encode_in_chunks(
-                video=video, source=source, plan=plan, output=output, workdir=workdir
+            chunked = not sound_only and monitor.encode_in_chunks(
+                video=video,
+                source=source,
+                plan=plan,
+                output=output,
+                workdir=workdir,
+                options=pipelines.container_options(plan),
+                sound=_whole_sound(source, video.demuxer, plan, workdir),
             )
             if not chunked:
                 monitor.run(
@@ -152,7 +157,6 @@ class Encode(Kind):
             "frame_rate": params.frame_rate,
             "video_id": video.id,
         }
-        sound_only = isinstance(plan, pipelines.SoundPlan)
         return Result(
             output, output_stem(video, "encode"), {"encode_info": info}, sound_only=sound_only
         )
@@ -169,3 +173,13 @@ class Encode(Kind):
             f"{input_name(params.video_id)} to {params.video_codec}/{params.audio_codec}, "
             f"{params.resolution}, {params.frame_rate} fps"
         )
+
+
+def _whole_sound(source: Path, demuxer: str, plan, workdir: Path) -> chunks.Sound | None:
+    """An encode in chunks has the source's sound encoded once, over the whole."""
+    if not plan.audio_encoder:
+        return None
+    path = workdir / f"sound.{plan.extension}"
+    return chunks.Sound(
+        path, chunks.sound_args(source=source, demuxer=demuxer, plan=plan, output=path)
+    )

@@ -15,9 +15,17 @@ BEEP_AT = 100.0  # seconds: the source's sound is silent but for a beep here
 GREY = (80, 60)  # the size frames are compared at
 
 
-def make_source(path: Path, *, duration: float, beep_at: float = BEEP_AT) -> Path:
-    """320x240 at 25 fps, a keyframe every 2 s (x264 ultrafast: quick to make), and
-    silence with a 0.2 s beep at `beep_at`."""
+def make_source(
+    path: Path,
+    *,
+    duration: float,
+    beep_at: float = BEEP_AT,
+    size: str = "320x240",
+    rate: int = 25,
+    keyframe_every: int = 50,
+) -> Path:
+    """`size` at `rate` fps, a keyframe every `keyframe_every` frames (x264 ultrafast:
+    quick to make), and silence with a 0.2 s beep at `beep_at` (none past the end)."""
     beep = f"if(between(t,{beep_at},{beep_at + 0.2}),0.5*sin(2*PI*1000*t),0)"
     subprocess.run(
         [
@@ -29,7 +37,7 @@ def make_source(path: Path, *, duration: float, beep_at: float = BEEP_AT) -> Pat
             "-f",
             "lavfi",
             "-i",
-            f"testsrc2=s=320x240:r=25:d={duration}",
+            f"testsrc2=s={size}:r={rate}:d={duration}",
             "-f",
             "lavfi",
             "-i",
@@ -39,7 +47,7 @@ def make_source(path: Path, *, duration: float, beep_at: float = BEEP_AT) -> Pat
             "-preset",
             "ultrafast",
             "-g",
-            "50",
+            str(keyframe_every),
             "-pix_fmt",
             "yuv420p",
             "-c:a",
@@ -160,25 +168,35 @@ def stream_durations(path: Path) -> tuple[float, float]:
     return float(found["video"]), float(found["audio"])
 
 
+def assert_frames_like(
+    output: Path, reference: Path, chunks: list[dict], *, first: int = 0
+) -> list[bytes]:
+    """`output`, made with `chunks` (frames counted from its frame `first`), has the
+    frames of `reference`, made whole: the count, each chunk's first and last frame by
+    content; its timestamps are one frame apart all through and it decodes strictly
+    without a word. Its frames, grey."""
+    frames, expected = grey_frames(output), grey_frames(reference)
+    assert len(frames) == len(expected)
+    assert chunks[0]["first_frame"] == 0
+    for chunk, following in zip(chunks, chunks[1:], strict=False):
+        assert chunk["end_frame"] == following["first_frame"]
+    for chunk in chunks:
+        for index in (first + chunk["first_frame"], first + chunk["end_frame"] - 1):
+            assert same_frame(frames, expected, index), (chunk, index)
+    times = video_packet_times(output)
+    steps = {later - earlier for earlier, later in zip(times, times[1:], strict=False)}
+    assert len(steps) == 1, steps
+    assert strict_decode_errors(output) == ""
+    return frames
+
+
 def assert_like_single_encode(
     output: Path, single: Path, chunks: list[dict], *, source: Path, resolution: str, rate: float
 ) -> None:
     """The chunked output is the single encode's video: frames, timestamps, decode,
     seams and sound (the issue's list)."""
-    frames, reference = grey_frames(output), grey_frames(single)
-    # every frame once: the count, and each chunk's first and last frame by content
-    assert len(frames) == len(reference)
-    assert chunks[0]["first_frame"] == 0 and chunks[-1]["end_frame"] == len(reference)
-    for chunk, following in zip(chunks, chunks[1:], strict=False):
-        assert chunk["end_frame"] == following["first_frame"]
-    for chunk in chunks:
-        for index in (chunk["first_frame"], chunk["end_frame"] - 1):
-            assert same_frame(frames, reference, index), (chunk, index)
-    # continuous timestamps: one frame's duration apart, all through
-    times = video_packet_times(output)
-    steps = {later - earlier for earlier, later in zip(times, times[1:], strict=False)}
-    assert len(steps) == 1, steps
-    assert strict_decode_errors(output) == ""
+    frames = assert_frames_like(output, single, chunks)
+    assert chunks[-1]["end_frame"] == len(frames)
     # no seam: the frames either side of each join as good as the frames around them
     quality = psnr_per_frame(output, source, resolution=resolution, frame_rate=rate)
     assert len(quality) == len(frames)

@@ -1,4 +1,5 @@
-"""Chunked encodes: one long encode split at the source's keyframes into chunks that are
+"""Chunked encodes: one long encode of a source's span (the whole source for an encode, a
+part of a normalised join or edit) split at the source's keyframes into chunks that are
 encoded apart (on any worker) and joined by stream copy into the video a single encode
 makes: every output frame once, continuous timestamps, the sound encoded once.
 
@@ -7,29 +8,24 @@ went through the same scale / pad / fps filters as a single encode's, with the s
 timestamps kept as a single encode sees them (`-copyts -start_at_zero`). The fps filter
 gives output frame n the source frame shown at n / rate whichever frame decoding started
 at, so a chunk decoding from the keyframe at its start and keeping frames
-[first_frame, end_frame) holds exactly those frames of the single encode.
+[first_frame, end_frame) holds exactly those frames of the single encode. A span
+starting at `start` seconds has its timestamps moved earlier by `start` at the demuxer
+(`-itsoffset`), as the single encode's input seek moves them, and is cut to [0, its
+length) by the same filter (normalize.span_picture).
 """
 
 import json
 import math
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 import ffmpeg
 
-from . import cutscan
-from .media import FORMATS, FFmpegError, file_url
-from .pipelines import (
-    EXACT_SEEK_DEMUXERS,
-    MOV_FAMILY,
-    OutputPlan,
-    audio_options,
-    container_options,
-    fit_picture,
-    video_options,
-)
+from . import cutscan, normalize
+from .media import FORMATS, FFmpegError, SignedURL, file_url, input_of
+from .pipelines import EXACT_SEEK_DEMUXERS, OutputPlan, audio_options, video_options
 from .tools import tools
 
 # Encoders whose chunks join by copy into one valid stream: constant quality (CRF), the
@@ -41,6 +37,15 @@ JOINED_CONTAINERS = {"mp4", "mov", "mkv"}
 CHUNK_EXTENSION = "mp4"
 SEEK_PAST_KEYFRAME = 0.0005  # seconds: less than any frame; a seek lands on the keyframe
 LIST_NAME = "chunks.txt"
+
+
+@dataclass(frozen=True)
+class Sound:
+    """The sound muxed in at the join, made once over the whole span: `args` write it
+    into `path`, beside the chunks."""
+
+    path: Path
+    args: list[str]
 
 
 @dataclass(frozen=True)
@@ -104,10 +109,19 @@ def split(
 
 
 def plan_chunks(
-    *, source: Path, demuxer: str, plan: OutputPlan, duration: float, chunk_seconds: float
+    *,
+    source: Path,
+    demuxer: str,
+    plan: OutputPlan,
+    duration: float,
+    chunk_seconds: float,
+    start: float = 0.0,
+    end: float | None = None,
 ) -> tuple[list[Chunk], str | None]:
-    """The chunks of an encode of `source` to `plan`, or ([], why not)."""
-    if duration <= 2 * chunk_seconds:
+    """The chunks of an encode of `source`'s span [start, end) (end None: to its end,
+    `duration`) to `plan`, or ([], why not). Frames count from the span's start."""
+    length = (duration if end is None else end) - start
+    if length <= 2 * chunk_seconds:
         return [], None
     if reason := refusal(plan=plan, demuxer=demuxer):
         return [], reason
@@ -117,28 +131,45 @@ def plan_chunks(
         return [], error.reason
     keyframes = sorted(packet.time for packet in packets if packet.safe_start)
     chunks = split(
-        keyframes=keyframes,
-        duration=duration,
+        keyframes=[time - start for time in keyframes],
+        duration=length,
         frame_rate=plan.frame_rate,
         chunk_seconds=chunk_seconds,
     )
+    # The first chunk decodes from the keyframe at or before the span's start, as the
+    # single encode's input seek does.
+    lead = max((time for time in keyframes if time <= start), default=0.0)
+    chunks = [replace(c, seek=c.seek + start if c.index else lead) for c in chunks]
     return chunks, None if chunks else "its keyframes are too far apart"
 
 
 def chunk_args(
-    *, source: Path, demuxer: str, plan: OutputPlan, chunk: Chunk, output: Path
+    *,
+    source: Path | SignedURL,
+    demuxer: str,
+    plan: OutputPlan,
+    chunk: Chunk,
+    output: Path,
+    start: float = 0.0,
+    end: float | None = None,
 ) -> list[str]:
-    """Encode one chunk's frames, picture only, with the plan's encoder settings."""
-    options = {"f": demuxer, "protocol_whitelist": "file"}
+    """Encode one chunk's frames of the span [start, end) (both given, or neither: the
+    whole source), picture only, with the plan's encoder settings. Through a SignedURL
+    FFmpeg fetches only what the chunk decodes (HTTP range requests)."""
+    protocols, name = input_of(source)
+    options = {"f": demuxer, "protocol_whitelist": protocols}
+    if start > 0:
+        options["itsoffset"] = f"-{start:.6f}"  # the single encode's `-ss start`, in µs alike
     if chunk.seek > 0:
         options.update(ss=f"{chunk.seek + SEEK_PAST_KEYFRAME:.6f}", noaccurate_seek=None)
-    source_input = ffmpeg.input(file_url(source), **options)
+    source_input = ffmpeg.input(name, **options)
     # After the fps filter a frame's timestamp is its index (time base 1 / rate).
     trim = {"start_pts": chunk.first_frame}
     if chunk.end_frame is not None:
         trim["end_pts"] = chunk.end_frame
+    length = None if end is None else end - start
     picture = (
-        fit_picture(source_input["v:0"], plan)
+        normalize.span_picture(source_input["v:0"], plan, length=length)
         .filter("trim", **trim)
         .filter("setpts", "PTS-STARTPTS")
     )
@@ -169,9 +200,9 @@ def concat_list(chunk_files: list[Path]) -> str:
     return "".join(f"file '{path.name}'\n" for path in chunk_files)
 
 
-def join_args(*, list_file: Path, sound: Path | None, plan: OutputPlan, output: Path) -> list[str]:
+def join_args(*, list_file: Path, sound: Path | None, options: dict, output: Path) -> list[str]:
     """The encoded chunks (listed in `list_file`, beside it) joined by copy, with the
-    sound muxed in: one file as the plan says."""
+    sound muxed in: one file written with `options` (its muxer's, the caller's)."""
     chunk_demuxers = ",".join(sorted(FORMATS[CHUNK_EXTENSION].demuxers))
     parts = ffmpeg.input(
         str(list_file),
@@ -182,15 +213,12 @@ def join_args(*, list_file: Path, sound: Path | None, plan: OutputPlan, output: 
     )
     streams = [parts["v:0"]]
     if sound is not None:
-        muxer = FORMATS[plan.extension]
+        demuxers = FORMATS[sound.suffix.removeprefix(".")].demuxers
         sound_input = ffmpeg.input(
-            file_url(sound), f=sorted(muxer.demuxers)[0], protocol_whitelist="file"
+            file_url(sound), f=sorted(demuxers)[0], protocol_whitelist="file"
         )
         streams.append(sound_input["a:0"])
-    options = {"c": "copy", **container_options(plan)}
-    if plan.extension in MOV_FAMILY:
-        options["movflags"] = "+faststart"
-    return ffmpeg.output(*streams, str(output), **options).compile(
+    return ffmpeg.output(*streams, str(output), c="copy", **options).compile(
         cmd=tools.ffmpeg, overwrite_output=True
     )
 

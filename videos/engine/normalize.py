@@ -136,30 +136,57 @@ class Part:
         )
 
 
-def part_args(
-    *, source, video, plan: OutputPlan, output, start: float | None = None, end: float | None = None
-) -> list[str]:
-    """One part of a normalised join, in the plan's container: what differs re-encoded,
-    the rest copied, the parameter sets in-band. A span (start/end) is for an input
-    whose picture is re-encoded: the input seek then decodes from the keyframe before
-    and drops what precedes `start`, so the cut is frame-exact."""
-    span = {"ss": f"{start:.6f}", "t": f"{end - start:.6f}"} if start is not None else {}
-    source_input = ffmpeg.input(
-        file_url(source), f=video.demuxer, protocol_whitelist="file", **span
-    )
+def span_picture(video, plan: OutputPlan, *, length: float | None):
+    """The picture of a span `length` seconds long whose timestamps start at 0 (the input
+    seek moved them), cut to [0, length) by timestamp and fit to the plan; the whole
+    picture without `length`. One cut for a part encoded whole and for its chunks."""
+    if length is not None:
+        video = video.filter("trim", start=0, end=f"{length:.6f}")
+    return pipelines.fit_picture(video, plan)
+
+
+def part_options(plan: OutputPlan) -> dict:
+    """How a part of a normalised join is written, its picture encoded or copied: every
+    part in the same ticks, its parameter sets in-band."""
     options = pipelines.container_options(plan)
     if plan.extension in pipelines.MOV_FAMILY:
         # Every part counted in the same ticks (the concat demuxer reads them all in the
         # first's): a copied picture keeps its source's otherwise.
         options["video_track_timescale"] = pipelines.mov_timescale(plan.frame_rate)
-    if video_differs(video, plan):
-        streams = [pipelines.fit_picture(source_input["v:0"], plan)]
-        options.update(pipelines.video_options(plan))
-    else:
-        streams = [source_input["v:0"]]
-        options["c:v"] = "copy"
     if bsf := IN_BAND_PARAMETER_SETS.get(plan.video_codec):
         options["bsf:v"] = bsf
+    return options
+
+
+def part_args(
+    *,
+    source,
+    video,
+    plan: OutputPlan,
+    output,
+    start: float | None = None,
+    end: float | None = None,
+    picture: bool = True,
+) -> list[str]:
+    """One part of a normalised join, in the plan's container: what differs re-encoded,
+    the rest copied, the parameter sets in-band. A span (start/end) is for an input
+    whose picture is re-encoded: the input seek then decodes from the keyframe before
+    and drops what precedes `start`, so the cut is frame-exact. Without `picture`: the
+    part's sound alone (a part encoded in chunks has it muxed in at their join)."""
+    span = {"ss": f"{start:.6f}", "t": f"{end - start:.6f}"} if start is not None else {}
+    source_input = ffmpeg.input(
+        file_url(source), f=video.demuxer, protocol_whitelist="file", **span
+    )
+    streams = []
+    if not picture:
+        options = pipelines.container_options(plan)
+    elif video_differs(video, plan):
+        length = None if start is None else end - start
+        streams.append(span_picture(source_input["v:0"], plan, length=length))
+        options = {**part_options(plan), **pipelines.video_options(plan)}
+    else:
+        streams.append(source_input["v:0"])
+        options = {**part_options(plan), "c:v": "copy"}
     if plan.audio_encoder:
         if video.audio_codec is None:
             duration = (end - start) if start is not None else video.duration
