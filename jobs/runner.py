@@ -188,7 +188,10 @@ def _store_output(job: Job, attempt: int, result: Result) -> None:
     except ProbeError as error:
         raise FFmpegError(f"FFmpeg produced no usable video: {error}") from None
     stored = video_files_store(
-        path=output, name=storage.new_name(storage.MODI, stem, extension), probed=probed
+        path=output,
+        name=storage.new_name(storage.MODI, stem, extension),
+        probed=probed,
+        poster=result.poster,
     )
     try:
         with transaction.atomic():

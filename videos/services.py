@@ -139,22 +139,35 @@ class StoredFiles:
         _files_delete([self.file, self.thumbnail])
 
 
-def video_files_store(*, path: str | Path, name: str, probed: ProbeResult) -> StoredFiles:
+def video_files_store(
+    *, path: str | Path, name: str, probed: ProbeResult, poster: Path | None = None
+) -> StoredFiles:
     """Put a local video and its poster frame into storage, under unique variants of name.
+    `poster`: the frame, where whoever made the video made it too (else it is grabbed).
 
     Done before the row is written, so a transaction never waits on a poster grab or a
     copy to remote storage; if the row is not written, the caller deletes the files.
     """
     return _files_store(
-        source=Path(path), name=name, probed=probed, put=lambda target: storage.store(path, target)
+        source=Path(path),
+        name=name,
+        probed=probed,
+        put=lambda target: storage.store(path, target),
+        poster=poster,
     )
 
 
 def _files_store(
-    *, source: Path | SignedURL, name: str, probed: ProbeResult, put: Callable[[str], str]
+    *,
+    source: Path | SignedURL,
+    name: str,
+    probed: ProbeResult,
+    put: Callable[[str], str],
+    poster: Path | None = None,
 ) -> StoredFiles:
-    """The poster grabbed from source, then the video put under (a variant of) name."""
-    thumbnail = _poster_store(source=source, probed=probed, video_name=name)
+    """The poster (made, or grabbed from source), then the video put under (a variant of)
+    name."""
+    thumbnail = _poster_store(source=source, probed=probed, video_name=name, made=poster)
     try:
         return StoredFiles(file=put(name), thumbnail=thumbnail)
     except Exception:
@@ -183,12 +196,17 @@ def video_create(*, stored: StoredFiles, kind: str, probed: ProbeResult, **field
     return video
 
 
-def _poster_store(*, source: Path | SignedURL, probed: ProbeResult, video_name: str) -> str:
-    """Grab and store a video's poster frame; its stored name, or "" when that fails,
-    because a missing poster must never refuse a video (the page shows a placeholder)."""
+def _poster_store(
+    *, source: Path | SignedURL, probed: ProbeResult, video_name: str, made: Path | None = None
+) -> str:
+    """Store a video's poster frame, `made` or else grabbed; its stored name, or "" when
+    that fails, because a missing poster must never refuse a video (the page shows a
+    placeholder)."""
     if not probed.video_codec:
         return ""  # sound only: no frame to show
     try:
+        if made and made.is_file() and made.stat().st_size:
+            return storage.store(made, thumbnails.poster_name(video_name))
         with storage.scratch_dir("poster-") as directory:
             poster = thumbnails.poster_grab(
                 source=source,

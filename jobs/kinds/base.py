@@ -171,6 +171,7 @@ class Result:
     info: dict
     outcome: dict = field(default_factory=dict)
     sound_only: bool = False
+    poster: Path | None = None  # its poster frame, where the run made one on the way
 
 
 # A result's name, as it is shown: its source's, without the extension, then what made

@@ -139,9 +139,9 @@ class Trim(Kind):
         """Cut with the requested method; a smart cut the source does not allow falls back
         to the full re-encode. The outcome and the result's trim_info say what ran, why."""
         (video,) = inputs
-        output = workdir / f"output.{plan.output.extension}"
+        output, poster = workdir / f"output.{plan.output.extension}", workdir / "poster.jpg"
         with storage.local_path(video.file.name) as source:
-            cut = _cut(params.mode, video, source, plan, workdir, output, monitor)
+            cut = _cut(params.mode, video, source, plan, workdir, output, monitor, poster)
         outcome = {"trim_method": cut.method}
         if cut.reason:
             outcome["fallback_reason"] = cut.reason
@@ -155,7 +155,10 @@ class Trim(Kind):
             "video_id": video.id,
             **outcome,
         }
-        return Result(output, output_stem(video, "trim"), {"trim_info": info}, outcome)
+        made_poster = poster if cut.method == "smart" else None
+        return Result(
+            output, output_stem(video, "trim"), {"trim_info": info}, outcome, poster=made_poster
+        )
 
     def cost(self, params: TrimParams, inputs, plan: TrimPlan) -> float:
         span = plan.end - plan.start
@@ -179,6 +182,7 @@ def _cut(
     workdir: Path,
     output: Path,
     monitor: Monitor,
+    poster: Path,
 ) -> smartcut.CutResult:
     if mode == Mode.KEYFRAME:
         real_start = smartcut.keyframe_before(source, video.demuxer, plan.start)
@@ -206,6 +210,7 @@ def _cut(
                 workdir=workdir,
                 output=output,
                 runner=monitor,
+                poster=poster,
             )
         except smartcut.NotSmart as refusal:
             logger.info("not cut smartly, re-encoding the range: %s", refusal.detail)

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import ffprobe, make_media, upload
 from jobs.models import Job
-from videos.engine import cutplan, cutscan, pipelines, smartcut
+from videos.engine import cutplan, cutscan, pipelines, smartcut, thumbnails
 from videos.engine.cutscan import NotSmart, Packet, Scan, SourceStream
 from videos.engine.smartcut import encoder_options
 from videos.models import Video
@@ -714,6 +714,25 @@ def test_phone_footage_keeps_rotation_and_timing(api, tmp_path, variable_rate):
     got = video_times(result)
     assert [round(t - got[0], 3) for t in got] == [round(t - expected[0], 3) for t in expected]
     assert_exact(source, result, 0.55, 3.3)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_smart_trims_poster_is_made_by_its_own_ffmpeg_run(api, tmp_path, monkeypatch):
+    # given a clip, and no poster grab to be had once it is uploaded
+    vp9 = ["-c:v", "libvpx-vp9", "-g", str(GOP), "-b:v", "400k"]
+    source = make_source(tmp_path / "poster.webm", vp9, "libopus")
+    video = upload(api, source).json()[0]
+    monkeypatch.setattr(thumbnails, "poster_grab", lambda **_: pytest.fail("a poster grab"))
+
+    # when it is trimmed smartly
+    job_id = trim(api, video["id"], *CUT)
+    execute(api)
+
+    # then its result has a poster all the same, the size of the ones grabbed
+    job = Job.objects.get(pk=job_id)
+    assert job.outcome["trim_method"] == "smart", job.error
+    poster = Path(job.output_video.thumbnail.path)
+    assert ffprobe(poster)["streams"][0]["width"] == 320
 
 
 @pytest.mark.slow

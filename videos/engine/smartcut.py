@@ -28,7 +28,7 @@ from typing import Protocol
 import av
 import ffmpeg
 
-from . import pipelines, splice
+from . import pipelines, splice, thumbnails
 from .cutplan import (
     MPEG2_PROFILES,
     SMART_CODECS,
@@ -411,10 +411,12 @@ def join_args(
     output: Path,
     spliced: bool = False,
     sample_entry: str | None = None,
+    also: tuple[ffmpeg.nodes.OutputStream, ...] = (),
 ) -> list[str]:
     """Join the picture's parts and the sound, all by stream copy. `list_file` lists the
     parts, or is the spliced picture itself (`spliced`). `sample_entry`: the MP4 sample
-    entry of the picture (avc3: parameter sets in-band)."""
+    entry of the picture (avc3: parameter sets in-band). `also`: other outputs of the same
+    FFmpeg run (the poster)."""
     if spliced:
         parts = ffmpeg.input(file_url(list_file), f=part_format, protocol_whitelist="file")
     else:
@@ -445,10 +447,22 @@ def join_args(
         if rotation:  # the parts have no display matrix: say it again
             options["metadata:s:v:0"] = f"rotate={rotation % 360}"
     return (
-        ffmpeg.output(*streams, str(output), **options)
+        ffmpeg.merge_outputs(ffmpeg.output(*streams, str(output), **options), *also)
         .global_args("-copyts", "-start_at_zero")
         .compile(cmd=tools.ffmpeg, overwrite_output=True)
     )
+
+
+def poster_output(
+    *, source: Path, demuxer: str, at: float, frame: float, output: Path
+) -> ffmpeg.nodes.OutputStream:
+    """The result's poster frame from the source, where the result shows it (the copy is
+    the source's pictures, the re-encoded ends their twins), for the join to write: an
+    FFmpeg run of its own costs a tenth of a second. Two frames' length (`frame`: one's)
+    are read, or FFmpeg decodes on to the end of the run."""
+    seek = {"ss": f"{at:.6f}", "t": f"{2 * frame:.6f}"}
+    source_input = ffmpeg.input(file_url(source), f=demuxer, protocol_whitelist="file", **seek)
+    return thumbnails.poster_output(source_input["v:0"], output)
 
 
 def keyframe_args(
@@ -617,6 +631,7 @@ def smart_cut(
     workdir: Path,
     output: Path,
     runner: Runner,
+    poster: Path | None = None,
 ) -> CutResult:
     """Cut `start` <= time < `end` of `source` into `output` with the smart method;
     NotSmart (and no output) where it cannot be proven safe, or where a step of it
@@ -625,7 +640,9 @@ def smart_cut(
     Seams: each part shows its frames from where the previous one ends (the concat
     list's durations). Decode order must rise across them too; re-encoded parts may
     reorder less or more than the source, so the parts before the tail are decoded
-    earlier by just enough (their decode times move, never past their show times)."""
+    earlier by just enough (their decode times move, never past their show times).
+
+    `poster`: where to write the result's poster frame, by the join's FFmpeg run."""
     try:
         return _smart_cut(
             source=source,
@@ -637,6 +654,7 @@ def smart_cut(
             workdir=workdir,
             output=output,
             runner=runner,
+            poster=poster,
         )
     except FFmpegCancelled:
         raise
@@ -677,6 +695,7 @@ def _smart_cut(
     workdir: Path,
     output: Path,
     runner: Runner,
+    poster: Path | None,
 ) -> CutResult:
     found = scan(source, demuxer)
     plan = smart_plan(found, demuxer=demuxer, start=start, end=end, output_plan=output_plan)
@@ -692,6 +711,13 @@ def _smart_cut(
 
     def frames_for(seconds: float) -> float:
         return float(math.ceil(Fraction(seconds + SEAM_MARGIN) / frame) * frame)
+
+    at = plan.first + thumbnails.POSITION * (plan.end - plan.first)
+    also = (
+        (poster_output(source=source, demuxer=demuxer, at=at, frame=float(frame), output=poster),)
+        if poster
+        else ()
+    )
 
     # The tail and the sound are encoded alongside the head (FFmpeg processes of their
     # own): the runner's progress and cancel follow the head, and the others are waited
@@ -782,6 +808,7 @@ def _smart_cut(
             output=output,
             runner=runner,
             sample_entry=splice.IN_BAND_TAGS[found.stream.codec] if in_band else None,
+            also=also,
         )
     body_shift = 0.0
     if plan.tail:
@@ -827,6 +854,7 @@ def _smart_cut(
         rotation=rotation,
         output=output,
         runner=runner,
+        also=also,
     )
 
 
@@ -843,8 +871,10 @@ def _join(
     runner: Runner,
     spliced: bool = False,
     sample_entry: str | None = None,
+    also: tuple[ffmpeg.nodes.OutputStream, ...] = (),
 ) -> CutResult:
-    """Join the picture and the sound into the result, and check its frames."""
+    """Join the picture and the sound into the result (and `also`, by the same FFmpeg
+    run), and check its frames."""
     runner.run(
         join_args(
             list_file=pictures,
@@ -856,6 +886,7 @@ def _join(
             output=output,
             spliced=spliced,
             sample_entry=sample_entry,
+            also=also,
         ),
         plan.end - plan.first,
         span=(HEAD_SHARE if plan.head else 0, 1),

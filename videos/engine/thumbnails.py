@@ -27,10 +27,15 @@ def poster_args(*, source: Path | SignedURL, demuxer: str, at: float, output: Pa
     """Seek in the input (fast), take one frame, shrink it to WIDTH keeping its shape."""
     protocols, name = input_of(source)
     source_input = ffmpeg.input(name, f=demuxer, protocol_whitelist=protocols, ss=f"{at:.3f}")
-    frame = source_input["v:0"].filter("scale", f"min({WIDTH},iw)", -2).filter("setsar", 1)
-    return ffmpeg.output(frame, str(output), vframes=1, f="image2", update=1, **{"q:v": 4}).compile(
+    return poster_output(source_input["v:0"], output).compile(
         cmd=tools.ffmpeg, overwrite_output=True
     )
+
+
+def poster_output(frames: ffmpeg.nodes.Stream, output: Path) -> ffmpeg.nodes.OutputStream:
+    """The first of `frames` (an input's picture), shrunk to WIDTH keeping its shape."""
+    frame = frames.filter("scale", f"min({WIDTH},iw)", -2).filter("setsar", 1)
+    return ffmpeg.output(frame, str(output), vframes=1, f="image2", update=1, **{"q:v": 4})
 
 
 def poster_grab(*, source: Path | SignedURL, demuxer: str, duration: float, output: Path) -> Path:
