@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 
 from conftest import upload
+from jobs import chunks as job_chunks
 from jobs.models import Job, JobChunk
 from jobs.tests.chunk_media import assert_like_single_encode, make_source, single_encode
 from videos.engine import chunks, pipelines
@@ -78,6 +79,35 @@ def test_a_short_encode_runs_whole(api, uploaded, settings):
     # then
     state = api.get(f"/video/process/jobs/{job_id}").json()
     assert state["status"] == "succeeded" and state["chunks"] == []
+
+
+def test_a_job_of_two_long_parts_has_a_run_of_chunk_rows_for_each_kept_on_a_new_attempt():
+    # given a job whose two parts are each planned in chunks
+    job = Job.objects.create(
+        request_code="parts", kind="concat", params={}, status=Job.Status.RUNNING
+    )
+    planned = chunks.split(
+        keyframes=[0.0, 10.0, 20.0], duration=30, frame_rate="25/1", chunk_seconds=10
+    )
+    first, second = ({"video_id": video_id, "start": 0.0} for video_id in (1, 2))
+    # when their rows are made, one part after the other
+    first_ids = job_chunks._prepare(job, planned, first)
+    second_ids = job_chunks._prepare(job, planned, second)
+    # then the second part's are numbered on after the first's
+    rows = list(JobChunk.objects.filter(job=job))
+    assert [(row.index, row.work["video_id"], row.first_frame) for row in rows] == [
+        (0, 1, 0),
+        (1, 1, 250),
+        (2, 1, 500),
+        (3, 2, 0),
+        (4, 2, 250),
+        (5, 2, 500),
+    ]
+    # and a new attempt of the job keeps each part's own, those it finished too
+    JobChunk.objects.filter(pk=first_ids[0]).update(status=JobChunk.Status.FAILED)
+    assert job_chunks._prepare(job, planned, first) == first_ids
+    assert job_chunks._prepare(job, planned, second) == second_ids
+    assert JobChunk.objects.get(pk=first_ids[0]).status == JobChunk.Status.PENDING
 
 
 def test_chunks_start_at_the_keyframes_nearest_equal_shares():
