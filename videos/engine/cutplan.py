@@ -25,13 +25,14 @@ SMART_CODECS = {
     # each part in the first one's ticks), and PyAV's FFmpeg writes WMV2 to no Matroska.
     "wmv2": ({"asf"}, "wmv2", "asf"),
     "msmpeg4v3": ({"asf"}, "msmpeg4", "asf"),
+    "av1": ({"mov", "matroska"}, "libaom-av1", "matroska"),
     "prores": ({"mov"}, None, "matroska"),
     "mjpeg": ({"avi"}, None, "matroska"),
 }
 INTERLACED = {"tt", "bb", "tb", "bt"}
-# Codecs whose pictures never refer across a keyframe (WMV2 and MS-MPEG-4 have no
-# B-frames; all-intra codecs no references at all).
-CLOSED_GOPS = {"h264", "vp8", "vp9", "wmv2", "msmpeg4v3", "prores", "mjpeg"}
+# Codecs whose pictures never refer across a keyframe (an AV1 key frame resets every
+# reference; WMV2 and MS-MPEG-4 have no B-frames; all-intra codecs no references at all).
+CLOSED_GOPS = {"h264", "vp8", "vp9", "av1", "wmv2", "msmpeg4v3", "prores", "mjpeg"}
 X264_PROFILES = {
     "Constrained Baseline": "baseline",
     "Baseline": "baseline",
@@ -108,14 +109,6 @@ def x265_profile(stream: SourceStream) -> str | None:
 
 def refusal(stream: SourceStream, demuxer: str) -> NotSmart | None:
     """Why a stream cannot be cut smartly, before looking at its packets; None if it can."""
-    if stream.codec == "av1":
-        # One sequence header per track (its av1C and every keyframe's): a head or tail
-        # from another encoder run brings its own, which MP4 and Matroska cannot say.
-        return NotSmart(
-            "AV1 video is not cut smartly yet, as its re-encoded ends would need stream "
-            "settings of their own",
-            "an AV1 head or tail would carry a sequence header other than the source's av1C",
-        )
     if stream.codec not in SMART_CODECS or demuxer not in SMART_CODECS[stream.codec][0]:
         return NotSmart(
             "smart cuts do not handle this video's format",

@@ -54,6 +54,15 @@ HEAD_SHARE = 0.5  # of a cut's progress: re-encoding the head (and the tail alon
 MP4_ONLY_SOUND = {"opus", "flac"}
 # Sound codecs MOV loses the block alignment of (their decoder then refuses them).
 MATROSKA_SOUND = {"wmav1", "wmav2"}
+# Codecs whose stream header (extradata) the decoder reads every picture with, and which
+# a part must write as the source's (its encoder's run given the source's parameters),
+# or the cut falls back saying this. WMV2: 4 bytes of settings. AV1: the av1C and its
+# sequence header, which libaom writes alike at any speed but which another encoder
+# (SVT-AV1, rav1e, hardware) writes otherwise.
+SHARED_HEADERS = {
+    "wmv2": UNMATCHED_SETTINGS,
+    "av1": "the video's AV1 stream settings are not those this server's AV1 encoder writes",
+}
 # Encoders whose parts are encoded in two passes (see part_commands).
 TWO_PASS_ENCODERS = {"wmv2", "msmpeg4"}
 # Codecs whose aspect ratio only the container says: a copy of their packets (PyAV) does
@@ -131,6 +140,10 @@ def encoder_options(stream: SourceStream) -> dict:
             options["profile"] = stream.profile.removeprefix("Profile ")
     elif encoder == "libvpx":
         options.update(crf=6, **{"b:v": "4M"}, deadline="realtime", **{"cpu-used": 8})
+    elif encoder == "libaom-av1":
+        # Realtime at its fastest: a few times the "good" mode's speed, and the same
+        # sequence header (libaom's tool choices do not follow its speed).
+        options.update(crf=30, **{"b:v": 0}, usage="realtime", **{"cpu-used": 8, "row-mt": 1})
     elif encoder == "wmv2":
         # Its decoder takes its settings from the stream's 4-byte header, which the join
         # keeps from the first part, and which holds the encoder's bitrate (in 1024 bit/s,
@@ -230,6 +243,8 @@ def rate_options(stream: SourceStream, encoding: dict, bitrate: float) -> dict:
         options["x265-params"] += f":{vbv}:vbv-bufsize={bufsize / 1000:.0f}"
     elif encoder == "msmpeg4":
         options.pop("q:v")  # two passes at the bitrate (see part_commands)
+    elif encoder == "libaom-av1":
+        options.update(maxrate=f"{maxrate:.0f}", bufsize=f"{bufsize:.0f}")
     elif encoder in ("libvpx-vp9", "libvpx"):
         options.update(maxrate=f"{maxrate:.0f}", bufsize=f"{bufsize:.0f}")
     else:
@@ -515,7 +530,10 @@ def copy_body(
         av.open(str(output), "w", format=part_format) as out,
     ):
         video = src.streams.video[0]
-        target = out.add_stream_from_template(video)
+        # The source's decoder as the stream's codec (opaque): by default PyAV looks up
+        # an encoder of the decoder's name, and its FFmpeg decodes AV1 with libdav1d,
+        # which encodes nothing. A copy needs no encoder.
+        target = out.add_stream_from_template(video, opaque=True)
         if body.seek > 0:
             src.seek(int((body.seek + start_time) / video.time_base), stream=video)
         for count, packet in enumerate(src.demux(video)):
@@ -538,15 +556,15 @@ def copy_body(
         )
 
 
-def check_wmv2_header(part: Path, stream: SourceStream) -> None:
-    """A WMV2 part must have written the source's stream header: the decoder reads every
-    picture with the settings of the one header the join keeps (the first part's)."""
+def check_stream_header(part: Path, stream: SourceStream) -> None:
+    """A part must have written the source's stream header where the codec has one per
+    track that the copy decodes with (SHARED_HEADERS): the join keeps the first part's."""
     with av.open(str(part), options={"protocol_whitelist": "file"}) as container:
         header = bytes(container.streams.video[0].codec_context.extradata or b"")
     if header != stream.extradata:
         raise NotSmart(
-            UNMATCHED_SETTINGS,
-            f"a re-encoded part's WMV2 header is {header.hex()}, the source's "
+            SHARED_HEADERS[stream.codec],
+            f"a re-encoded part's {stream.codec} header is {header.hex()}, the source's "
             f"{stream.extradata.hex()}",
         )
 
@@ -773,10 +791,10 @@ def _smart_cut(
                 runner.run(args, plan.body_start - plan.first, span=span)
         for done in running:
             done.result()
-    if found.stream.codec == "wmv2":
+    if found.stream.codec in SHARED_HEADERS:
         for part in (head if plan.head else None, tail if plan.tail else None):
             if part:
-                check_wmv2_header(part, found.stream)
+                check_stream_header(part, found.stream)
     if spliced:
         # Matroska keeps no decode times, and a reader guesses its rate from the input's
         # (an MP4 would say a lower one: the seams' decode times stretch its span).
