@@ -5,7 +5,7 @@ back to the full re-encode saying why; either way exact, and joinable with its s
 
 import hashlib
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
@@ -54,13 +54,24 @@ class Case:
     audio: str
     cut: tuple[int, int] = (550, 3300)  # ms: both inside a GOP (a keyframe every 0.4 s)
     reason: str | None = None  # a fallback's, or None: cut smartly
-    profile: str = ""  # what ffprobe must call the source's, where the case is about it
+    # What ffprobe must say of the source's picture, where the case is about it.
+    source_is: dict = field(default_factory=dict)
 
 
 CASES = [
-    Case("h264-high10-mp4", "mp4", [*X264, "-pix_fmt", "yuv420p10le"], "aac", profile="High 10"),
     Case(
-        "h264-high422-mkv", "mkv", [*X264, "-pix_fmt", "yuv422p10le"], "aac", profile="High 4:2:2"
+        "h264-high10-mp4",
+        "mp4",
+        [*X264, "-pix_fmt", "yuv420p10le"],
+        "aac",
+        source_is={"profile": "High 10"},
+    ),
+    Case(
+        "h264-high422-mkv",
+        "mkv",
+        [*X264, "-pix_fmt", "yuv422p10le"],
+        "aac",
+        source_is={"profile": "High 4:2:2"},
     ),
     Case(
         "hevc-422-10bit-60fps-mkv",
@@ -69,9 +80,18 @@ CASES = [
         + [f"keyint={2 * GOP}:min-keyint={2 * GOP}:scenecut=0:open-gop=0:log-level=error"],
         "aac",
         cut=(275, 1650),  # both inside a GOP, keyframes every 0.4 s still
-        profile="Rext",  # FFmpeg 5.1's name for every range extension: 4:2:2 10-bit here
+        # FFmpeg 5.1's name for every range extension: 4:2:2 10-bit here
+        source_is={"profile": "Rext", "pix_fmt": "yuv422p10le", "r_frame_rate": "60/1"},
     ),
     Case("prores-mov", "mov", ["-c:v", "prores_ks", "-profile:v", "0"], "aac"),
+    # (interlaced, as broadcast ProRes often is: a copy of whole frames re-encodes no field)
+    Case(
+        "prores-interlaced-mov",
+        "mov",
+        ["-c:v", "prores_ks", "-flags", "+ildct", "-top", "1"],
+        "pcm_s16le",
+        source_is={"field_order": "tt"},
+    ),
     Case("mjpeg-avi", "avi", ["-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-q:v", "4"], "libmp3lame"),
     Case("h264-ts", "ts", [*X264, "-f", "mpegts"], "aac"),
     Case("h264-m2ts", "m2ts", [*X264, *M2TS], "aac"),
@@ -92,6 +112,7 @@ CASES = [
         [*X264, "-flags", "+ildct+ilme", "-x264-params", "tff=1"],
         "aac",
         reason="The video is interlaced, so the whole range was re-encoded.",
+        source_is={"field_order": "tt"},
     ),
 ]
 # Cases whose sound is copied (AAC or MP3 from a MOV/MP4): the source's packets.
@@ -198,8 +219,8 @@ def test_peer_case_is_smart_or_falls_back_saying_why(api, tmp_path, media_root, 
     # given a source with a keyframe every 0.4 s and sound
     name = f"{case.name}.{case.extension}"
     source = make_source(tmp_path / name, case.video, case.audio, duration=SECONDS)
-    if case.profile:
-        assert ffprobe(source)["streams"][0]["profile"] == case.profile
+    picture = ffprobe(source)["streams"][0]
+    assert {key: picture[key] for key in case.source_is} == case.source_is
 
     # when it is trimmed smartly, both cut points inside a GOP (or to its end), and the
     # trim joined with its source

@@ -120,7 +120,7 @@ def refusal(stream: SourceStream, demuxer: str) -> NotSmart | None:
             "this server cannot encode this video's format",
             f"this server has no {encoder} encoder",
         )
-    if stream.field_order in INTERLACED:
+    if stream.field_order in INTERLACED and encoder:  # all-intra: no field re-encoded
         return NotSmart("the video is interlaced")
     if fraction(stream.frame_rate) <= 0 or stream.time_base <= 0:
         return NotSmart("the video's frame rate is unknown")
