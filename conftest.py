@@ -19,6 +19,7 @@ def media_root(settings, tmp_path, monkeypatch):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.SCRATCH_DIR = tmp_path / "scratch"
     settings.FFMPEG_SLOTS_DIR = tmp_path / "ffmpeg-slots"
+    settings.FFMPEG_ANSWERS_DIR = tmp_path / "ffmpeg-answers"
     settings.FILE_UPLOAD_TEMP_DIR = str(settings.SCRATCH_DIR)
     settings.SCRATCH_DIR.mkdir(parents=True)
     # No timeline made in the background behind a test's back (its files would land in

@@ -238,6 +238,9 @@ FFMPEG_MEMORY_LIMIT_MB = int(
 FFMPEG_MAX_RUNS = max(1, int(os.environ.get("FFMPEG_MAX_RUNS", (os.cpu_count() or 2) // 2)))
 # Their lock files: one folder per machine, shared by all its server and worker processes.
 FFMPEG_SLOTS_DIR = Path(os.environ.get("FFMPEG_SLOTS_DIR", SCRATCH_DIR / ".ffmpeg-slots"))
+# What this machine's FFmpeg answered about itself (encoders, trial muxes), kept for the
+# processes that start after the one that asked: one folder per machine.
+FFMPEG_ANSWERS_DIR = Path(os.environ.get("FFMPEG_ANSWERS_DIR", SCRATCH_DIR / ".ffmpeg-answers"))
 # Threads one FFmpeg may use to decode, filter and encode (empty: FFmpeg's own choice,
 # about one per core): size a run to a worker's share of its machine.
 FFMPEG_THREADS = int(os.environ["FFMPEG_THREADS"]) if os.environ.get("FFMPEG_THREADS") else None

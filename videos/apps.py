@@ -15,6 +15,7 @@ ENGINE_SETTINGS = {
     "FFMPEG_MEMORY_LIMIT_MB": "memory_limit_mb",
     "FFMPEG_THREADS": "threads",
     "SCRATCH_DIR": "scratch_dir",
+    "FFMPEG_ANSWERS_DIR": "answers_dir",
 }
 PRIVATE_FOLDERS = {"SCRATCH_DIR", "MEDIA_ROOT"}
 

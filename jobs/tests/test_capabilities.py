@@ -193,7 +193,7 @@ def test_answers_outlive_the_process_that_asked(monkeypatch):
     _forget_in_this_process()
     # when they are asked again, FFmpeg not asked
     _ask_nothing_of_ffmpeg(monkeypatch)
-    # then the answers are the same: kept in the scratch directory for this FFmpeg
+    # then the answers are the same: kept on disk for this FFmpeg
     assert capabilities.trial_mux(_trial()) is None
     assert capabilities.mux_refusal(**h263) == refusal
 

@@ -2,9 +2,9 @@
 holds a planned output (a trial mux).
 
 Asked of FFmpeg itself, so the answers cannot drift from the binary that will do the
-work, and cached per process and in the scratch directory for that binary (its path, size
-and time): a process's first job of a kind then asks FFmpeg nothing another process has
-asked already. Parsers and builders are pure; only `encoders`, `encoder_caps` and
+work, and cached per process and on disk (`tools.answers_dir`) for that binary (its path,
+size and time): a process's first job of a kind then asks FFmpeg nothing another process
+has asked already. Parsers and builders are pure; only `encoders`, `encoder_caps` and
 `trial_mux` run FFmpeg.
 """
 
@@ -99,15 +99,15 @@ def _ask_ffmpeg(*args: str) -> str:
 
 
 def _answers_file() -> Path | None:
-    """Where this FFmpeg binary's answers are kept; None: no scratch directory set (or no
+    """Where this FFmpeg binary's answers are kept; None: no folder for them set (or no
     such binary), so only this process remembers them."""
     binary = shutil.which(tools.ffmpeg)
-    if not tools.scratch_dir or not binary:
+    if not tools.answers_dir or not binary:
         return None
     found = os.stat(binary)
     identity = f"{os.path.realpath(binary)}:{found.st_size}:{found.st_mtime_ns}"
     digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    return Path(tools.scratch_dir) / f".ffmpeg-answers-{digest}.json"
+    return Path(tools.answers_dir) / f"{digest}.json"
 
 
 def _read_answers(path: Path) -> dict:

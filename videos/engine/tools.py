@@ -15,6 +15,7 @@ class Tools:
     memory_limit_mb: int | None = None  # address space of one FFmpeg run
     threads: int | None = None  # threads of one FFmpeg run (None: FFmpeg's own choice)
     scratch_dir: str | None = None  # where trial muxes are written (the system's temp dir)
+    answers_dir: str | None = None  # where FFmpeg's answers are kept (None: in memory only)
     private_folders: tuple[str, ...] = ()  # never named in an error a user may read
 
 
