@@ -20,7 +20,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -72,9 +72,11 @@ MAX_DURATION = 24 * 3600  # seconds; a video whose packets span more is out of o
 # FFmpeg lays a file out by, e.g. when joining; it knows where the last sound ends).
 HEAD_PACKETS = 64
 SEEK_PAST_HEAD = 2 * MAX_DURATION
+HEAD_AND_TAIL = f"%+#{HEAD_PACKETS},+{SEEK_PAST_HEAD}%"  # ffprobe's -read_intervals
 HEADER_SLACK = 0.25  # seconds
 HEADER_SLACK_SHARE = 0.005  # of the packets' span
-PACKET_ENTRIES = "packet=stream_index,pts_time,dts_time,duration_time,flags"
+PACKET_FIELDS = ("stream_index", "pts_time", "dts_time", "duration_time", "flags")
+PACKET_ENTRIES = f"packet={','.join(PACKET_FIELDS)}"
 STDERR_TAIL_LINES = 30
 # What FFmpeg and its libraries print when an allocation fails (or, for a thread's stack,
 # pthread_create's EAGAIN).
@@ -215,17 +217,15 @@ def probe(
     args = [tools.ffprobe, "-v", "error", "-protocol_whitelist", protocols]
     args += ["-max_pixels", str(MAX_DECODED_PIXELS)]
     args += ["-f", demuxer] if demuxer else ["-format_whitelist", ALLOWED_DEMUXERS]
-    args += ["-show_format", "-show_streams", "-of", "json", name]
-    try:
-        completed = subprocess.run(
-            args,
-            capture_output=True,
-            timeout=tools.probe_timeout,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=_before_exec,
-        )
-    except subprocess.TimeoutExpired:
-        raise ProbeError("probing took too long") from None
+    args += ["-show_format", "-show_streams", "-of", "json"]
+    # The first and last packets, which measure its duration (_head_and_tail), come with
+    # the same run: an ffprobe costs a tenth of a second to start. Where reading them
+    # fails (a seek to the end some file refuses), it is asked again without them.
+    packets = [*args, "-show_entries", PACKET_ENTRIES, "-read_intervals", HEAD_AND_TAIL]
+    completed = _run_probe([*packets, name])
+    with_packets = completed.returncode == 0
+    if not with_packets:
+        completed = _run_probe([*args, name])
     stderr = completed.stderr.decode(errors="replace")
     if OVERSIZED_PICTURE in stderr:
         raise ProbeError(f"its pictures are larger than {MAX_DIMENSION}x{MAX_DIMENSION}")
@@ -237,11 +237,31 @@ def probe(
             )
         reason = without_file_name(stderr, path).strip().splitlines()
         raise ProbeError(f"FFmpeg cannot read it ({reason[-1] if reason else 'ffprobe failed'})")
+    data = json.loads(completed.stdout or b"{}")
+    read = [
+        [str(packet.get(entry, "")) for entry in PACKET_FIELDS]
+        for packet in data.get("packets", [])
+    ]
     return _parse_probe(
-        json.loads(completed.stdout or b"{}"),
-        measure_duration=lambda timed: _duration_from_packets(path, timed),
+        data,
+        measure_duration=lambda timed: _duration_from_packets(
+            path, timed, read if with_packets else None
+        ),
         sound_only=sound_only,
     )
+
+
+def _run_probe(args: list[str]) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(
+            args,
+            capture_output=True,
+            timeout=tools.probe_timeout,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_before_exec,
+        )
+    except subprocess.TimeoutExpired:
+        raise ProbeError("probing took too long") from None
 
 
 @dataclass(frozen=True)
@@ -265,21 +285,22 @@ class _PacketTimes:
 
 
 def _duration_from_packets(
-    path: str | os.PathLike | SignedURL, timed: TimedStreams
+    path: str | os.PathLike | SignedURL, timed: TimedStreams, read: list[list[str]] | None = None
 ) -> float | None:
     """How long the video really lasts, by its packets' timestamps: from the first time its
     video or audio shows something to the end of the last of their packets (its time plus
     its duration); packets a player discards (an encoder's priming, an edit list's pre-roll)
     do not count. None when the video stream has no timed packet.
 
-    Cheap for big files (_head_and_tail); every packet is read when that cannot be trusted.
-    Demuxes only; ProbeError when it takes longer than a probe may.
+    Cheap for big files (_head_and_tail; `read`: its packets' fields, where the probe
+    read them already); every packet is read when that cannot be trusted. Demuxes only;
+    ProbeError when it takes longer than a probe may.
     """
     deadline = time.monotonic() + tools.probe_timeout
     lengths = {timed.video: timed.frame_length}
     if timed.audio is not None:
         lengths[timed.audio] = 0.0  # an audio packet that does not say ends where it starts
-    times = _head_and_tail(path, timed, lengths, deadline) or _packet_times(
+    times = _head_and_tail(path, timed, lengths, deadline, read) or _packet_times(
         path, timed.demuxer, lengths, deadline, None
     )
     if times is None or timed.video not in times.starts:
@@ -292,6 +313,7 @@ def _head_and_tail(
     timed: TimedStreams,
     lengths: dict[int, float],
     deadline: float,
+    read: list[list[str]] | None,
 ) -> _PacketTimes | None:
     """The first packets, then a seek far past them, which lands on the last keyframe, and
     every packet from there to the end of the file. None when that cannot be trusted to
@@ -299,8 +321,10 @@ def _head_and_tail(
     (a demuxer without an index may seek to the very end; a file of few packets is read
     whole again, which is cheap); or a stream's start is neither among the first packets
     (a long pre-roll an edit list hides) nor given by FFmpeg (from its first packets)."""
-    read_intervals = f"%+#{HEAD_PACKETS},+{SEEK_PAST_HEAD}%"
-    times = _packet_times(path, timed.demuxer, lengths, deadline, read_intervals)
+    if read is None:
+        times = _packet_times(path, timed.demuxer, lengths, deadline, HEAD_AND_TAIL)
+    else:
+        times = _times_of(read, lengths)
     if times is None or timed.video not in times.read_after_head:
         return None
     for index in times.starts.keys() - times.started_in_head:
@@ -325,7 +349,7 @@ def _packet_times(
     args += ["-max_pixels", str(MAX_DECODED_PIXELS)]
     args += ["-show_entries", PACKET_ENTRIES, "-of", "csv=p=0"]
     args += ["-read_intervals", read_intervals] if read_intervals else []
-    found = _PacketTimes({}, {}, set(), set())
+    found = None
     timed_out = threading.Event()
     with subprocess.Popen(
         [*args, name],
@@ -340,30 +364,37 @@ def _packet_times(
         )
         timer.start()
         try:
-            for line in scan.stdout:  # one line a packet: stream it, a long file has millions
-                # stream_index,pts_time,dts_time,duration_time,flags (side data: lines apart)
-                fields = line.strip().split(",")
-                if len(fields) < 5 or not fields[0].isdigit():
-                    continue
-                found.packets += 1
-                index = int(fields[0])
-                if found.packets > HEAD_PACKETS:
-                    found.read_after_head.add(index)
-                shown = _float(fields[1])
-                if shown is None:  # no presentation time: MPEG streams may give only dts
-                    shown = _float(fields[2])
-                if index not in lengths or "D" in fields[4] or not _finite(shown):
-                    continue
-                end = shown + (_float(fields[3]) or lengths[index])
-                found.starts[index] = min(found.starts.get(index, shown), shown)
-                found.ends[index] = max(found.ends.get(index, end), end)
-                if found.packets <= HEAD_PACKETS:
-                    found.started_in_head.add(index)
+            # one line a packet: streamed, a long file has millions
+            found = _times_of((line.strip().split(",") for line in scan.stdout), lengths)
         finally:
             timer.cancel()
     if timed_out.is_set():
         raise ProbeError("probing took too long")
     return found if scan.returncode == 0 else None
+
+
+def _times_of(packets: Iterable[list[str]], lengths: dict[int, float]) -> _PacketTimes:
+    """What packets' fields (PACKET_FIELDS, in order) say of the streams in `lengths`."""
+    found = _PacketTimes({}, {}, set(), set())
+    for fields in packets:
+        # (side data comes on lines apart)
+        if len(fields) < 5 or not fields[0].isdigit():
+            continue
+        found.packets += 1
+        index = int(fields[0])
+        if found.packets > HEAD_PACKETS:
+            found.read_after_head.add(index)
+        shown = _float(fields[1])
+        if shown is None:  # no presentation time: MPEG streams may give only dts
+            shown = _float(fields[2])
+        if index not in lengths or "D" in fields[4] or not _finite(shown):
+            continue
+        end = shown + (_float(fields[3]) or lengths[index])
+        found.starts[index] = min(found.starts.get(index, shown), shown)
+        found.ends[index] = max(found.ends.get(index, end), end)
+        if found.packets <= HEAD_PACKETS:
+            found.started_in_head.add(index)
+    return found
 
 
 # The picture fields of a file that has none (a sound-only result).

@@ -35,7 +35,8 @@ def clip(tmp_path, extension: str, **options):
 
 @pytest.fixture
 def scans(monkeypatch) -> list:
-    """Every packet read probe makes, as (read_intervals, what it found)."""
+    """Every packet read probe makes by an ffprobe run of its own (beyond the first and
+    last packets its first run reads), as (read_intervals, what it found)."""
     done, scan = [], media._packet_times
 
     def spy(path, demuxer, lengths, deadline, read_intervals):
@@ -48,12 +49,26 @@ def scans(monkeypatch) -> list:
 
 
 @pytest.fixture
+def packet_counts(monkeypatch) -> list:
+    """How many packets each reading of packets went through."""
+    done, times_of = [], media._times_of
+
+    def spy(packets, lengths):
+        found = times_of(packets, lengths)
+        done.append(found.packets)
+        return found
+
+    monkeypatch.setattr(media, "_times_of", spy)
+    return done
+
+
+@pytest.fixture
 def measured(monkeypatch) -> list:
     """The spans probe measures from packets, whether it keeps them or the header's."""
     done, measure = [], media._duration_from_packets
 
-    def spy(path, timed):
-        done.append(measure(path, timed))
+    def spy(path, timed, read):
+        done.append(measure(path, timed, read))
         return done[-1]
 
     monkeypatch.setattr(media, "_duration_from_packets", spy)
@@ -109,7 +124,7 @@ def test_a_file_whose_seek_to_the_end_finds_nothing_is_read_whole(tmp_path, scan
     assert float(ffprobe(path)["format"]["duration"]) == 10 * 3600
     # when it is probed, then every packet is read, and it lasts 5 s
     assert probe(path).duration == pytest.approx(5.0, abs=0.1)
-    assert [read_intervals for read_intervals, _ in scans][1:] == [None]
+    assert [read_intervals for read_intervals, _ in scans] == [None]
 
 
 def test_packets_spanning_more_than_the_limit_are_refused_whatever_the_header_claims(tmp_path):
@@ -141,25 +156,31 @@ def test_a_copy_cut_with_a_long_pre_roll_keeps_its_duration(tmp_path, scans):
     )
     # when it is probed, then it lasts the 30 s shown, not the 40 s packed
     assert probe(cut).duration == pytest.approx(30.1, abs=0.05)
-    # (where the hidden frames end, FFmpeg's start time says: no need to read every packet)
-    [(read_intervals, _)] = scans
-    assert read_intervals
+    # (where the hidden frames end, FFmpeg's start time says: no need to read every packet,
+    # nor any but those the probe's one run read)
+    assert scans == []
 
 
-def test_a_long_file_is_measured_from_its_first_and_last_packets_only(tmp_path, scans):
+def test_a_long_file_is_measured_from_its_first_and_last_packets_only(
+    tmp_path, scans, packet_counts
+):
     # given two minutes with a keyframe every 2 s: 3000 pictures and 5168 sound packets
     path = clip(tmp_path, "mkv", size="160x120", duration=120, extra=["-g", "50"])
     # when it is probed
     assert probe(path).duration == pytest.approx(120, abs=0.05)
-    # then one read of a few hundred packets measured it
-    [(read_intervals, found)] = scans
-    assert read_intervals and found.packets < 500
+    # then a few hundred packets, read by the probe's one ffprobe run, measured it
+    [packets] = packet_counts
+    assert scans == [] and packets < 500
 
 
 def test_every_packet_is_read_when_the_seek_to_the_end_fails(tmp_path, scans, monkeypatch):
-    # given a file whose seek to its end fails
+    # given a file whose seek to its end fails, in the probe's run and in one of its own
     path = claim_duration(clip(tmp_path, "mkv", duration=5), 10 * 3600)
-    scan = media._packet_times
+    run_probe, scan = media._run_probe, media._packet_times
+    failed = subprocess.CompletedProcess([], 1, b"", b"")
+    monkeypatch.setattr(
+        media, "_run_probe", lambda args: failed if "-read_intervals" in args else run_probe(args)
+    )
     monkeypatch.setattr(
         media, "_packet_times", lambda *args: None if args[-1] else scan(*args), raising=True
     )
