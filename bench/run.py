@@ -2,7 +2,7 @@
 server's peak memory while it receives a 1 GB upload, and the page's first paint with
 500 videos (bench/first_paint.py).
 
-    make bench   (or: .venv/bin/python bench/run.py [--only trim|timeline|page|tus|chunks])
+    make bench   (or: .venv/bin/python bench/run.py [--only trim|timeline|page|tus|chunks|peer])
 
 The trims (10 s and 50 s of a minute, 4 minutes of five; 1080p30, a keyframe every 2 s)
 run smart, as the service does by default, against FFmpeg's accurate re-encode, the
@@ -545,6 +545,14 @@ def chunked_encode() -> str:
     ).stdout.strip()
 
 
+def smartcut_peer() -> None:
+    """Our smart trims side by side with the peer tool `smartcut`, installed in its own
+    environment: bench/smartcut_peer.py in a process of its own (and database), which
+    prints its Markdown after ours."""
+    sys.stdout.flush()
+    subprocess.run([sys.executable, str(ROOT / "bench" / "smartcut_peer.py")], check=True)
+
+
 def machine() -> str:
     cpu = next(
         (
@@ -566,9 +574,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only",
-        choices=["trim", "timeline", "page", "tus", "chunks"],
+        choices=["trim", "timeline", "page", "tus", "chunks", "peer"],
         help="run only the trim comparison, the timeline, the page's first paint, or the "
-        "tus upload against the plain one, or a chunked encode on one worker against two",
+        "tus upload against the plain one, or a chunked encode on one worker against two, "
+        "or our smart trims against the peer tool smartcut",
     )
     only = parser.parse_args().only
     if only == "page":
@@ -579,6 +588,9 @@ def main() -> None:
         return
     if only == "chunks":
         print(chunked_encode())
+        return
+    if only == "peer":
+        smartcut_peer()
         return
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / "bench.sqlite3").unlink(missing_ok=True)
@@ -648,7 +660,8 @@ def main() -> None:
     )
     print(f"\n{page_figures}")
     print(f"\n{tus_figures}")
-    print(f"\n{chunk_figures}")
+    print(f"\n{chunk_figures}\n")
+    smartcut_peer()
 
 
 if __name__ == "__main__":
