@@ -1,6 +1,6 @@
 """Chunked encodes on real Celery workers over Redis and PostgreSQL: two workers share
 one long encode's chunks into the single encode's video; a worker killed mid-chunk costs
-only that chunk; a cancel stops every chunk and leaves nothing."""
+only that chunk; a cancel stops every chunk and leaves nothing. One source serves all."""
 
 from pathlib import Path
 
@@ -28,16 +28,19 @@ WORKER_ENV = {
     "JOB_HEARTBEAT_INTERVAL": "1",
     "JOB_HEARTBEAT_TIMEOUT": "3",
 }
+# Three chunks that take seconds each (one thread per FFmpeg, 30 fps out of 10): a
+# worker can be caught mid-chunk.
+SLOW_CHUNKS = {**WORKER_ENV, "ENCODE_CHUNK_SECONDS": "60", "FFMPEG_THREADS": "1"}
 
 
 @pytest.fixture(scope="module")
 def three_minutes(tmp_path_factory) -> Path:
-    return make_source(tmp_path_factory.mktemp("source") / "three.mp4", duration=180)
-
-
-@pytest.fixture(scope="module")
-def one_minute(tmp_path_factory) -> Path:
-    return make_source(tmp_path_factory.mktemp("source") / "one.mp4", duration=60, beep_at=30)
+    """3 minutes at 10 fps, a keyframe every 2 s: a third of the frames at 30 fps to
+    encode and check, the seams and the rate change (to 12 fps) all the same. Not
+    smaller than 320x240: at 160x120 a chunk's opening keyframe is over 1 dB below the
+    frames around it, past what the seam check allows."""
+    folder = tmp_path_factory.mktemp("source")
+    return make_source(folder / "three.mp4", duration=180, rate=10, keyframe_every=20)
 
 
 def queue_encode(api, video_id: int, resolution: str, frame_rate: float = 30) -> int:
@@ -100,7 +103,7 @@ def test_two_workers_encode_a_long_source_in_chunks_into_the_single_encode_s_vid
     # given a 3-minute source, chunks of 20 s, two workers
     video = upload(api, three_minutes).json()[0]
     workers = [start_worker(name, **WORKER_ENV) for name in ("a", "b")]
-    job_id = queue_encode(api, video["id"], "320:240")
+    job_id = queue_encode(api, video["id"], "320:240", frame_rate=12)
     # when
     execute(api)
     state = finished(api, job_id)
@@ -112,21 +115,20 @@ def test_two_workers_encode_a_long_source_in_chunks_into_the_single_encode_s_vid
     assert {c["worker"].split("@")[0] for c in listed} == {w.name for w in workers}
     output = Path(settings.MEDIA_ROOT) / Video.objects.get(pk=state["output_video_id"]).file.name
     single = single_encode(
-        three_minutes, tmp_path / "single.mp4", resolution="320:240", frame_rate=30
+        three_minutes, tmp_path / "single.mp4", resolution="320:240", frame_rate=12
     )
     assert_like_single_encode(
-        output, single, listed, source=three_minutes, resolution="320:240", rate=30
+        output, single, listed, source=three_minutes, resolution="320:240", rate=12
     )
     assert BEEP_AT == 100.0  # the beep checked in sync is 100 s in, past four seams
     assert leftovers() == []
 
 
-def test_a_worker_killed_mid_chunk_costs_only_that_chunk(api, one_minute, start_worker):
-    # given chunks that take seconds each (one thread per FFmpeg, a bigger picture)
-    video = upload(api, one_minute).json()[0]
-    env = {**WORKER_ENV, "FFMPEG_THREADS": "1"}
-    workers = {name: start_worker(name, **env) for name in ("a", "b")}
-    job_id = queue_encode(api, video["id"], "640:480")
+def test_a_worker_killed_mid_chunk_costs_only_that_chunk(api, three_minutes, start_worker):
+    # given chunks that take seconds each
+    video = upload(api, three_minutes).json()[0]
+    workers = {name: start_worker(name, **SLOW_CHUNKS) for name in ("a", "b")}
+    job_id = queue_encode(api, video["id"], "320:240")
     execute(api)
     chunk = wait_for(lambda: helper_chunk(job_id), timeout=JOB_DEADLINE, what="a helper's chunk")
     # when the helper's machine dies: the worker, its pool and its FFmpeg
@@ -142,13 +144,12 @@ def test_a_worker_killed_mid_chunk_costs_only_that_chunk(api, one_minute, start_
     assert leftovers() == []
 
 
-def test_cancel_mid_job_stops_every_chunk_and_leaves_nothing(api, one_minute, start_worker):
+def test_cancel_mid_job_stops_every_chunk_and_leaves_nothing(api, three_minutes, start_worker):
     # given two workers each encoding a chunk
-    video = upload(api, one_minute).json()[0]
-    env = {**WORKER_ENV, "FFMPEG_THREADS": "1"}
+    video = upload(api, three_minutes).json()[0]
     for name in ("a", "b"):
-        start_worker(name, **env)
-    job_id = queue_encode(api, video["id"], "640:480")
+        start_worker(name, **SLOW_CHUNKS)
+    job_id = queue_encode(api, video["id"], "320:240")
     execute(api)
     wait_for(lambda: helper_chunk(job_id), timeout=JOB_DEADLINE, what="chunks on both workers")
     # when
