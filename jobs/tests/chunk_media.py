@@ -211,3 +211,44 @@ def assert_like_single_encode(
     assert abs(video_seconds - float(len(frames) / Fraction(rate))) < 0.05
     assert abs(beep_time(output) - beep_time(source)) < 0.01
     assert probe(output).duration > 0
+
+
+# A normalised join's or edit's long re-encoded part (test_chunks_joins.py and one case
+# on Celery workers): a short silent 320x180@25 clip the parts are made like, and a 10 s
+# one unlike it (256x144@30, a keyframe every second) with a beep at 5 s.
+FIRST_FRAMES = 50  # the short clip's: 2 s at 25 fps
+
+
+def make_unlike_sources(folder: Path) -> tuple[Path, Path]:
+    first = make_source(folder / "first.mp4", duration=2, beep_at=99, size="320x180")
+    long = make_source(
+        folder / "long.mp4", duration=10, beep_at=5, size="256x144", rate=30, keyframe_every=30
+    )
+    return first, long
+
+
+def edit_segments(ids: list[int]) -> list[dict]:
+    """A second of the short clip, then 1.3 s to 9.7 s of the long one: a span starting
+    between two of its frames, long enough for chunks of 2 s."""
+    return [
+        {"video_id": ids[0], "start": "0", "end": "1s"},
+        {"video_id": ids[1], "start": "1300", "end": "9700"},
+    ]
+
+
+def assert_chunked_like_whole(
+    state: dict, chunked: Path, whole: Path, *, first: int, media_root: Path
+) -> None:
+    """A job whose long part was made in chunks (its record `state`) made the video the
+    job made whole does, and left no stored chunk."""
+    assert state["status"] == "succeeded" and state["progress"] == 100
+    listed = state["chunks"]
+    assert len(listed) >= 4
+    assert all(c["status"] == "succeeded" and c["attempts"] == 1 for c in listed)
+    assert_frames_like(chunked, whole, listed, first=first)
+    # the sound as long as the picture, the beep where the part made whole has it
+    video_seconds, audio_seconds = stream_durations(chunked)
+    assert abs(video_seconds - audio_seconds) < 0.1
+    assert abs(video_seconds - stream_durations(whole)[0]) < 0.01
+    assert abs(beep_time(chunked) - beep_time(whole)) < 0.01
+    assert list((media_root / "chunks").rglob("*.*")) == []

@@ -1,6 +1,7 @@
 """Chunked encodes on real Celery workers over Redis and PostgreSQL: two workers share
 one long encode's chunks into the single encode's video; a worker killed mid-chunk costs
-only that chunk; a cancel stops every chunk and leaves nothing. One source serves all."""
+only that chunk; a cancel stops every chunk and leaves nothing. One source serves all.
+An edit's long normalised segment goes through the same chunks on the workers."""
 
 from pathlib import Path
 
@@ -11,8 +12,12 @@ from conftest import upload
 from jobs.models import Job, JobChunk
 from jobs.tests.chunk_media import (
     BEEP_AT,
+    FIRST_FRAMES,
+    assert_chunked_like_whole,
     assert_like_single_encode,
+    edit_segments,
     make_source,
+    make_unlike_sources,
     single_encode,
 )
 from jobs.tests.integration import ffmpeg_processes, wait_for
@@ -168,3 +173,30 @@ def test_cancel_mid_job_stops_every_chunk_and_leaves_nothing(api, three_minutes,
     ).exists()
     assert not Video.objects.filter(kind=Video.Kind.RESULT).exists()
     wait_for(lambda: leftovers() == [], timeout=5, what="the scratch and chunks to be removed")
+
+
+def test_workers_encode_an_edit_s_long_normalised_segment_in_chunks(
+    api, start_worker, tmp_path, settings
+):
+    # given the edit of test_chunks_joins.py, on two workers with chunks of 2 s
+    ids = [video["id"] for video in upload(api, *make_unlike_sources(tmp_path)).json()]
+    for name in ("a", "b"):
+        start_worker(name, **{**WORKER_ENV, "ENCODE_CHUNK_SECONDS": "2"})
+    body = {"request_code": "chunks", "segments": edit_segments(ids), "normalize": True}
+    queued = api.post("/video/process/edit", body, format="json")
+    assert queued.status_code == 200, queued.content
+    # when it runs there, and again here, never split
+    execute(api)
+    state = finished(api, queued.json()["job_id"])
+    settings.CELERY_BROKER_URL, settings.ENCODE_CHUNK_SECONDS = "", 0
+    again = api.post("/video/process/edit", body, format="json").json()["job_id"]
+    executed = api.post("/video/process/execute", {"request_code": "chunks"}, format="json")
+    assert executed.status_code == 200, executed.content
+    # then
+    media_root = Path(settings.MEDIA_ROOT)
+    outputs = [
+        media_root / Job.objects.get(pk=job_id).output_video.file.name
+        for job_id in (queued.json()["job_id"], again)
+    ]
+    assert_chunked_like_whole(state, *outputs, first=FIRST_FRAMES // 2, media_root=media_root)
+    assert leftovers() == []

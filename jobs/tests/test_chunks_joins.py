@@ -8,27 +8,18 @@ import pytest
 from conftest import upload
 from jobs.models import Job
 from jobs.tests.chunk_media import (
-    assert_frames_like,
-    beep_time,
-    make_source,
-    stream_durations,
+    FIRST_FRAMES,
+    assert_chunked_like_whole,
+    edit_segments,
+    make_unlike_sources,
 )
 
 pytestmark = pytest.mark.django_db
 
-FIRST_FRAMES = 50  # the first input: 2 s at 25 fps, the target every part is made like
-
 
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory) -> tuple[Path, Path]:
-    """A short silent 320x180@25 clip, and a 10 s one unlike it (256x144@30, a keyframe
-    every second) with a beep at 5 s."""
-    folder = tmp_path_factory.mktemp("joins")
-    first = make_source(folder / "first.mp4", duration=2, beep_at=99, size="320x180")
-    long = make_source(
-        folder / "long.mp4", duration=10, beep_at=5, size="256x144", rate=30, keyframe_every=30
-    )
-    return first, long
+    return make_unlike_sources(tmp_path_factory.mktemp("joins"))
 
 
 def in_chunks_and_whole(api, settings, path: str, body: dict) -> tuple[dict, Path, Path]:
@@ -48,22 +39,6 @@ def in_chunks_and_whole(api, settings, path: str, body: dict) -> tuple[dict, Pat
     return states[0], *outputs
 
 
-def assert_chunked_like_whole(
-    state: dict, chunked: Path, whole: Path, *, first: int, media_root: Path
-) -> None:
-    assert state["status"] == "succeeded" and state["progress"] == 100
-    listed = state["chunks"]
-    assert len(listed) >= 4
-    assert all(c["status"] == "succeeded" and c["attempts"] == 1 for c in listed)
-    assert_frames_like(chunked, whole, listed, first=first)
-    # the sound as long as the picture, the beep where the part made whole has it
-    video_seconds, audio_seconds = stream_durations(chunked)
-    assert abs(video_seconds - audio_seconds) < 0.1
-    assert abs(video_seconds - stream_durations(whole)[0]) < 0.01
-    assert abs(beep_time(chunked) - beep_time(whole)) < 0.01
-    assert list((media_root / "chunks").rglob("*.*")) == []
-
-
 def test_a_normalised_concat_encodes_its_long_unlike_part_in_chunks(api, sources, settings):
     # given the short clip and the long unlike one, uploaded
     settings.FFMPEG_MAX_RUNS = 2
@@ -80,16 +55,11 @@ def test_a_normalised_concat_encodes_its_long_unlike_part_in_chunks(api, sources
 
 
 def test_an_edit_encodes_its_long_normalised_segment_in_chunks(api, sources, settings):
-    # given a second of the short clip, then 1.3 s to 9.7 s of the long unlike one: a
-    # span starting between two of its frames
+    # given a second of the short clip, then 1.3 s to 9.7 s of the long unlike one
     ids = [video["id"] for video in upload(api, *sources).json()]
-    segments = [
-        {"video_id": ids[0], "start": "0", "end": "1s"},
-        {"video_id": ids[1], "start": "1300", "end": "9700"},
-    ]
     # when
     state, chunked, whole = in_chunks_and_whole(
-        api, settings, "/video/process/edit", {"segments": segments, "normalize": True}
+        api, settings, "/video/process/edit", {"segments": edit_segments(ids), "normalize": True}
     )
     # then
     assert_chunked_like_whole(
