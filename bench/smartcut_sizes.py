@@ -143,11 +143,13 @@ def main() -> None:
                 remembered.cache_clear()
             capabilities.trial_mux.cache_clear()
 
-        first_ever = {}
+        trimmed = set()
         for name, source_name, start, end in TRIMS:
             source = run.WORK / source_name
-            if source_name not in first_ever:  # nothing known of FFmpeg yet for its kind
-                first_ever[source_name] = timed_trim(source_name, start, end)[0]
+            first = None
+            if source_name not in trimmed:  # nothing known of FFmpeg yet for its kind
+                trimmed.add(source_name)
+                first = timed_trim(source_name, start, end)[0]
             forget_in_memory()
             after_restart = timed_trim(source_name, start, end)[0]
             plain = run.WORK / f"plain-accurate{source.suffix}"
@@ -171,7 +173,7 @@ def main() -> None:
                     name,
                     statistics.median(seconds),
                     after_restart,
-                    first_ever.pop(source_name, None),
+                    first,
                     job.outcome.get("trim_method"),
                     statistics.median(accurate),
                     span_bytes(result) / span_bytes(source, start, end),
