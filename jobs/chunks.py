@@ -1,5 +1,7 @@
 """Chunked encodes on the jobs' side: a long encode's chunks (videos/engine/chunks.py) as
-JobChunk rows, each a unit of work any worker takes.
+JobChunk rows, each a unit of work any worker takes. What is encoded is a span of a
+source with the encoder settings (the row's `work`), whichever kind of job asks: an
+encode's whole source, a normalised join's or an edit's long re-encoded part.
 
 The job's own run coordinates: it plans the chunks, encodes some itself, has others
 help (a Celery message per chunk with a broker; more of this machine's FFmpeg slots
