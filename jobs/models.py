@@ -72,7 +72,9 @@ class Job(models.Model):
 
 class JobChunk(models.Model):
     """One chunk of a chunked encode (videos/engine/chunks.py): a unit of work any worker
-    takes. Its `work` says all a worker needs: the source video and the output plan."""
+    takes. Its `work` says all a worker needs: the source video, the span of it being
+    encoded (a whole encode's, or one long re-encoded part of a join or an edit) and the
+    encoder settings."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
