@@ -150,14 +150,15 @@ def raw_stream(path: Path) -> tuple[list[tuple[float, bool, str]], bytes]:
 
 
 def assert_copied_byte_for_byte(source: Path, result: Path, copied: tuple[float, float]):
-    """The source's packets from the keyframe shown at `copied[0]` up to the one shown at
-    `copied[1]` (less an open GOP's leading pictures) are in the result, one after
-    another and unchanged, and so is the source's extradata."""
+    """The source's packets from the keyframe shown at `copied[0]` up to the first one
+    shown at `copied[1]` (a keyframe, or any frame where the codec decodes in order),
+    less an open GOP's leading pictures, are in the result, one after another and
+    unchanged, and so is the source's extradata."""
     theirs, their_record = raw_stream(source)
     ours, our_record = raw_stream(result)
     first = next(i for i, (time, key, _) in enumerate(theirs) if key and time >= copied[0] - 1e-3)
     stop = next(
-        (i for i, (time, key, _) in enumerate(theirs) if key and time >= copied[1] - 1e-3),
+        (i for i, (time, _, _) in enumerate(theirs) if i > first and time >= copied[1] - 1e-3),
         len(theirs),
     )
     span = [digest for time, _, digest in theirs[first:stop] if time >= copied[0] - 1e-3]

@@ -165,9 +165,10 @@ def _seek_before(
 # A copy starts at a keyframe and, unless it runs to the video's end, stops at one.
 TOO_FEW_KEYFRAMES = "the range holds too few keyframes to copy any of it unchanged"
 # Codecs whose frames are decoded in the order they are shown (VP8 and VP9 keep an
-# alternate reference hidden in the packet of a frame shown): a copy may stop after any
-# frame, so the end of a range is copied too, and no tail is encoded.
-IN_ORDER = {"vp8", "vp9"}
+# alternate reference hidden in the packet of a frame shown; WMV2 and MS-MPEG-4 have no
+# B-frames): a copy may stop after any frame, so the end of a range is copied too, and
+# no tail is encoded.
+IN_ORDER = {"vp8", "vp9", "wmv2", "msmpeg4v3"}
 
 
 def plan_cut(scan: Scan, *, start: float, end: float, exact_seek: bool) -> CutPlan:
