@@ -27,6 +27,9 @@ import run  # noqa: E402  (bench/run.py: its work folder, sources and Django set
 import smartcut_sizes  # noqa: E402  (the bench trims' sources, sizes and packet digests)
 
 PEER_VERSION = "1.7"
+# Seconds the peer may take on one case: it re-encodes AV1 with a slow encoder (642 s
+# for 4.3 s of 720p here), which would hold up the whole run.
+PEER_TIMEOUT = 180
 PEER_VENV = run.WORK / "peer-venv"
 SOURCES = run.WORK / "peer"
 GRAY = (64, 36)  # the size frames are compared at
@@ -279,12 +282,16 @@ def measure(case: Case, tool: str, seconds: float, method: str, result: Path | N
 def run_peer(command: Path, case: Case, output: Path) -> tuple[float, str, Path | None]:
     end = f"{case.end:g}" if case.end is not None else "end"
     started = time.perf_counter()
-    done = subprocess.run(
-        [str(command), str(source_of(case)), str(output), "--keep", f"{case.start:g},{end}"],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
+    try:
+        done = subprocess.run(
+            [str(command), str(source_of(case)), str(output), "--keep", f"{case.start:g},{end}"],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=PEER_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        return PEER_TIMEOUT, f"stopped after {PEER_TIMEOUT} s", None
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         why = (done.stderr.strip().splitlines() or ["no message"])[-1][:80]
