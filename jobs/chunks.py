@@ -191,6 +191,10 @@ def _discard_files(chunks: list[JobChunk]) -> None:
             JobChunk.objects.filter(pk=chunk.pk).update(output="")
 
 
+def _plan(chunk: JobChunk) -> OutputPlan:
+    return OutputPlan(**chunk.work["plan"])
+
+
 def _expected_frames(chunk: JobChunk) -> float:
     if chunk.end_frame is not None:
         return chunk.end_frame - chunk.first_frame
@@ -212,7 +216,7 @@ def _encode(
 ) -> int:
     """Encode one chunk's frames into `output` (FFmpeg only, no database); how many it
     holds, which must be what was planned."""
-    plan = OutputPlan(**chunk.work["plan"])
+    plan = _plan(chunk)
     planned = engine.Chunk(chunk.index, chunk.first_frame, chunk.end_frame, chunk.seek)
     run_ffmpeg(
         engine.chunk_args(
@@ -241,9 +245,7 @@ def _encode(
 def _store(chunk: JobChunk, path: Path, frames: int) -> bool:
     """Keep an encoded chunk for the join and record it; False (and nothing kept) if the
     chunk was given back or cancelled meanwhile."""
-    name = storage.store(
-        path, f"{FOLDER}/job{chunk.job_id}/{chunk.index:04d}.{engine.CHUNK_EXTENSION}"
-    )
+    name = storage.store(path, f"{FOLDER}/job{chunk.job_id}/{chunk.index:04d}{path.suffix}")
     if _finish(
         chunk,
         Status.SUCCEEDED,
@@ -289,7 +291,7 @@ def chunk_run(*, chunk: JobChunk) -> None:
         video = Video.objects.get(pk=chunk.work["video_id"])
         source = _readable(video.file.name)
         with storage.scratch_dir(scratch_prefix(chunk.job_id, chunk.index)) as workdir:
-            output = Path(workdir) / f"chunk.{engine.CHUNK_EXTENSION}"
+            output = Path(workdir) / f"chunk.{engine.chunk_extension(_plan(chunk))}"
             frames = _encode(
                 chunk,
                 source=source,
@@ -330,7 +332,8 @@ class _LocalRun:
         self.frames: int | None = None
         self.error: BaseException | None = None
         self.stop = threading.Event()
-        self.output = workdir / f"encoded{chunk.index:04d}.{engine.CHUNK_EXTENSION}"
+        extension = engine.chunk_extension(_plan(chunk))
+        self.output = workdir / f"encoded{chunk.index:04d}.{extension}"
         self.thread = threading.Thread(
             target=self._run, args=(source, demuxer), name=f"chunk-{chunk.index}", daemon=True
         )
@@ -542,8 +545,9 @@ def encode_in_chunks(
     """Encode the picture of `source`'s span [start, end) (both, or neither: the whole)
     to `plan` in chunks on any workers and join them by copy into `output`, written with
     `options`, with `sound` muxed in; False, doing nothing, when the span is short or
-    cannot be split (then the caller encodes it whole). Cancel and failures stop every
-    chunk; stored chunks are removed at the end."""
+    cannot be split, or when its encoded chunks would not join into one stream (then the
+    caller encodes it whole). Cancel and failures stop every chunk; stored chunks are
+    removed at the end."""
     planned, reason = engine.plan_chunks(
         source=source,
         demuxer=video.demuxer,
@@ -577,20 +581,24 @@ def encode_in_chunks(
             workdir=workdir,
             sound_args=sound and (sound.args, length),
         ).run()
-        _join(
+        joined = _join(
             rows,
             monitor,
+            extension=engine.chunk_extension(plan),
             sound=sound and sound.path,
             options=options,
             output=output,
             workdir=workdir,
             duration=length,
         )
+        if not joined:
+            _discard_files(list(rows))
+            rows.delete()  # the job's record lists the chunks its result is made of
     finally:
         _wait_stopped(job)
         _discard_files(list(JobChunk.objects.filter(job=job)))
         _sweep(job.pk)
-    return True
+    return joined
 
 
 def _wait_stopped(job: Job) -> None:
@@ -608,24 +616,36 @@ def _join(
     rows,
     monitor,
     *,
+    extension: str,
     sound: Path | None,
     options: dict,
     output: Path,
     workdir: Path,
     duration: float,
-) -> None:
-    """The chunks joined by copy, with the sound (encoded once over the whole)."""
+) -> bool:
+    """The chunks (written as `extension`) joined by copy, with the sound (encoded once
+    over the whole); False, joining nothing, if their stream headers differ."""
     with ExitStack() as fetched:
         names = []
         for chunk in rows.order_by("index"):
             local = fetched.enter_context(storage.local_path(chunk.output))
-            link = workdir / f"chunk{chunk.index:04d}.{engine.CHUNK_EXTENSION}"
+            link = workdir / f"chunk{chunk.index:04d}.{extension}"
             link.symlink_to(local)  # the concat demuxer takes plain names beside its list
             names.append(link)
+        if reason := engine.header_difference(names):
+            logger.warning("encoded whole after all, its chunks not joined: %s", reason)
+            return False
         list_file = workdir / engine.LIST_NAME
         list_file.write_text(engine.concat_list(names))
         monitor.run(
-            engine.join_args(list_file=list_file, sound=sound, options=options, output=output),
+            engine.join_args(
+                list_file=list_file,
+                extension=extension,
+                sound=sound,
+                options=options,
+                output=output,
+            ),
             duration,
             span=(1 - JOIN_SHARE, 1),
         )
+    return True

@@ -28,13 +28,26 @@ from .media import FORMATS, FFmpegError, SignedURL, file_url, input_of
 from .pipelines import EXACT_SEEK_DEMUXERS, OutputPlan, audio_options, video_options
 from .tools import tools
 
-# Encoders whose chunks join by copy into one valid stream: constant quality (CRF), the
-# same parameter sets from the same settings, a closed GOP starting each chunk.
-CHUNKED_ENCODERS = {"libx264", "libx265"}
-# Containers the join writes, and the one the chunks are written in meanwhile (its
-# timescale counts whole frames, so the join's timestamps stay exact).
-JOINED_CONTAINERS = {"mp4", "mov", "mkv"}
-CHUNK_EXTENSION = "mp4"
+# Encoders whose chunks join by copy into one valid stream (constant quality, the same
+# stream headers from the same settings, each chunk starting on a keyframe and referring
+# to nothing outside it), and the container each one's chunks are written in meanwhile:
+# one whose timestamps count whole frames (mp4's timescale, IVF's time base of one
+# frame), so the join's stay exact. Matroska's milliseconds would round each chunk's
+# length, the join drifting a millisecond a seam; mp4 cannot hold VP8 in FFmpeg 5.1.
+CHUNK_CONTAINERS = {
+    "libx264": "mp4",
+    "libx265": "mp4",
+    "libvpx": "ivf",
+    "libvpx-vp9": "ivf",
+    "libaom-av1": "ivf",
+    "libsvtav1": "ivf",
+}
+CHUNK_DEMUXERS = {"mp4": "mov", "ivf": "ivf"}  # a chunk container's muxer: its extension
+# Encoders told to make the chunk's first frame a keyframe. VP8, VP9 and AV1 streams
+# always start with one, and libaom told so at frame 0 makes frame 1 a second one.
+FORCED_FIRST_KEYFRAME = {"libx264", "libx265"}
+# Containers the join writes.
+JOINED_CONTAINERS = {"mp4", "mov", "mkv", "webm"}
 SEEK_PAST_KEYFRAME = 0.0005  # seconds: less than any frame; a seek lands on the keyframe
 LIST_NAME = "chunks.txt"
 
@@ -61,13 +74,18 @@ class Chunk:
 
 def refusal(*, plan: OutputPlan, demuxer: str) -> str | None:
     """Why an encode to `plan` is not split, or None if it can be."""
-    if plan.video_encoder not in CHUNKED_ENCODERS:
+    if plan.video_encoder not in CHUNK_CONTAINERS:
         return f"{plan.video_encoder} chunks are not joined by copy here"
     if plan.extension not in JOINED_CONTAINERS:
         return f"a {plan.extension} output is not joined from chunks here"
     if demuxer not in EXACT_SEEK_DEMUXERS:
         return "the source's container does not seek exactly to a keyframe"
     return None
+
+
+def chunk_extension(plan: OutputPlan) -> str:
+    """The container (its extension and muxer) the plan's chunks are written in."""
+    return CHUNK_CONTAINERS[plan.video_encoder]
 
 
 def first_frame(keyframe: float, frame_rate: str) -> int:
@@ -178,8 +196,8 @@ def chunk_args(
             picture,
             str(output),
             **video_options(plan),
-            force_key_frames="0",
-            f=FORMATS[CHUNK_EXTENSION].muxer,
+            **({"force_key_frames": "0"} if plan.video_encoder in FORCED_FIRST_KEYFRAME else {}),
+            f=chunk_extension(plan),
         )
         .global_args("-copyts", "-start_at_zero")
         .compile(cmd=tools.ffmpeg, overwrite_output=True)
@@ -200,16 +218,18 @@ def concat_list(chunk_files: list[Path]) -> str:
     return "".join(f"file '{path.name}'\n" for path in chunk_files)
 
 
-def join_args(*, list_file: Path, sound: Path | None, options: dict, output: Path) -> list[str]:
-    """The encoded chunks (listed in `list_file`, beside it) joined by copy, with the
-    sound muxed in: one file written with `options` (its muxer's, the caller's)."""
-    chunk_demuxers = ",".join(sorted(FORMATS[CHUNK_EXTENSION].demuxers))
+def join_args(
+    *, list_file: Path, extension: str, sound: Path | None, options: dict, output: Path
+) -> list[str]:
+    """The encoded chunks (listed in `list_file`, beside it, in the `extension`
+    container) joined by copy, with the sound muxed in: one file written with `options`
+    (its muxer's, the caller's)."""
     parts = ffmpeg.input(
         str(list_file),
         f="concat",
         safe=1,
         protocol_whitelist="file",
-        format_whitelist=f"concat,{chunk_demuxers}",
+        format_whitelist=f"concat,{CHUNK_DEMUXERS[extension]}",
     )
     streams = [parts["v:0"]]
     if sound is not None:
@@ -223,28 +243,51 @@ def join_args(*, list_file: Path, sound: Path | None, options: dict, output: Pat
     )
 
 
-def frame_count(path: Path) -> int:
-    """How many pictures an encoded chunk holds (its packets: no decoding)."""
+# What a decoder of the joined stream learns from its first chunk only (the concat
+# demuxer keeps the first file's stream parameters): its codec private data (avcC, hvcC,
+# av1C), and the profile, level and picture format a muxer writes VP8's and VP9's from.
+HEADER_FIELDS = (
+    "codec_name",
+    "profile",
+    "level",
+    "pix_fmt",
+    "width",
+    "height",
+    "color_range",
+    "color_space",
+    "color_transfer",
+    "color_primaries",
+    "extradata_hash",
+)
+
+
+def _probe_stream(path: Path, *options: str) -> dict:
     completed = subprocess.run(
-        [
-            tools.ffprobe,
-            "-v",
-            "error",
-            "-protocol_whitelist",
-            "file",
-            "-select_streams",
-            "v:0",
-            "-count_packets",
-            "-show_entries",
-            "stream=nb_read_packets",
-            "-of",
-            "json",
-            file_url(path),
-        ],
+        [tools.ffprobe, "-v", "error", "-protocol_whitelist", "file", "-select_streams", "v:0"]
+        + [*options, "-of", "json", file_url(path)],
         capture_output=True,
         text=True,
         timeout=tools.probe_timeout,
     )
     if completed.returncode != 0:
         raise FFmpegError(f"an encoded chunk cannot be read: {completed.stderr.strip()[-500:]}")
-    return int(json.loads(completed.stdout)["streams"][0]["nb_read_packets"])
+    return json.loads(completed.stdout)["streams"][0]
+
+
+def header_difference(chunk_files: list[Path]) -> str | None:
+    """Why encoded chunks do not join into one stream, their headers differing (the
+    same settings make the same ones, but not an encoder of another version on another
+    worker), or None."""
+    entries = ["-show_data_hash", "sha256", "-show_entries", f"stream={','.join(HEADER_FIELDS)}"]
+    first = _probe_stream(chunk_files[0], *entries)
+    for index, path in enumerate(chunk_files[1:], start=1):
+        header = _probe_stream(path, *entries)
+        if differs := [field for field in HEADER_FIELDS if header.get(field) != first.get(field)]:
+            return f"chunk {index}'s stream differs from the first one's in {', '.join(differs)}"
+    return None
+
+
+def frame_count(path: Path) -> int:
+    """How many pictures an encoded chunk holds (its packets: no decoding)."""
+    stream = _probe_stream(path, "-count_packets", "-show_entries", "stream=nb_read_packets")
+    return int(stream["nb_read_packets"])
