@@ -10,7 +10,12 @@ from django.conf import settings
 from conftest import upload
 from jobs import chunks as job_chunks
 from jobs.models import Job, JobChunk
-from jobs.tests.chunk_media import assert_like_single_encode, make_source, single_encode
+from jobs.tests.chunk_media import (
+    assert_like_single_encode,
+    make_source,
+    queue_encode,
+    single_encode,
+)
 from videos.engine import chunks, pipelines
 from videos.engine.media import with_threads
 from videos.engine.tools import configure, tools
@@ -27,16 +32,6 @@ def long_source(tmp_path_factory) -> Path:
     return make_source(folder / "long.mp4", duration=60, beep_at=40)
 
 
-def encode(api, video_id: int, code: str = "chunks") -> int:
-    response = api.post(
-        "/video/process/encoding",
-        {"request_code": code, "video_id": video_id, **TARGET},
-        format="json",
-    )
-    assert response.status_code == 200, response.content
-    return response.json()["job_id"]
-
-
 def stored_chunks() -> list[Path]:
     return list((Path(settings.MEDIA_ROOT) / "chunks").rglob("*.*"))
 
@@ -48,7 +43,7 @@ def test_a_long_encode_runs_in_chunks_that_join_into_the_single_encode_s_video(
     settings.ENCODE_CHUNK_SECONDS = 10
     settings.FFMPEG_MAX_RUNS = 2
     video = upload(api, long_source).json()[0]
-    job_id = encode(api, video["id"])
+    job_id = queue_encode(api, video["id"], **TARGET)
     # when
     response = api.post("/video/process/execute", {"request_code": "chunks"}, format="json")
     # then
@@ -73,7 +68,7 @@ def test_a_long_encode_runs_in_chunks_that_join_into_the_single_encode_s_video(
 def test_a_short_encode_runs_whole(api, uploaded, settings):
     # given a 2 s clip, shorter than two chunks
     settings.ENCODE_CHUNK_SECONDS = 1
-    job_id = encode(api, uploaded["id"])
+    job_id = queue_encode(api, uploaded["id"], **TARGET)
     # when
     api.post("/video/process/execute", {"request_code": "chunks"}, format="json")
     # then
