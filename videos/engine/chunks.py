@@ -139,7 +139,7 @@ def plan_chunks(
     """The chunks of an encode of `source`'s span [start, end) (end None: to its end,
     `duration`) to `plan`, or ([], why not). Frames count from the span's start."""
     length = (duration if end is None else end) - start
-    if length <= 2 * chunk_seconds:
+    if chunk_seconds <= 0 or length <= 2 * chunk_seconds:  # 0: never split, nothing to log
         return [], None
     if reason := refusal(plan=plan, demuxer=demuxer):
         return [], reason
