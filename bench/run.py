@@ -90,28 +90,31 @@ def median_of(runs: int, action) -> float:
     return statistics.median(timed(action) for _ in range(runs))
 
 
+def trim_through_service(video, start: float, end: float):
+    """Trim `video` from `start` to `end` s as a client would (queue, then execute):
+    its job, finished. Needs setup_django first."""
+    from jobs import services
+
+    job = services.job_queue(
+        request_code="bench",
+        kind="trim",
+        params={"video_id": video.id, "trim_start_ms": start * 1000, "trim_end_ms": end * 1000},
+    )
+    services.jobs_execute(request_code="bench")
+    job.refresh_from_db()
+    return job
+
+
 def our_trims() -> dict[str, tuple[float, str]]:
     """Each trim through the service with its default (smart) method, the median of
     three runs: seconds, method. One trim first, untimed: a server process has the
     trial mux of a result's kind cached after its first job of that kind."""
-    from jobs import services
     from videos.services import video_import
 
     videos = {name: video_import(path=WORK / name) for name in {t[1] for t in TRIMS}}
 
     def trim(source: str, start: float, end: float):
-        job = services.job_queue(
-            request_code="bench",
-            kind="trim",
-            params={
-                "video_id": videos[source].id,
-                "trim_start_ms": start * 1000,
-                "trim_end_ms": end * 1000,
-            },
-        )
-        services.jobs_execute(request_code="bench")
-        job.refresh_from_db()
-        return job
+        return trim_through_service(videos[source], start, end)
 
     trim("minute.mp4", 1, 3)
     results = {}

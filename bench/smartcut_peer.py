@@ -310,24 +310,13 @@ def main() -> None:
     started = time.strftime("%Y-%m-%d %H:%M")
     try:
         run.setup_django(media_root)
-        from jobs import services
         from videos.services import video_import
 
         def ours(case: Case) -> tuple[float, str, Path | None]:
             video = video_import(path=source_of(case))
             end = case.end if case.end is not None else video.duration
             began = time.perf_counter()
-            job = services.job_queue(
-                request_code="bench",
-                kind="trim",
-                params={
-                    "video_id": video.id,
-                    "trim_start_ms": case.start * 1000,
-                    "trim_end_ms": end * 1000,
-                },
-            )
-            services.jobs_execute(request_code="bench")
-            job.refresh_from_db()
+            job = run.trim_through_service(video, case.start, end)
             seconds = time.perf_counter() - began
             if job.status != "succeeded":
                 return seconds, f"failed: {job.error}", None

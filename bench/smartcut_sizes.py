@@ -112,25 +112,13 @@ def main() -> None:
     rows, load_before = [], os.getloadavg()[0]
     try:
         run.setup_django(media_root)
-        from jobs import services
         from videos.engine import capabilities
         from videos.services import video_import
 
         videos = {name: video_import(path=run.WORK / name) for name in PLAIN}
 
         def trim(source: str, start: float, end: float):
-            job = services.job_queue(
-                request_code="bench",
-                kind="trim",
-                params={
-                    "video_id": videos[source].id,
-                    "trim_start_ms": start * 1000,
-                    "trim_end_ms": end * 1000,
-                },
-            )
-            services.jobs_execute(request_code="bench")
-            job.refresh_from_db()
-            return job
+            return run.trim_through_service(videos[source], start, end)
 
         def timed_trim(source: str, start: float, end: float):
             started = time.perf_counter()
