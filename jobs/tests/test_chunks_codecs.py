@@ -3,8 +3,6 @@ the service writes it in, its chunks (written as IVF) joined by copy into the si
 encode's video, which Chromium plays; chunks whose stream headers differ are not
 joined."""
 
-import base64
-import os
 import subprocess
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from jobs.tests.chunk_media import (
     queue_encode,
     single_encode,
 )
-from jobs.tests.test_smartcut_chromium import CHROMIUM, LOAD, PAGE, PLAY, SHOW, rgb_luma
+from jobs.tests.test_smartcut_chromium import PLAY, SHOW, rgb_luma, video_page
 from videos.engine import chunks, pipelines
 
 pytestmark = pytest.mark.django_db
@@ -133,29 +131,17 @@ def test_a_chunk_is_encoded_with_the_single_encode_s_settings_and_threads(settin
 @pytest.mark.slow
 @pytest.mark.browser
 def test_chromium_plays_a_vp9_webm_made_in_chunks(api, settings, source):
-    if not CHROMIUM.exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"Chromium is not at {CHROMIUM}")
-        pytest.skip(f"Chromium is not at {CHROMIUM}")
-    sync_api = pytest.importorskip("playwright.sync_api")
     # given an encode made in chunks
     state, output = run(
         api, settings, source, video_codec="libvpx-vp9", audio_codec="libopus", container="webm"
     )
     seams = [index for c in state["chunks"] for index in (c["first_frame"], c["end_frame"] - 1)]
     # when Chromium seeks to each chunk's first and last frame, then plays it through
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page()
-        page.set_content(PAGE)
-        page.evaluate(LOAD, [base64.b64encode(output.read_bytes()).decode(), "video/webm"])
+    with video_page(output, "video/webm") as page:
         shown = {
             index: page.evaluate(SHOW, (index + 0.5) / TARGET["frame_rate"]) for index in seams
         }
         played = page.evaluate(PLAY)
-        browser.close()
     # then it shows FFmpeg's pictures there, and plays with no error nor corrupted frame
     for index, picture in shown.items():
         assert picture["error"] is None
