@@ -556,6 +556,7 @@ def encode_in_chunks(
         chunk_seconds=settings.ENCODE_CHUNK_SECONDS,
         start=start,
         end=end,
+        facts=video.stream_facts,
     )
     if not planned:
         if reason:

@@ -157,7 +157,7 @@ def video_scan(video: Video) -> cutscan.Scan:
             _scans.move_to_end(key)
             return _scans[key]
     with storage.local_path(video.file.name) as source:
-        found = cutscan.scan(source, video.demuxer)
+        found = cutscan.scan(source, video.demuxer, video.stream_facts)
     with _scans_lock:
         _scans[key] = found
         while len(_scans) > SCANS_KEPT:

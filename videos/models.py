@@ -52,6 +52,11 @@ class Video(models.Model):
     audio_sample_rate = models.PositiveIntegerField(null=True, blank=True)
     audio_channels = models.PositiveSmallIntegerField(null=True, blank=True)
     audio_channel_layout = models.CharField(max_length=50, blank=True)
+    stream_facts = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="the video stream's parameters as ffprobe says them, for smart cuts",
+    )
 
     class Meta:
         ordering = ["id"]

@@ -180,6 +180,7 @@ def timeline_make(*, video_id: int, attempt: uuid.UUID | str) -> None:
                 has_audio=bool(video.audio_codec),
                 workdir=Path(work),
                 on_progress=heartbeat,
+                facts=video.stream_facts,
             )
             folder = timeline_folder(video_id, attempt)
             sprites = [storage.store(path, f"{folder}/{path.name}") for path in made.sprites]

@@ -276,6 +276,7 @@ def _cut_picture(
             workdir=scratch,
             output=output,
             runner=monitor,
+            facts=video.stream_facts,
         )
         return {"method": "smart"}
     except smartcut.NotSmart as refusal:

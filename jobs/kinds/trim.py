@@ -185,7 +185,7 @@ def _cut(
     poster: Path,
 ) -> smartcut.CutResult:
     if mode == Mode.KEYFRAME:
-        real_start = smartcut.keyframe_before(source, video.demuxer, plan.start)
+        real_start = smartcut.keyframe_before(source, video.demuxer, plan.start, video.stream_facts)
         args = smartcut.keyframe_args(
             source=source,
             demuxer=video.demuxer,
@@ -211,6 +211,7 @@ def _cut(
                 output=output,
                 runner=monitor,
                 poster=poster,
+                facts=video.stream_facts,
             )
         except smartcut.NotSmart as refusal:
             logger.info("not cut smartly, re-encoding the range: %s", refusal.detail)

@@ -735,6 +735,53 @@ def test_a_smart_trims_poster_is_made_by_its_own_ffmpeg_run(api, tmp_path, monke
     assert ffprobe(poster)["streams"][0]["width"] == 320
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_smart_trim_reads_the_stream_facts_its_upload_kept(api, tmp_path, monkeypatch):
+    # given an uploaded clip, whose probe kept what a cut's parts must share
+    source = make_source(tmp_path / "facts.mp4", X264, "aac")
+    video = upload(api, source).json()[0]
+    kept = Video.objects.get(pk=video["id"]).stream_facts
+    asked = cutscan.probe_stream(source, "mov")
+    assert cutscan.source_stream(kept) == asked
+    ffprobes = []
+    popen = subprocess.Popen
+
+    def recording(args, *rest, **options):
+        if args[0].endswith("ffprobe"):
+            ffprobes.append(args[-1])
+        return popen(args, *rest, **options)
+
+    monkeypatch.setattr(subprocess, "Popen", recording)
+
+    # when it is trimmed smartly
+    job_id = trim(api, video["id"], *CUT)
+    execute(api)
+
+    # then ffprobe read only the result, and the cut is exact
+    job = Job.objects.get(pk=job_id)
+    assert job.outcome["trim_method"] == "smart", job.error
+    result = output_path(job_id, Path(job.output_video.file.storage.location))
+    assert [Path(path).suffix for path in ffprobes] == [result.suffix]
+    assert "origin" not in " ".join(ffprobes)
+    assert_exact(source, result, CUT[0] / 1000, CUT[1] / 1000)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_video_probed_before_facts_were_kept_is_still_cut_smartly(api, tmp_path):
+    # given a clip stored before its probe kept its stream facts
+    source = make_source(tmp_path / "older.mp4", X264, "aac")
+    video = upload(api, source).json()[0]
+    Video.objects.filter(pk=video["id"]).update(stream_facts={})
+
+    # when it is trimmed smartly, then ffprobe is asked, and the cut is exact
+    job_id = trim(api, video["id"], *CUT)
+    execute(api)
+    job = Job.objects.get(pk=job_id)
+    assert job.outcome["trim_method"] == "smart", job.error
+    result = output_path(job_id, Path(job.output_video.file.storage.location))
+    assert_exact(source, result, CUT[0] / 1000, CUT[1] / 1000)
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_keyframe_mode_copies_from_the_keyframe_before_the_start(api, tmp_path):

@@ -135,16 +135,18 @@ def plan_chunks(
     chunk_seconds: float,
     start: float = 0.0,
     end: float | None = None,
+    facts: dict | None = None,
 ) -> tuple[list[Chunk], str | None]:
     """The chunks of an encode of `source`'s span [start, end) (end None: to its end,
-    `duration`) to `plan`, or ([], why not). Frames count from the span's start."""
+    `duration`) to `plan`, or ([], why not). Frames count from the span's start.
+    `facts`: the source's probe's stream facts (cutscan.scan)."""
     length = (duration if end is None else end) - start
     if chunk_seconds <= 0 or length <= 2 * chunk_seconds:  # 0: never split, nothing to log
         return [], None
     if reason := refusal(plan=plan, demuxer=demuxer):
         return [], reason
     try:
-        packets = cutscan.scan(source, demuxer).packets
+        packets = cutscan.scan(source, demuxer, facts).packets
     except cutscan.NotSmart as error:
         return [], error.reason
     keyframes = sorted(packet.time for packet in packets if packet.safe_start)

@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 
 from . import bitstream
-from .media import file_url
+from .media import file_url, stream_facts
 from .tools import tools
 
 # The H.264 / HEVC NAL unit types a decoder can start at (IDR; HEVC's IRAP: BLA, IDR, CRA)
@@ -84,6 +84,8 @@ class Scan:
 
 
 def probe_stream(source: Path, demuxer: str) -> SourceStream:
+    """The video stream's parameters, asked of ffprobe (for a video probed before its
+    probe kept them)."""
     args = [
         tools.ffprobe,
         "-v",
@@ -111,23 +113,27 @@ def probe_stream(source: Path, demuxer: str) -> SourceStream:
     probed = json.loads(completed.stdout)
     if not probed.get("streams"):
         raise NotSmart("the file has no video stream")
-    stream = probed["streams"][0]
+    return source_stream(stream_facts(probed["streams"][0], probed["format"]))
+
+
+def source_stream(facts: dict) -> SourceStream:
+    """The parameters from ffprobe's words for them (media.stream_facts)."""
     return SourceStream(
-        codec=stream.get("codec_name", ""),
-        profile=stream.get("profile", ""),
-        level=int(stream.get("level", -99)),
-        pix_fmt=stream.get("pix_fmt", ""),
-        field_order=stream.get("field_order", "unknown"),
-        has_b_frames=int(stream.get("has_b_frames", 0)),
-        time_base=fraction(stream.get("time_base", "")),
-        frame_rate=stream.get("r_frame_rate", "0/0"),
-        color_range=stream.get("color_range", "unknown"),
-        color_space=stream.get("color_space", "unknown"),
-        color_transfer=stream.get("color_transfer", "unknown"),
-        color_primaries=stream.get("color_primaries", "unknown"),
-        start_time=float(probed["format"].get("start_time", 0)),
-        codec_tag=stream.get("codec_tag_string", ""),
-        display_aspect_ratio=stream.get("display_aspect_ratio", "").replace("N/A", ""),
+        codec=facts.get("codec_name", ""),
+        profile=facts.get("profile", ""),
+        level=int(facts.get("level", -99)),
+        pix_fmt=facts.get("pix_fmt", ""),
+        field_order=facts.get("field_order", "unknown"),
+        has_b_frames=int(facts.get("has_b_frames", 0)),
+        time_base=fraction(facts.get("time_base", "")),
+        frame_rate=facts.get("r_frame_rate", "0/0"),
+        color_range=facts.get("color_range", "unknown"),
+        color_space=facts.get("color_space", "unknown"),
+        color_transfer=facts.get("color_transfer", "unknown"),
+        color_primaries=facts.get("color_primaries", "unknown"),
+        start_time=float(facts.get("start_time", 0)),
+        codec_tag=facts.get("codec_tag_string", ""),
+        display_aspect_ratio=facts.get("display_aspect_ratio", "").replace("N/A", ""),
     )
 
 
@@ -182,16 +188,17 @@ def classify_keyframe(codec: str, data: bytes, length_size: int | None) -> tuple
     return safe, b"".join(found)
 
 
-def scan(source: Path, demuxer: str) -> Scan:
+def scan(source: Path, demuxer: str, facts: dict | None = None) -> Scan:
     """The video stream's parameters and every packet's timing, and which keyframes a
-    copy may start at (demuxing only: no decoding). ffprobe reads the parameters while
-    PyAV reads the packets: the parameters, the start time above all, must be the ones
-    the FFmpeg that cuts sees (PyAV brings FFmpeg libraries of its own)."""
+    copy may start at (demuxing only: no decoding). The parameters are ffprobe's: those
+    its probe kept (`facts`: media.ProbeResult.stream_facts), or else asked while PyAV
+    reads the packets. They, the start time above all, must be the ones the FFmpeg that
+    cuts sees (PyAV brings FFmpeg libraries of its own)."""
     found = []  # pts, dts, duration, safe start, parameter sets, size
     defining: dict[bytes, list[bytes]] = {}  # distinct in-band parameter sets: their units
     ids = bitstream.Ids()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        probing = pool.submit(probe_stream, source, demuxer)
+        probing = None if facts else pool.submit(probe_stream, source, demuxer)
         with av.open(
             str(source), format=demuxer, options={"protocol_whitelist": "file"}
         ) as container:
@@ -224,7 +231,8 @@ def scan(source: Path, demuxer: str) -> Scan:
                         packet.size,
                     )
                 )
-        stream = replace(probing.result(), extradata=bytes(extradata or b""))
+        known = probing.result() if probing else source_stream(facts or {})
+        stream = replace(known, extradata=bytes(extradata or b""))
     if codec in ("h264", "hevc"):
         record = bitstream.config_record(codec, extradata)
         units = [unit for units in defining.values() for unit in units if unit]

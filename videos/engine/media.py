@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
@@ -143,6 +143,9 @@ class ProbeResult:
     audio_sample_rate: int | None
     audio_channels: int | None
     audio_channel_layout: str
+    # The video stream's parameters a smart cut's re-encoded parts must share, as ffprobe
+    # says them (STREAM_FACTS, and the file's start_time): kept, a cut need not ask again.
+    stream_facts: dict = field(default_factory=dict)
 
     @property
     def fps(self) -> float:
@@ -471,7 +474,35 @@ def _parse_probe(
         audio_sample_rate=int(audio["sample_rate"]) if audio and audio.get("sample_rate") else None,
         audio_channels=int(audio["channels"]) if audio and audio.get("channels") else None,
         audio_channel_layout=(audio or {}).get("channel_layout", ""),
+        stream_facts=stream_facts(video, fmt) if video else {},
     )
+
+
+# What of ffprobe's video stream a smart cut's parts must share (cutscan.source_stream).
+STREAM_FACTS = (
+    "codec_name",
+    "profile",
+    "level",
+    "pix_fmt",
+    "field_order",
+    "has_b_frames",
+    "time_base",
+    "r_frame_rate",
+    "color_range",
+    "color_space",
+    "color_transfer",
+    "color_primaries",
+    "codec_tag_string",
+    "display_aspect_ratio",
+)
+
+
+def stream_facts(video: dict, fmt: dict) -> dict:
+    """ffprobe's video stream fields a smart cut reads, and the file's start time."""
+    facts = {key: video[key] for key in STREAM_FACTS if key in video}
+    if "start_time" in fmt:
+        facts["start_time"] = fmt["start_time"]
+    return facts
 
 
 def _picture(video: dict) -> dict:

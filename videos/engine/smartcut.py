@@ -650,6 +650,7 @@ def smart_cut(
     output: Path,
     runner: Runner,
     poster: Path | None = None,
+    facts: dict | None = None,
 ) -> CutResult:
     """Cut `start` <= time < `end` of `source` into `output` with the smart method;
     NotSmart (and no output) where it cannot be proven safe, or where a step of it
@@ -660,7 +661,8 @@ def smart_cut(
     reorder less or more than the source, so the parts before the tail are decoded
     earlier by just enough (their decode times move, never past their show times).
 
-    `poster`: where to write the result's poster frame, by the join's FFmpeg run."""
+    `poster`: where to write the result's poster frame, by the join's FFmpeg run.
+    `facts`: the source's video stream as its probe found it (cutscan.scan)."""
     try:
         return _smart_cut(
             source=source,
@@ -673,6 +675,7 @@ def smart_cut(
             output=output,
             runner=runner,
             poster=poster,
+            facts=facts,
         )
     except FFmpegCancelled:
         raise
@@ -714,8 +717,9 @@ def _smart_cut(
     output: Path,
     runner: Runner,
     poster: Path | None,
+    facts: dict | None,
 ) -> CutResult:
-    found = scan(source, demuxer)
+    found = scan(source, demuxer, facts)
     plan = smart_plan(found, demuxer=demuxer, start=start, end=end, output_plan=output_plan)
     spliced = splice.spliced(found.stream.codec, demuxer)
     sps_id = splice.x264_sps_id(found) if spliced else None
@@ -946,9 +950,9 @@ def _span_bitrate(source: Path, demuxer: str, start: float, end: float) -> float
     return total * 8 / (last - first)
 
 
-def keyframe_before(source: Path, demuxer: str, time: float) -> float:
+def keyframe_before(source: Path, demuxer: str, time: float, facts: dict | None = None) -> float:
     """The last keyframe a copy may start at, at or before `time`."""
-    found = scan(source, demuxer)
+    found = scan(source, demuxer, facts)
     return keyframe_at_or_before(
         [packet.time for packet in found.packets if packet.safe_start], time
     )

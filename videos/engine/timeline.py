@@ -187,10 +187,10 @@ def peaks(pcm: Path, *, samples_per_pixel: int = SAMPLES_PER_PIXEL) -> dict:
     }
 
 
-def keyframe_times(source: Path, demuxer: str) -> list[float]:
+def keyframe_times(source: Path, demuxer: str, facts: dict | None = None) -> list[float]:
     """Seconds from the start of every keyframe a decode can start at, in order (the
     smart cut's scan: its packets flagged key whose content is an IDR / IRAP picture)."""
-    packets = cutscan.scan(source, demuxer).packets
+    packets = cutscan.scan(source, demuxer, facts).packets
     return sorted(packet.time for packet in packets if packet.safe_start)
 
 
@@ -215,10 +215,12 @@ def make(
     has_audio: bool,
     workdir: Path,
     on_progress: Callable[[float], None] | None = None,
+    facts: dict | None = None,
 ) -> Made:
     """Make a local video's timeline data in workdir; FFmpegError (or cutscan.NotSmart
-    for a video whose packets cannot be read) on failure."""
-    keyframes = keyframe_times(source, demuxer)
+    for a video whose packets cannot be read) on failure. `facts`: its probe's stream
+    facts (cutscan.scan)."""
+    keyframes = keyframe_times(source, demuxer, facts)
     plan = storyboard_plan(
         duration=duration,
         width=width,
