@@ -16,7 +16,7 @@ from django.utils import timezone
 from videoproc import metrics
 from videoproc.errors import NO_SPACE_DETAIL, ServiceError, is_no_space
 from videos import storage
-from videos.engine.media import FFmpegCancelled, FFmpegError, ProbeError, probe, run_ffmpeg
+from videos.engine.media import FFmpegCancelled, FFmpegError, ProbeError, probe_made, run_ffmpeg
 from videos.models import Video
 from videos.services import video_create, video_files_store
 
@@ -183,8 +183,8 @@ def _store_output(job: Job, attempt: int, result: Result) -> None:
     output, stem = result.output, result.stem
     extension = output.suffix[1:]
     try:
-        # our own file, but a broken result must not be recorded
-        probed = probe(output, sound_only=result.sound_only)
+        # our own file, read in-process, but a broken result must not be recorded
+        probed = probe_made(output, sound_only=result.sound_only)
     except ProbeError as error:
         raise FFmpegError(f"FFmpeg produced no usable video: {error}") from None
     stored = video_files_store(

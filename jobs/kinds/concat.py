@@ -14,7 +14,7 @@ from jobs.serializers import NORMALIZE_HELP, NormalizeField, RequestCodeSerializ
 from videoproc.errors import ServiceError
 from videos import storage
 from videos.engine import chunks, costs, edits, normalize, pipelines
-from videos.engine.media import FORMATS, probe, run_ffmpeg
+from videos.engine.media import FORMATS, probe_made, run_ffmpeg
 
 from .base import (
     Input,
@@ -308,5 +308,5 @@ def join(
 
 def _part_sound(path: Path) -> pipelines.PartSound:
     """A concat part as the input of its own sound (pipelines.HEADER_BOUND_AUDIO)."""
-    found = probe(path)
+    found = probe_made(path)
     return pipelines.PartSound(path=path, demuxer=found.demuxer, duration=found.duration)

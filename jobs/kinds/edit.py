@@ -21,7 +21,7 @@ from jobs.timecodes import clock, format_ms
 from videoproc.errors import ServiceError
 from videos import storage
 from videos.engine import costs, edits, normalize, pipelines, smartcut
-from videos.engine.media import probe
+from videos.engine.media import probe_made
 
 from .base import (
     Input,
@@ -183,7 +183,7 @@ class Edit(Kind):
                         Share(monitor, share),
                     )
                 )
-                length_made = probe(workdir / names[-1]).duration
+                length_made = probe_made(workdir / names[-1]).duration
                 sounds.append((sources[segment.video.id], segment, length_made))
                 done += length
             output = join(

@@ -21,10 +21,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
+
+import av
 
 from .tools import tools
 
@@ -254,6 +256,117 @@ def probe(
     )
 
 
+ATTACHED_PICTURE = av.stream.Disposition.attached_pic  # a cover picture, not the video
+MADE_READ_WHOLE = 1024  # packets: a made file of fewer is read whole, cheaper than a seek
+
+
+def probe_made(path: Path, *, sound_only: bool = False) -> ProbeResult:
+    """Probe a file this server has just written, in-process (PyAV): what `probe` finds,
+    in ffprobe's words for it, and checked alike, without the tenth of a second an
+    ffprobe costs to start (which a short job feels). Its stream facts are left for a
+    cut to ask ffprobe: PyAV's libraries name some of them otherwise."""
+    try:
+        data, packets = _read_made(path)
+    except av.FFmpegError as error:
+        raise ProbeError(f"FFmpeg cannot read it ({error})") from None
+
+    def measure(timed: TimedStreams) -> float | None:
+        if len(packets) < MADE_READ_WHOLE:  # every packet was read
+            return _span(_times_of(packets, _lengths(timed)), timed)
+        return _duration_from_packets(path, timed, packets)
+
+    found = _parse_probe(data, measure_duration=measure, sound_only=sound_only)
+    return replace(found, stream_facts={})  # not all of them are read here
+
+
+def _read_made(path: Path) -> tuple[dict, list[list[str]]]:
+    """ffprobe's -show_format -show_streams JSON of a file, and every packet's
+    PACKET_FIELDS, as ffprobe prints them, from PyAV."""
+
+    def seconds(stamp: int | None, time_base: Fraction) -> str:
+        return "" if stamp is None else f"{float(stamp * time_base):.6f}"
+
+    def ratio(value: Fraction, separator: str = "/") -> str:
+        return f"{value.numerator}{separator}{value.denominator}"
+
+    def fields(packet: av.Packet) -> list[str]:
+        return [
+            str(packet.stream.index),
+            seconds(packet.pts, packet.time_base),
+            seconds(packet.dts, packet.time_base),
+            seconds(packet.duration or None, packet.time_base),
+            "D" if packet.is_discard else "_",
+        ]
+
+    with av.open(str(path), options={"protocol_whitelist": "file"}) as container:
+        packets, first = [], {}
+        for packet in container.demux():
+            packets.append(fields(packet))
+            if packet.size and packet.stream.index not in first:
+                first[packet.stream.index] = bytes(packet)[:1]
+            if len(packets) == MADE_READ_WHOLE:
+                # A long file: its head, and from its last keyframe on (as probe reads)
+                del packets[HEAD_PACKETS:]
+                container.seek(SEEK_PAST_HEAD * av.time_base, backward=True)
+                packets += [fields(packet) for packet in container.demux()]
+                break
+        streams = []
+        for stream in container.streams:
+            context = stream.codec_context
+            entry = {
+                "index": stream.index,
+                "codec_type": stream.type,
+                "codec_name": context.codec.canonical_name,
+                "time_base": ratio(stream.time_base),
+                "disposition": {"attached_pic": int(bool(stream.disposition & ATTACHED_PICTURE))},
+            }
+            if stream.start_time is not None:
+                entry["start_time"] = seconds(stream.start_time, stream.time_base)
+            if stream.type == "video":
+                profile = context.profile or ""
+                if entry["codec_name"] == "vp8" and first.get(stream.index):
+                    # ffprobe numbers the profiles FFmpeg does not name: VP8's is in bits
+                    # 1-3 of its frames' first byte (RFC 6386, 9.1).
+                    profile = str(first[stream.index][0] >> 1 & 7)
+                entry |= {
+                    "profile": profile,
+                    "width": context.width,
+                    "height": context.height,
+                    "pix_fmt": context.pix_fmt or "",
+                    "avg_frame_rate": ratio(stream.average_rate or Fraction(0)),
+                    "r_frame_rate": ratio(stream.base_rate or Fraction(0)),
+                }
+                if shape := stream.sample_aspect_ratio or context.sample_aspect_ratio:
+                    entry["sample_aspect_ratio"] = ratio(shape, ":")
+                if rotation := _display_rotation(path, container.format.name):
+                    entry["side_data_list"] = [{"rotation": rotation}]
+            elif stream.type == "audio":
+                layout = context.layout
+                entry |= {"sample_rate": str(context.sample_rate), "channels": context.channels}
+                if layout.name != f"{layout.nb_channels} channels":  # ffprobe: no order known
+                    entry["channel_layout"] = layout.name
+            streams.append(entry)
+        fmt = {
+            "format_name": container.format.name,
+            "size": str(container.size),
+            "bit_rate": str(container.bit_rate),
+        }
+        if container.duration is not None:
+            fmt["duration"] = f"{container.duration / av.time_base:.6f}"
+    return {"format": fmt, "streams": streams}, packets
+
+
+def _display_rotation(path: Path, container: str) -> int:
+    """How far a MOV-family file's picture is turned (its display matrix, which the
+    others do not carry): PyAV shows the matrix only on a decoded picture."""
+    if not container.startswith("mov,"):
+        return 0
+    with av.open(str(path), options={"protocol_whitelist": "file"}) as again:
+        again.streams.video[0].codec_context.thread_count = 1  # no threads' start for one
+        picture = next(again.decode(video=0), None)
+    return round(picture.rotation) if picture is not None else 0
+
+
 def _run_probe(args: list[str]) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(
@@ -300,12 +413,24 @@ def _duration_from_packets(
     ProbeError when it takes longer than a probe may.
     """
     deadline = time.monotonic() + tools.probe_timeout
-    lengths = {timed.video: timed.frame_length}
-    if timed.audio is not None:
-        lengths[timed.audio] = 0.0  # an audio packet that does not say ends where it starts
+    lengths = _lengths(timed)
     times = _head_and_tail(path, timed, lengths, deadline, read) or _packet_times(
         path, timed.demuxer, lengths, deadline, None
     )
+    return _span(times, timed)
+
+
+def _lengths(timed: TimedStreams) -> dict[int, float]:
+    """The streams a duration is measured on: index -> the length of one of its packets
+    that does not say."""
+    lengths = {timed.video: timed.frame_length}
+    if timed.audio is not None:
+        lengths[timed.audio] = 0.0  # an audio packet that does not say ends where it starts
+    return lengths
+
+
+def _span(times: _PacketTimes | None, timed: TimedStreams) -> float | None:
+    """From the first time shown to the end of the last packet; None without a picture."""
     if times is None or timed.video not in times.starts:
         return None
     return round(max(times.ends.values()) - min(times.starts.values()), 6)
