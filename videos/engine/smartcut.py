@@ -7,8 +7,10 @@ the trim (the tail) are re-encoded with the source's codec and parameters. The p
 travel as MPEG-TS (Annex B: parameter sets before every keyframe, so each part decodes
 with its own) or Matroska and are joined by the concat demuxer without re-encoding; the
 sound, exact at both ends, is copied where an edit list can cut it and otherwise
-re-encoded once over the whole range, free of seams. Whatever the smart path cannot
-prove safe falls back to the full accurate re-encode, and says why.
+re-encoded once over the whole range, free of seams. The head, the tail, the re-encoded
+sound and the poster frame come from one FFmpeg run (one per pass of a two-pass
+encoder). Whatever the smart path cannot prove safe falls back to the full accurate
+re-encode, and says why.
 
 This module builds and runs the cut; `cutscan` reads the source and `cutplan` decides
 what is copied. Times are seconds from the file's start, as `-copyts -start_at_zero`
@@ -19,7 +21,6 @@ import itertools
 import math
 import subprocess
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -42,14 +43,14 @@ from .cutplan import (
     x265_profile,
 )
 from .cutscan import NotSmart, Scan, SourceStream, scan
-from .media import FORMATS, FFmpegCancelled, FFmpegError, file_url, run_ffmpeg
+from .media import FORMATS, FFmpegCancelled, FFmpegError, file_url
 from .tools import tools
 
 TIME_TOLERANCE = 0.0015  # seconds: a result's frame may sit this far from where planned
 # Seconds by which decode times at a seam are kept apart, at least: more than a tick of
 # any time base a result is written in (FLV counts milliseconds).
 SEAM_MARGIN = 0.0015
-HEAD_SHARE = 0.5  # of a cut's progress: re-encoding the head (and the tail alongside)
+HEAD_SHARE = 0.5  # of a cut's progress: the run re-encoding the head, tail and sound
 # Sound codecs FFmpeg writes to MP4 but not to MOV (the sound part's container).
 MP4_ONLY_SOUND = {"opus", "flac"}
 # Sound codecs MOV loses the block alignment of (their decoder then refuses them).
@@ -252,7 +253,7 @@ def rate_options(stream: SourceStream, encoding: dict, bitrate: float) -> dict:
     return options
 
 
-def part_commands(
+def part_outputs(
     *,
     source: Path,
     demuxer: str,
@@ -260,13 +261,13 @@ def part_commands(
     stream: SourceStream,
     output: Path,
     sps_id: int | None = None,
-) -> list[list[str]]:
+) -> list[ffmpeg.nodes.OutputStream]:
     """Re-encode one part: decode from a keyframe before it, keep its frames with trim
-    filters on the source's own timeline, show its first frame at 0. `sps_id`: the id
-    x264 gives its SPS and PPS (one the source does not use). One FFmpeg run, or two
-    where only a first pass's statistics let the encoder's rate control hit a bitrate
-    over a few frames (FFmpeg's WMV2 and MS-MPEG-4 encoders: in one pass their first
-    frames cost twice the source's)."""
+    filters on the source's own timeline (an `encode_runs` run: -copyts), show its first
+    frame at 0. `sps_id`: the id x264 gives its SPS and PPS (one the source does not
+    use). One output, or one per pass where only a first pass's statistics let the
+    encoder's rate control hit a bitrate over a few frames (FFmpeg's WMV2 and MS-MPEG-4
+    encoders: in one pass their first frames cost twice the source's)."""
     seek = {"ss": f"{part.seek:.6f}"} if part.seek > 0 else {}
     source_input = ffmpeg.input(
         file_url(source),
@@ -291,15 +292,27 @@ def part_commands(
         passes = [{"pass": number, "passlogfile": statistics} for number in (1, 2)]
     return [
         ffmpeg.output(source_input["v:0"], str(output), **options, **encoding, **run)
-        .global_args("-copyts")
-        .compile(cmd=tools.ffmpeg, overwrite_output=True)
         for run in passes
     ]
 
 
-def run_commands(commands: list[list[str]]) -> None:
-    for args in commands:
-        run_ffmpeg(args)
+def encode_runs(
+    parts: list[list[ffmpeg.nodes.OutputStream]], others: list[ffmpeg.nodes.OutputStream]
+) -> list[list[str]]:
+    """The FFmpeg runs that encode the picture's `parts` (each one output per pass) and
+    the `others` (sound, poster): one run per pass, each part's next pass in the next run,
+    the others in the last. Each input has its own seek (ffmpeg-python makes equal ones
+    one: parts that seek alike share a decoder); all cut on the file's own timestamps
+    (-copyts: one run's inputs cannot each start at zero their own way)."""
+    runs = [[output for output in outputs if output] for outputs in itertools.zip_longest(*parts)]
+    runs = runs or [[]]
+    runs[-1] += others
+    return [
+        ffmpeg.merge_outputs(*run)
+        .global_args("-copyts")
+        .compile(cmd=tools.ffmpeg, overwrite_output=True)
+        for run in runs
+    ]
 
 
 def join_list(parts: list[tuple[str, float | None]]) -> str:
@@ -315,7 +328,7 @@ def join_list(parts: list[tuple[str, float | None]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def sound_args(
+def sound_output(
     *,
     source: Path,
     demuxer: str,
@@ -323,11 +336,12 @@ def sound_args(
     stream: SourceStream,
     output_plan: pipelines.OutputPlan,
     output: Path,
-) -> list[str]:
+) -> ffmpeg.nodes.OutputStream:
     """Cut the sound from the source to the kept frames, re-encoded once (exact at both
-    ends, no seams), alongside the picture's parts. It waits in a MOV/MP4 file, whose
-    edit list keeps the encoder's priming where the encoder put it, for the join to copy
-    it in as if it had encoded it there."""
+    ends, no seams), by the picture's parts' run (`encode_runs`: on the file's own
+    timestamps, like the parts). It waits in a MOV/MP4 file, whose edit list keeps the
+    encoder's priming where the encoder put it, for the join to copy it in as if it had
+    encoded it there."""
     pre_roll = 1 if demuxer in pipelines.EXACT_SEEK_DEMUXERS else pipelines.SEEK_PRE_ROLL
     audio_seek = max(plan.first - pre_roll, 0)
     seek = {"ss": f"{audio_seek:.6f}"} if audio_seek > 0 else {}
@@ -338,21 +352,20 @@ def sound_args(
     # the first frame, and ends with the picture.
     delay = pipelines.avi_sound_shift(output_plan, reorder_frames=stream.has_b_frames)
     # Sound that starts after the first frame is padded with silence to start with it:
-    # the join shifts the file to start at 0.
+    # the join shifts the file to start at 0. The file's own timestamps, as the parts':
+    # -start_at_zero would take away the start of the sound, where a transport stream's
+    # starts after the picture.
+    start, end = plan.first + delay + stream.start_time, plan.end + stream.start_time
     cut = (
-        f"asettb=AVTB,atrim=start={plan.first + delay:.6f}:end={plan.end:.6f},"
-        f"asetpts=PTS-{plan.first + delay:.6f}/TB,aresample=first_pts=0"
+        f"asettb=AVTB,atrim=start={start:.6f}:end={end:.6f},"
+        f"asetpts=PTS-{start:.6f}/TB,aresample=first_pts=0"
     )
     muxer = "mp4" if output_plan.audio_codec in MP4_ONLY_SOUND else "mov"
     if output_plan.audio_codec in MATROSKA_SOUND:
         muxer = "matroska"
     options = {"af": cut, "f": muxer, "strict": "experimental"}
     options.update(pipelines.audio_options(output_plan))
-    return (
-        ffmpeg.output(source_input["a:0"], str(output), **options)
-        .global_args("-copyts", "-start_at_zero")
-        .compile(cmd=tools.ffmpeg, overwrite_output=True)
-    )
+    return ffmpeg.output(source_input["a:0"], str(output), **options)
 
 
 def copy_sound(
@@ -472,9 +485,9 @@ def poster_output(
     *, source: Path, demuxer: str, at: float, frame: float, output: Path
 ) -> ffmpeg.nodes.OutputStream:
     """The result's poster frame from the source, where the result shows it (the copy is
-    the source's pictures, the re-encoded ends their twins), for the join to write: an
-    FFmpeg run of its own costs a tenth of a second. Two frames' length (`frame`: one's)
-    are read, or FFmpeg decodes on to the end of the run."""
+    the source's pictures, the re-encoded ends their twins), for a run the cut makes
+    anyway to write: an FFmpeg run of its own costs a tenth of a second. Two frames'
+    length (`frame`: one's) are read, or FFmpeg decodes on to the end of the run."""
     seek = {"ss": f"{at:.6f}", "t": f"{2 * frame:.6f}"}
     source_input = ffmpeg.input(file_url(source), f=demuxer, protocol_whitelist="file", **seek)
     return thumbnails.poster_output(source_input["v:0"], output)
@@ -661,7 +674,8 @@ def smart_cut(
     reorder less or more than the source, so the parts before the tail are decoded
     earlier by just enough (their decode times move, never past their show times).
 
-    `poster`: where to write the result's poster frame, by the join's FFmpeg run.
+    `poster`: where to write the result's poster frame, by the parts' FFmpeg run (the
+    join's where nothing is re-encoded).
     `facts`: the source's video stream as its probe found it (cutscan.scan)."""
     try:
         return _smart_cut(
@@ -734,16 +748,6 @@ def _smart_cut(
     def frames_for(seconds: float) -> float:
         return float(math.ceil(Fraction(seconds + SEAM_MARGIN) / frame) * frame)
 
-    at = plan.first + thumbnails.POSITION * (plan.end - plan.first)
-    also = (
-        (poster_output(source=source, demuxer=demuxer, at=at, frame=float(frame), output=poster),)
-        if poster
-        else ()
-    )
-
-    # The tail and the sound are encoded alongside the head (FFmpeg processes of their
-    # own): the runner's progress and cancel follow the head, and the others are waited
-    # for either way.
     head, tail = workdir / f"head.{extension}", workdir / f"tail.{extension}"
     sound = workdir / "sound.mp4" if output_plan.audio_encoder else None
     copied_sound = sound and copy_sound(
@@ -754,19 +758,25 @@ def _smart_cut(
         output_plan=output_plan,
         output=sound,
     )
-    alongside = [
-        part_commands(
+    # The head, the tail, the re-encoded sound and the poster are made by one FFmpeg run
+    # (one per pass): each run costs a twentieth of a second just to start. The sound is
+    # then encoded on the thread that feeds the picture's encoders, not beside them: a
+    # long span's sound lengthens the run by about what it takes to encode.
+    parts = [
+        part_outputs(
             source=source,
             demuxer=demuxer,
-            part=plan.tail,
+            part=part,
             stream=found.stream,
-            output=tail,
+            output=path,
             sps_id=sps_id,
         )
-        if plan.tail
-        else None,
+        for part, path in ((plan.head, head), (plan.tail, tail))
+        if part
+    ]
+    sounds = (
         [
-            sound_args(
+            sound_output(
                 source=source,
                 demuxer=demuxer,
                 plan=plan,
@@ -776,25 +786,26 @@ def _smart_cut(
             )
         ]
         if sound and not copied_sound
-        else None,
-    ]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        running = [pool.submit(run_commands, commands) for commands in alongside if commands]
-        if plan.head:
-            commands = part_commands(
-                source=source,
-                demuxer=demuxer,
-                part=plan.head,
-                stream=found.stream,
-                output=head,
-                sps_id=sps_id,
-            )
-            share = HEAD_SHARE / len(commands)
-            for index, args in enumerate(commands):
-                span = (index * share, (index + 1) * share)
-                runner.run(args, plan.body_start - plan.first, span=span)
-        for done in running:
-            done.result()
+        else []
+    )
+    at = plan.first + thumbnails.POSITION * (plan.end - plan.first)
+    posters = (
+        [poster_output(source=source, demuxer=demuxer, at=at, frame=float(frame), output=poster)]
+        if poster
+        else []
+    )
+    # Where nothing is encoded (an all-intra copy, its sound copied), the join writes the
+    # poster.
+    runs = encode_runs(parts, sounds + posters) if parts or sounds else []
+    also = () if runs else tuple(posters)
+    # FFmpeg's progress is its furthest output's time, and the longest output ends the
+    # run: the sound's (the whole span) where it is re-encoded, else the longest part's.
+    lengths = [part.end - part.origin for part in (plan.head, plan.tail) if part]
+    duration = plan.end - plan.first if sounds else max(lengths, default=0.0)
+    share = HEAD_SHARE / max(len(runs), 1)
+    for index, args in enumerate(runs):
+        runner.run(args, duration, span=(index * share, (index + 1) * share))
+    join_span = (HEAD_SHARE if runs else 0, 1)
     if found.stream.codec in SHARED_HEADERS:
         for part in (head if plan.head else None, tail if plan.tail else None):
             if part:
@@ -829,6 +840,7 @@ def _smart_cut(
             rotation=rotation,
             output=output,
             runner=runner,
+            span=join_span,
             sample_entry=splice.IN_BAND_TAGS[found.stream.codec] if in_band else None,
             also=also,
         )
@@ -876,6 +888,7 @@ def _smart_cut(
         rotation=rotation,
         output=output,
         runner=runner,
+        span=join_span,
         also=also,
     )
 
@@ -891,12 +904,13 @@ def _join(
     rotation: int,
     output: Path,
     runner: Runner,
+    span: tuple[float, float],
     spliced: bool = False,
     sample_entry: str | None = None,
     also: tuple[ffmpeg.nodes.OutputStream, ...] = (),
 ) -> CutResult:
     """Join the picture and the sound into the result (and `also`, by the same FFmpeg
-    run), and check its frames."""
+    run), its progress filling `span` of the cut's, and check its frames."""
     runner.run(
         join_args(
             list_file=pictures,
@@ -911,7 +925,7 @@ def _join(
             also=also,
         ),
         plan.end - plan.first,
-        span=(HEAD_SHARE if plan.head else 0, 1),
+        span=span,
     )
     if fault := result_fault(output, plan.frame_times, stamped=output_plan.extension != "avi"):
         output.unlink()
