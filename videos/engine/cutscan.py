@@ -57,7 +57,7 @@ class SourceStream:
     color_primaries: str
     start_time: float  # the file's, which -start_at_zero takes away
     codec_tag: str = ""  # e.g. "apco": ProRes says its profile in its MOV sample entry
-    display_aspect_ratio: str = ""  # e.g. "16:9"; "" where unknown
+    sample_aspect_ratio: Fraction | None = None  # a pixel's shape; None where unknown
     extradata: bytes = b""  # the stream's header as its demuxer gives it (WMV2: settings)
 
 
@@ -133,7 +133,8 @@ def source_stream(facts: dict) -> SourceStream:
         color_primaries=facts.get("color_primaries", "unknown"),
         start_time=float(facts.get("start_time", 0)),
         codec_tag=facts.get("codec_tag_string", ""),
-        display_aspect_ratio=facts.get("display_aspect_ratio", "").replace("N/A", ""),
+        sample_aspect_ratio=fraction(facts.get("sample_aspect_ratio", "").replace(":", "/"))
+        or None,
     )
 
 

@@ -618,7 +618,7 @@ STREAM_FACTS = (
     "color_transfer",
     "color_primaries",
     "codec_tag_string",
-    "display_aspect_ratio",
+    "sample_aspect_ratio",
 )
 
 

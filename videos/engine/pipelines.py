@@ -262,13 +262,21 @@ CONCAT_PROPERTIES = [
 UNDECIDED = "unknown"
 
 
+def compared(attribute: str, value):
+    """A property as a concat compares it: a pixel shape a file does not say is square,
+    as players show it (FFmpeg's Matroska muxer says none for square pixels)."""
+    if attribute == "sample_aspect_ratio" and value in ("", "N/A", "0:1"):
+        return "1:1"
+    return value
+
+
 def concat_incompatibility(videos: list) -> str | None:
     """Why these videos (stored, or pending jobs' planned outputs) cannot be joined by
     stream copy, or None if they can."""
     first = videos[0]
     for other in videos[1:]:
         for attribute, label in CONCAT_PROPERTIES:
-            ours, theirs = getattr(first, attribute), getattr(other, attribute)
+            ours, theirs = (compared(attribute, getattr(one, attribute)) for one in (first, other))
             if ours != theirs and UNDECIDED not in (ours, theirs):
                 return (
                     f"{other.label} differs from {first.label} in {label}: "

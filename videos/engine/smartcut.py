@@ -5,12 +5,12 @@ start, up to the last such keyframe before the end, are copied untouched (the bo
 frames before that first keyframe (the head) and from the end of the copy to the end of
 the trim (the tail) are re-encoded with the source's codec and parameters. The parts
 travel as MPEG-TS (Annex B: parameter sets before every keyframe, so each part decodes
-with its own) or Matroska and are joined by the concat demuxer without re-encoding; the
-sound, exact at both ends, is copied where an edit list can cut it and otherwise
-re-encoded once over the whole range, free of seams. The head, the tail, the re-encoded
-sound and the poster frame come from one FFmpeg run (one per pass of a two-pass
-encoder). Whatever the smart path cannot prove safe falls back to the full accurate
-re-encode, and says why.
+with its own) or Matroska and are joined without re-encoding, in-process (`partjoin`);
+the sound, exact at both ends, is copied where an edit list can cut it and otherwise
+re-encoded once over the whole range, free of seams. The head, the tail and the poster
+frame come from one FFmpeg run (one per pass of a two-pass encoder), a re-encoded sound
+from another beside it. Whatever the smart path cannot prove safe falls back to the
+full accurate re-encode, and says why.
 
 This module builds and runs the cut; `cutscan` reads the source and `cutplan` decides
 what is copied. Times are seconds from the file's start, as `-copyts -start_at_zero`
@@ -20,7 +20,9 @@ sees them.
 import itertools
 import math
 import subprocess
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -29,7 +31,7 @@ from typing import Protocol
 import av
 import ffmpeg
 
-from . import pipelines, splice, thumbnails
+from . import partjoin, pipelines, splice, thumbnails
 from .cutplan import (
     MPEG2_PROFILES,
     SMART_CODECS,
@@ -43,14 +45,14 @@ from .cutplan import (
     x265_profile,
 )
 from .cutscan import NotSmart, Scan, SourceStream, scan
-from .media import FORMATS, FFmpegCancelled, FFmpegError, file_url
+from .media import FORMATS, FFmpegCancelled, FFmpegError, file_url, run_ffmpeg
 from .tools import tools
 
 TIME_TOLERANCE = 0.0015  # seconds: a result's frame may sit this far from where planned
 # Seconds by which decode times at a seam are kept apart, at least: more than a tick of
 # any time base a result is written in (FLV counts milliseconds).
 SEAM_MARGIN = 0.0015
-HEAD_SHARE = 0.5  # of a cut's progress: the run re-encoding the head, tail and sound
+CANCEL_POLL = 0.2  # seconds between two looks at a cancel while the sound is encoded
 # Sound codecs FFmpeg writes to MP4 but not to MOV (the sound part's container).
 MP4_ONLY_SOUND = {"opus", "flac"}
 # Sound codecs MOV loses the block alignment of (their decoder then refuses them).
@@ -64,11 +66,8 @@ SHARED_HEADERS = {
     "wmv2": UNMATCHED_SETTINGS,
     "av1": "the video's AV1 stream settings are not those this server's AV1 encoder writes",
 }
-# Encoders whose parts are encoded in two passes (see part_commands).
+# Encoders whose parts are encoded in two passes (see part_outputs).
 TWO_PASS_ENCODERS = {"wmv2", "msmpeg4"}
-# Codecs whose aspect ratio only the container says: a copy of their packets (PyAV) does
-# not carry it into the parts, so the join says it again.
-CONTAINER_ASPECT = {"prores", "mjpeg", "wmv2", "msmpeg4v3"}
 # Sound whose packets a MOV/MP4 edit list cuts to the sample, so a cut copies them: the
 # encoder a trim would use -> the decoders PyAV names for it, the profile, and how many
 # packets before the first kept one the decoder needs (MP3's bit reservoir reaches back
@@ -243,7 +242,7 @@ def rate_options(stream: SourceStream, encoding: dict, bitrate: float) -> dict:
         vbv = f"bitrate={bitrate / 1000:.0f}:vbv-maxrate={maxrate / 1000:.0f}"
         options["x265-params"] += f":{vbv}:vbv-bufsize={bufsize / 1000:.0f}"
     elif encoder == "msmpeg4":
-        options.pop("q:v")  # two passes at the bitrate (see part_commands)
+        options.pop("q:v")  # two passes at the bitrate (see part_outputs)
     elif encoder == "libaom-av1":
         options.update(maxrate=f"{maxrate:.0f}", bufsize=f"{bufsize:.0f}")
     elif encoder in ("libvpx-vp9", "libvpx"):
@@ -300,7 +299,7 @@ def encode_runs(
     parts: list[list[ffmpeg.nodes.OutputStream]], others: list[ffmpeg.nodes.OutputStream]
 ) -> list[list[str]]:
     """The FFmpeg runs that encode the picture's `parts` (each one output per pass) and
-    the `others` (sound, poster): one run per pass, each part's next pass in the next run,
+    the `others` (the poster): one run per pass, each part's next pass in the next run,
     the others in the last. Each input has its own seek (ffmpeg-python makes equal ones
     one: parts that seek alike share a decoder); all cut on the file's own timestamps
     (-copyts: one run's inputs cannot each start at zero their own way)."""
@@ -315,17 +314,28 @@ def encode_runs(
     ]
 
 
-def join_list(parts: list[tuple[str, float | None]]) -> str:
-    """The concat demuxer's list: each part with its length in the result (None: the
-    last), so each starts exactly where the previous one ends."""
-    listing = pipelines.concat_list([name for name, _ in parts])
-    lines = listing.splitlines()
-    out = [lines[0]]
-    for line, (_, duration) in zip(lines[1:], parts, strict=True):
-        out.append(line)
-        if duration is not None:
-            out.append(f"duration {duration:.6f}")
-    return "\n".join(out) + "\n"
+def run_beside(
+    runner: Runner, runs: list[list[str]], duration: float, beside: list[str] | None
+) -> None:
+    """Run the parts' `runs` through the runner (their progress is the cut's: what
+    follows is demuxing and muxing in-process) while `beside` (the sound) runs in an
+    FFmpeg of its own: FFmpeg 5.1 would encode it on the thread that feeds the
+    picture's encoders, not beside them. A cancel or a failure stops both."""
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        other = pool.submit(run_ffmpeg, beside, should_cancel=stop.is_set) if beside else None
+        try:
+            for index, args in enumerate(runs):
+                runner.run(args, duration, span=(index / len(runs), (index + 1) / len(runs)))
+            while other is not None and not other.done():
+                if runner.should_cancel():
+                    stop.set()
+                wait([other], timeout=CANCEL_POLL)
+        except BaseException:
+            stop.set()
+            raise
+        if other is not None:
+            other.result()
 
 
 def sound_output(
@@ -338,10 +348,9 @@ def sound_output(
     output: Path,
 ) -> ffmpeg.nodes.OutputStream:
     """Cut the sound from the source to the kept frames, re-encoded once (exact at both
-    ends, no seams), by the picture's parts' run (`encode_runs`: on the file's own
-    timestamps, like the parts). It waits in a MOV/MP4 file, whose edit list keeps the
-    encoder's priming where the encoder put it, for the join to copy it in as if it had
-    encoded it there."""
+    ends, no seams), on the file's own timestamps, like the picture's parts. It waits in
+    a MOV/MP4 file, whose edit list keeps the encoder's priming where the encoder put
+    it, for the join to copy it in as if it had encoded it there."""
     pre_roll = 1 if demuxer in pipelines.EXACT_SEEK_DEMUXERS else pipelines.SEEK_PRE_ROLL
     audio_seek = max(plan.first - pre_roll, 0)
     seek = {"ss": f"{audio_seek:.6f}"} if audio_seek > 0 else {}
@@ -426,59 +435,6 @@ def copy_sound(
                 packet.stream = target
                 out.mux(packet)
     return True
-
-
-def join_args(
-    *,
-    list_file: Path,
-    part_format: str,
-    sound: Path | None,
-    output_plan: pipelines.OutputPlan,
-    stream: SourceStream,
-    rotation: int,
-    output: Path,
-    spliced: bool = False,
-    sample_entry: str | None = None,
-    also: tuple[ffmpeg.nodes.OutputStream, ...] = (),
-) -> list[str]:
-    """Join the picture's parts and the sound, all by stream copy. `list_file` lists the
-    parts, or is the spliced picture itself (`spliced`). `sample_entry`: the MP4 sample
-    entry of the picture (avc3: parameter sets in-band). `also`: other outputs of the same
-    FFmpeg run (the poster)."""
-    if spliced:
-        parts = ffmpeg.input(file_url(list_file), f=part_format, protocol_whitelist="file")
-    else:
-        parts = ffmpeg.input(
-            str(list_file),
-            f="concat",
-            safe=1,
-            protocol_whitelist="file",
-            format_whitelist=f"concat,{part_format}",
-        )
-    streams = [parts["v:0"]]
-    if sound:
-        streams.append(ffmpeg.input(file_url(sound), protocol_whitelist="file")["a:0"])
-    options = {"c": "copy", **pipelines.container_options(output_plan)}
-    if stream.codec in CONTAINER_ASPECT and stream.display_aspect_ratio:
-        options["aspect"] = stream.display_aspect_ratio
-    if output_plan.extension == "avi":
-        # The concat demuxer reads every part in the first one's time base, so a trim
-        # must count frames in its source's; copied from the parts' 90 kHz clock, FFmpeg
-        # would count half frames in AVI.
-        options["time_base:v"] = str(stream.time_base)
-    if output_plan.extension in pipelines.MOV_FAMILY:
-        if sample_entry:
-            options["tag:v"] = sample_entry
-        elif stream.codec == "prores":  # its parts' Matroska forgets the profile's entry
-            options["tag:v"] = stream.codec_tag
-        options["video_track_timescale"] = stream.time_base.denominator
-        if rotation:  # the parts have no display matrix: say it again
-            options["metadata:s:v:0"] = f"rotate={rotation % 360}"
-    return (
-        ffmpeg.merge_outputs(ffmpeg.output(*streams, str(output), **options), *also)
-        .global_args("-copyts", "-start_at_zero")
-        .compile(cmd=tools.ffmpeg, overwrite_output=True)
-    )
 
 
 def poster_output(
@@ -669,13 +625,13 @@ def smart_cut(
     NotSmart (and no output) where it cannot be proven safe, or where a step of it
     fails (the full re-encode may still succeed).
 
-    Seams: each part shows its frames from where the previous one ends (the concat
-    list's durations). Decode order must rise across them too; re-encoded parts may
+    Seams: each part shows its frames from where the previous one ends (its length in
+    the result, as the join is told). Decode order must rise across them too; re-encoded parts may
     reorder less or more than the source, so the parts before the tail are decoded
     earlier by just enough (their decode times move, never past their show times).
 
-    `poster`: where to write the result's poster frame, by the parts' FFmpeg run (the
-    join's where nothing is re-encoded).
+    `poster`: where to write the result's poster frame, by the parts' FFmpeg run (a run
+    of its own where nothing is re-encoded).
     `facts`: the source's video stream as its probe found it (cutscan.scan)."""
     try:
         return _smart_cut(
@@ -758,10 +714,8 @@ def _smart_cut(
         output_plan=output_plan,
         output=sound,
     )
-    # The head, the tail, the re-encoded sound and the poster are made by one FFmpeg run
-    # (one per pass): each run costs a twentieth of a second just to start. The sound is
-    # then encoded on the thread that feeds the picture's encoders, not beside them: a
-    # long span's sound lengthens the run by about what it takes to encode.
+    # The head, the tail and the poster are made by one FFmpeg run (one per pass): each
+    # run costs a twentieth of a second just to start.
     parts = [
         part_outputs(
             source=source,
@@ -774,19 +728,19 @@ def _smart_cut(
         for part, path in ((plan.head, head), (plan.tail, tail))
         if part
     ]
-    sounds = (
-        [
-            sound_output(
-                source=source,
-                demuxer=demuxer,
-                plan=plan,
-                stream=found.stream,
-                output_plan=output_plan,
-                output=sound,
-            )
-        ]
+    sound_args = (
+        sound_output(
+            source=source,
+            demuxer=demuxer,
+            plan=plan,
+            stream=found.stream,
+            output_plan=output_plan,
+            output=sound,
+        )
+        .global_args("-copyts")
+        .compile(cmd=tools.ffmpeg, overwrite_output=True)
         if sound and not copied_sound
-        else []
+        else None
     )
     at = plan.first + thumbnails.POSITION * (plan.end - plan.first)
     posters = (
@@ -794,18 +748,10 @@ def _smart_cut(
         if poster
         else []
     )
-    # Where nothing is encoded (an all-intra copy, its sound copied), the join writes the
-    # poster.
-    runs = encode_runs(parts, sounds + posters) if parts or sounds else []
-    also = () if runs else tuple(posters)
-    # FFmpeg's progress is its furthest output's time, and the longest output ends the
-    # run: the sound's (the whole span) where it is re-encoded, else the longest part's.
+    runs = encode_runs(parts, posters) if parts or posters else []
+    # FFmpeg's progress is its furthest output's time, and the longest part ends the run.
     lengths = [part.end - part.origin for part in (plan.head, plan.tail) if part]
-    duration = plan.end - plan.first if sounds else max(lengths, default=0.0)
-    share = HEAD_SHARE / max(len(runs), 1)
-    for index, args in enumerate(runs):
-        runner.run(args, duration, span=(index * share, (index + 1) * share))
-    join_span = (HEAD_SHARE if runs else 0, 1)
+    run_beside(runner, runs, max(lengths, default=0.0), sound_args)
     if found.stream.codec in SHARED_HEADERS:
         for part in (head if plan.head else None, tail if plan.tail else None):
             if part:
@@ -832,17 +778,13 @@ def _smart_cut(
         return _join(
             found=found,
             plan=plan,
-            pictures=picture,
-            part_format="matroska" if matroska else "mp4",
-            spliced=True,
+            parts=[(picture, None)],
             sound=sound,
             output_plan=output_plan,
             rotation=rotation,
             output=output,
             runner=runner,
-            span=join_span,
             sample_entry=splice.IN_BAND_TAGS[found.stream.codec] if in_band else None,
-            also=also,
         )
     body_shift = 0.0
     if plan.tail:
@@ -850,7 +792,7 @@ def _smart_cut(
         overlap = plan.body.last_decode + decode_lead(tail) - body_length
         if stamps_decode and overlap > -SEAM_MARGIN:
             body_shift = frames_for(overlap)
-    parts: list[tuple[str, float | None]] = []
+    pieces: list[tuple[Path, float | None]] = []
     if plan.head:
         # The head's last packet must be decoded before the body's first.
         body_first = plan.body_start - plan.first - plan.body.first_lead - body_shift
@@ -861,7 +803,7 @@ def _smart_cut(
                 part=head, seconds=frames_for(overlap), part_format=part_format, output=earlier
             )
             head = earlier
-        parts.append((head.name, plan.body_start - plan.first))
+        pieces.append((head, plan.body_start - plan.first))
     body = workdir / f"body.{extension}"
     copy_body(
         source=source,
@@ -873,23 +815,18 @@ def _smart_cut(
         output=body,
         should_cancel=runner.should_cancel,
     )
-    parts.append((body.name, body_length if plan.tail else None))
+    pieces.append((body, body_length if plan.tail else None))
     if plan.tail:
-        parts.append((tail.name, None))
-    list_file = workdir / "smartcut.ffconcat"
-    list_file.write_text(join_list(parts))
+        pieces.append((tail, None))
     return _join(
         found=found,
         plan=plan,
-        pictures=list_file,
-        part_format=part_format,
+        parts=pieces,
         sound=sound,
         output_plan=output_plan,
         rotation=rotation,
         output=output,
         runner=runner,
-        span=join_span,
-        also=also,
     )
 
 
@@ -897,35 +834,41 @@ def _join(
     *,
     found: Scan,
     plan: CutPlan,
-    pictures: Path,
-    part_format: str,
+    parts: list[tuple[Path, float | None]],
     sound: Path | None,
     output_plan: pipelines.OutputPlan,
     rotation: int,
     output: Path,
     runner: Runner,
-    span: tuple[float, float],
-    spliced: bool = False,
     sample_entry: str | None = None,
-    also: tuple[ffmpeg.nodes.OutputStream, ...] = (),
 ) -> CutResult:
-    """Join the picture and the sound into the result (and `also`, by the same FFmpeg
-    run), its progress filling `span` of the cut's, and check its frames."""
-    runner.run(
-        join_args(
-            list_file=pictures,
-            part_format=part_format,
-            sound=sound,
-            output_plan=output_plan,
-            stream=found.stream,
-            rotation=rotation,
-            output=output,
-            spliced=spliced,
-            sample_entry=sample_entry,
-            also=also,
-        ),
-        plan.end - plan.first,
-        span=span,
+    """Join the picture's parts (each with its length in the result; None: the last) and
+    the sound into the result, all by stream copy, and check its frames. `sample_entry`:
+    the MP4 sample entry of the picture (avc3: parameter sets in-band)."""
+    stream = found.stream
+    options = {key: str(value) for key, value in pipelines.container_options(output_plan).items()}
+    muxer, tag = options.pop("f"), options.pop("tag:v", "")
+    mov = output_plan.extension in pipelines.MOV_FAMILY
+    if mov:
+        # prores: its parts' Matroska forgets the profile's sample entry
+        tag = sample_entry or (stream.codec_tag if stream.codec == "prores" else tag)
+        options["video_track_timescale"] = str(stream.time_base.denominator)
+    track = partjoin.Track(
+        tag=tag,
+        # The parts count in their own clock (90 kHz for MPEG-TS): an AVI, which counts
+        # frames, must count its source's, or it would count half frames.
+        time_base=stream.time_base if output_plan.extension == "avi" else None,
+        shape=stream.sample_aspect_ratio,
+        rotation=rotation if mov else 0,  # the parts have no display matrix: say it again
+    )
+    partjoin.join_parts(
+        parts=parts,
+        sound=sound,
+        output=output,
+        muxer=muxer,
+        options=options,
+        track=track,
+        should_cancel=runner.should_cancel,
     )
     if fault := result_fault(output, plan.frame_times, stamped=output_plan.extension != "avi"):
         output.unlink()

@@ -4,6 +4,7 @@ long enough to be read as a head and a tail."""
 
 from dataclasses import asdict
 
+import av
 import pytest
 
 from conftest import make_media
@@ -34,6 +35,19 @@ MADE = [
 @pytest.mark.parametrize("name, video, audio, extra", MADE, ids=[case[0] for case in MADE])
 def test_a_made_file_is_described_as_ffprobe_describes_it(tmp_path, name, video, audio, extra):
     path = make_media(tmp_path / name, video=video, audio=audio, size="160x120", extra=extra)
+    assert asdict(probe_made(path)) == {**asdict(probe(path)), "stream_facts": {}}
+
+
+def test_a_file_written_in_process_is_described_as_ffprobe_describes_it(tmp_path):
+    # given VP9 remuxed by PyAV (as a smart cut's join writes it): no display size said
+    made = make_media(tmp_path / "made.webm", video="libvpx-vp9", audio="libopus", size="160x120")
+    path = tmp_path / "remuxed.mkv"
+    with av.open(str(made)) as source, av.open(str(path), "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in source.streams}
+        for packet in source.demux():
+            if packet.size:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
     assert asdict(probe_made(path)) == {**asdict(probe(path)), "stream_facts": {}}
 
 

@@ -1,7 +1,8 @@
-"""A smart cut's FFmpeg runs: the head, the tail, the re-encoded sound and the poster come
-from one run (one per pass of a two-pass encoder), the join from one more, and the result
-is what separate runs made: every frame, the ends the source's by content, the poster the
-frame where the result shows it, the sound in its place."""
+"""A smart cut's FFmpeg runs: the head, the tail and the poster come from one run (one
+per pass of a two-pass encoder), the re-encoded sound from one beside it, the join from
+none (it is in-process), and the result is what separate runs made: every frame, the ends
+the source's by content, the poster the frame where the result shows it, the sound in its
+place."""
 
 import array
 import dataclasses
@@ -131,7 +132,7 @@ MPEG2 = ["-c:v", "mpeg2video", "-bf", "2", "-q:v", "3"]
         ("wmv2.wmv", ["-c:v", "wmv2", "-b:v", "800k"], "wmav2", ["head.asf"], 2),
     ],
 )
-def test_the_parts_sound_and_poster_come_from_one_ffmpeg_run(
+def test_the_parts_and_poster_come_from_one_ffmpeg_run_and_the_sound_from_another(
     tmp_path, monkeypatch, name, video, audio, parts, passes
 ):
     # given a clip whose cut re-encodes a head (a tail where the codec reorders frames)
@@ -143,19 +144,18 @@ def test_the_parts_sound_and_poster_come_from_one_ffmpeg_run(
     # when it is cut smartly
     runner, started, result = cut(source, workdir, monkeypatch)
 
-    # then FFmpeg ran once per pass for the parts, the sound and the poster, and once to
-    # join them: its first half of the progress the parts', the rest the join's
-    assert len(started) == len(runner.steps) == passes + 1
-    *encodes, join = (" ".join(args) for args in started)
-    for made in [*parts, "sound.mp4", "poster.jpg"]:
+    # then FFmpeg ran once per pass for the parts and the poster, their runs the cut's
+    # progress, and once for the sound beside them; nothing ran to join them
+    assert len(runner.steps) == passes
+    assert len(started) == passes + 1
+    encodes = [" ".join(args) for args, _ in runner.steps]
+    for made in [*parts, "poster.jpg"]:
         assert str(workdir / made) in encodes[-1]
     assert all(str(workdir / part) in encodes[0] for part in parts)
-    assert "poster.jpg" not in join
-    share = smartcut.HEAD_SHARE / passes
+    (sound,) = [" ".join(args) for args in started if str(workdir / "sound.mp4") in args]
+    assert "poster.jpg" not in sound and all(str(workdir / part) not in sound for part in parts)
     spans = [span for _, span in runner.steps]
-    assert spans == [(index * share, (index + 1) * share) for index in range(passes)] + [
-        (smartcut.HEAD_SHARE, 1)
-    ]
+    assert spans == [(index / passes, (index + 1) / passes) for index in range(passes)]
 
     # and the result holds every frame of the span, its ends the source's
     kept = frames(source, f"trim={START}:{END},")
