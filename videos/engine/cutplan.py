@@ -21,8 +21,8 @@ SMART_CODECS = {
     "vp8": ({"matroska"}, "libvpx", "matroska"),
     "mpeg2video": ({"mpeg", "mpegts"}, "mpeg2video", "mpegts"),
     "mpeg4": ({"avi"}, "mpeg4", "mpegts"),
-    # ASF: every part counts milliseconds, as the source does (the concat demuxer reads
-    # each part in the first one's ticks), and PyAV's FFmpeg writes WMV2 to no Matroska.
+    # ASF: every part counts milliseconds, as the source does (the join moves each part
+    # in whole ticks), and PyAV's FFmpeg writes WMV2 to no Matroska.
     "wmv2": ({"asf"}, "wmv2", "asf"),
     "msmpeg4v3": ({"asf"}, "msmpeg4", "asf"),
     "av1": ({"mov", "matroska"}, "libaom-av1", "matroska"),

@@ -441,9 +441,9 @@ def poster_output(
     *, source: Path, demuxer: str, at: float, frame: float, output: Path
 ) -> ffmpeg.nodes.OutputStream:
     """The result's poster frame from the source, where the result shows it (the copy is
-    the source's pictures, the re-encoded ends their twins), for a run the cut makes
-    anyway to write: an FFmpeg run of its own costs a tenth of a second. Two frames'
-    length (`frame`: one's) are read, or FFmpeg decodes on to the end of the run."""
+    the source's pictures, the re-encoded ends their twins), for the run that encodes
+    the head and tail to write (alone where nothing is re-encoded). Two frames' length
+    (`frame`: one's) are read, or FFmpeg decodes on to the end of the run."""
     seek = {"ss": f"{at:.6f}", "t": f"{2 * frame:.6f}"}
     source_input = ffmpeg.input(file_url(source), f=demuxer, protocol_whitelist="file", **seek)
     return thumbnails.poster_output(source_input["v:0"], output)
@@ -729,16 +729,19 @@ def _smart_cut(
         if part
     ]
     sound_args = (
-        sound_output(
-            source=source,
-            demuxer=demuxer,
-            plan=plan,
-            stream=found.stream,
-            output_plan=output_plan,
-            output=sound,
-        )
-        .global_args("-copyts")
-        .compile(cmd=tools.ffmpeg, overwrite_output=True)
+        encode_runs(
+            [],
+            [
+                sound_output(
+                    source=source,
+                    demuxer=demuxer,
+                    plan=plan,
+                    stream=found.stream,
+                    output_plan=output_plan,
+                    output=sound,
+                )
+            ],
+        )[0]
         if sound and not copied_sound
         else None
     )

@@ -74,8 +74,8 @@ def _part_pieces(
 ) -> list[_Piece]:
     """A re-encoded part's packets in the source's form, in decode order, shown from its
     first frame's time in the source (`frame_pts`, its frames' ticks in shown order) by
-    the encoder's clock, rounded to the source's ticks as a join by the concat demuxer
-    rounds them (players and probes guess the rate from the steps)."""
+    the encoder's clock, rounded to the source's ticks (players and probes guess the
+    rate from the steps)."""
     with av.open(str(path), options={"protocol_whitelist": "file"}) as part:
         video = part.streams.video[0]
         found = [
