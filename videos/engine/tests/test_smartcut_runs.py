@@ -61,7 +61,8 @@ def cut(
     popen = subprocess.Popen
 
     def counting(args, *rest, **options):
-        if Path(args[0]).name == "ffmpeg" and str(workdir) in " ".join(args):
+        # (FFmpeg is started through the confining wrappers: media.confined)
+        if any(Path(arg).name == "ffmpeg" for arg in args) and str(workdir) in " ".join(args):
             started.append(list(args))
         return popen(args, *rest, **options)
 
