@@ -252,6 +252,21 @@ def rate_options(stream: SourceStream, encoding: dict, bitrate: float) -> dict:
     return options
 
 
+def part_input(*, source: Path, demuxer: str, seek: float) -> ffmpeg.nodes.FilterableStream:
+    """The source decoded from `seek` for re-encoding (its frames as coded, unturned; trim
+    filters keep what is wanted): for one seek, the same arguments, which ffmpeg-python
+    makes one input, decoded once for all that use it."""
+    seek_option = {"ss": f"{seek:.6f}"} if seek > 0 else {}
+    return ffmpeg.input(
+        file_url(source),
+        f=demuxer,
+        protocol_whitelist="file",
+        noautorotate=None,
+        noaccurate_seek=None,
+        **seek_option,
+    )
+
+
 def part_outputs(
     *,
     source: Path,
@@ -267,15 +282,7 @@ def part_outputs(
     use). One output, or one per pass where only a first pass's statistics let the
     encoder's rate control hit a bitrate over a few frames (FFmpeg's WMV2 and MS-MPEG-4
     encoders: in one pass their first frames cost twice the source's)."""
-    seek = {"ss": f"{part.seek:.6f}"} if part.seek > 0 else {}
-    source_input = ffmpeg.input(
-        file_url(source),
-        f=demuxer,
-        protocol_whitelist="file",
-        noautorotate=None,
-        noaccurate_seek=None,
-        **seek,
-    )
+    source_input = part_input(source=source, demuxer=demuxer, seek=part.seek)
     # The file's own timestamps, less the start the scan took away: -start_at_zero would
     # take away the start of the streams read, which in a transport stream whose sound
     # starts first is the picture's, not the file's.
@@ -438,12 +445,29 @@ def copy_sound(
 
 
 def poster_output(
-    *, source: Path, demuxer: str, at: float, frame: float, output: Path
+    *,
+    source: Path,
+    demuxer: str,
+    at: float,
+    frame: float,
+    output: Path,
+    decoded: Part | None = None,
+    start_time: float = 0.0,
 ) -> ffmpeg.nodes.OutputStream:
     """The result's poster frame from the source, where the result shows it (the copy is
     the source's pictures, the re-encoded ends their twins), for the run that encodes
-    the head and tail to write (alone where nothing is re-encoded). Two frames' length
-    (`frame`: one's) are read, or FFmpeg decodes on to the end of the run."""
+    the head and tail to write (alone where nothing is re-encoded). Taken from the
+    frames decoded for the part `decoded` (at the file's own times, less `start_time`,
+    as part_outputs cuts them), or else read from a seek of its own: two frames' length
+    (`frame`: one's), or FFmpeg decodes on to the end of the run."""
+    if decoded:
+        start = at + start_time
+        frames = (
+            part_input(source=source, demuxer=demuxer, seek=decoded.seek)["v:0"]
+            .filter("settb", "AVTB")
+            .filter("trim", start=f"{start:.6f}", end=f"{start + 2 * frame:.6f}")
+        )
+        return thumbnails.poster_output(frames, output)
     seek = {"ss": f"{at:.6f}", "t": f"{2 * frame:.6f}"}
     source_input = ffmpeg.input(file_url(source), f=demuxer, protocol_whitelist="file", **seek)
     return thumbnails.poster_output(source_input["v:0"], output)
@@ -746,8 +770,21 @@ def _smart_cut(
         else None
     )
     at = plan.first + thumbnails.POSITION * (plan.end - plan.first)
+    # A part's decoder that passes the poster's frame anyway gives it (its input opened and
+    # its frames decoded once); not a turned video's, whose poster is shown upright.
+    decoding = [part for part in (plan.head, plan.tail) if part and part.seek <= at < part.end]
     posters = (
-        [poster_output(source=source, demuxer=demuxer, at=at, frame=float(frame), output=poster)]
+        [
+            poster_output(
+                source=source,
+                demuxer=demuxer,
+                at=at,
+                frame=float(frame),
+                output=poster,
+                decoded=decoding[0] if decoding and not rotation else None,
+                start_time=found.stream.start_time,
+            )
+        ]
         if poster
         else []
     )
