@@ -8,9 +8,9 @@ travel as MPEG-TS (Annex B: parameter sets before every keyframe, so each part d
 with its own) or Matroska and are joined without re-encoding, in-process (`partjoin`);
 the sound, exact at both ends, is copied where an edit list can cut it and otherwise
 re-encoded once over the whole range, free of seams. The head, the tail and the poster
-frame come from one FFmpeg run (one per pass of a two-pass encoder), a re-encoded sound
-from another beside it. Whatever the smart path cannot prove safe falls back to the
-full accurate re-encode, and says why.
+frame come from one FFmpeg run (one per pass of a two-pass encoder); the sound is made
+beside it, on a thread (copied) or in an FFmpeg of its own (re-encoded). Whatever the
+smart path cannot prove safe falls back to the full accurate re-encode, and says why.
 
 This module builds and runs the cut; `cutscan` reads the source and `cutplan` decides
 what is copied. Times are seconds from the file's start, as `-copyts -start_at_zero`
@@ -322,15 +322,19 @@ def encode_runs(
 
 
 def run_beside(
-    runner: Runner, runs: list[list[str]], duration: float, beside: list[str] | None
+    runner: Runner,
+    runs: list[list[str]],
+    duration: float,
+    beside: Callable[[Callable[[], bool]], None] | None,
 ) -> None:
     """Run the parts' `runs` through the runner (their progress is the cut's: what
-    follows is demuxing and muxing in-process) while `beside` (the sound) runs in an
-    FFmpeg of its own: FFmpeg 5.1 would encode it on the thread that feeds the
-    picture's encoders, not beside them. A cancel or a failure stops both."""
+    follows is demuxing and muxing in-process) while `beside` (the sound, given what
+    says it should stop) is made on a thread of its own: FFmpeg 5.1 would encode the
+    sound on the thread that feeds the picture's encoders, not beside them. A cancel or
+    a failure stops both."""
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        other = pool.submit(run_ffmpeg, beside, should_cancel=stop.is_set) if beside else None
+        other = pool.submit(beside, stop.is_set) if beside else None
         try:
             for index, args in enumerate(runs):
                 runner.run(args, duration, span=(index / len(runs), (index + 1) / len(runs)))
@@ -730,14 +734,6 @@ def _smart_cut(
 
     head, tail = workdir / f"head.{extension}", workdir / f"tail.{extension}"
     sound = workdir / "sound.mp4" if output_plan.audio_encoder else None
-    copied_sound = sound and copy_sound(
-        source=source,
-        demuxer=demuxer,
-        plan=plan,
-        start_time=found.stream.start_time,
-        output_plan=output_plan,
-        output=sound,
-    )
     # The head, the tail and the poster are made by one FFmpeg run (one per pass): each
     # run costs a twentieth of a second just to start.
     parts = [
@@ -752,23 +748,28 @@ def _smart_cut(
         for part, path in ((plan.head, head), (plan.tail, tail))
         if part
     ]
-    sound_args = (
-        encode_runs(
-            [],
-            [
-                sound_output(
-                    source=source,
-                    demuxer=demuxer,
-                    plan=plan,
-                    stream=found.stream,
-                    output_plan=output_plan,
-                    output=sound,
-                )
-            ],
-        )[0]
-        if sound and not copied_sound
-        else None
-    )
+
+    def make_sound(should_stop: Callable[[], bool]) -> None:
+        """The sound, copied where it can be, else re-encoded by an FFmpeg of its own."""
+        copied = copy_sound(
+            source=source,
+            demuxer=demuxer,
+            plan=plan,
+            start_time=found.stream.start_time,
+            output_plan=output_plan,
+            output=sound,
+        )
+        if not copied:
+            cut = sound_output(
+                source=source,
+                demuxer=demuxer,
+                plan=plan,
+                stream=found.stream,
+                output_plan=output_plan,
+                output=sound,
+            )
+            run_ffmpeg(encode_runs([], [cut])[0], should_cancel=should_stop)
+
     at = plan.first + thumbnails.POSITION * (plan.end - plan.first)
     # A part's decoder that passes the poster's frame anyway gives it (its input opened and
     # its frames decoded once); not a turned video's, whose poster is shown upright.
@@ -791,7 +792,7 @@ def _smart_cut(
     runs = encode_runs(parts, posters) if parts or posters else []
     # FFmpeg's progress is its furthest output's time, and the longest part ends the run.
     lengths = [part.end - part.origin for part in (plan.head, plan.tail) if part]
-    run_beside(runner, runs, max(lengths, default=0.0), sound_args)
+    run_beside(runner, runs, max(lengths, default=0.0), make_sound if sound else None)
     if found.stream.codec in SHARED_HEADERS:
         for part in (head if plan.head else None, tail if plan.tail else None):
             if part:
