@@ -83,6 +83,9 @@ class Body:
     seek: float
     first_lead: float  # how long before it is shown its keyframe is decoded
     last_decode: float  # when its last packet is decoded, from its start
+    # The next keyframe decoding can start at (or the body's end): a decoder that reaches
+    # the body's first keyframe decodes the frames before it for no more than a seek would.
+    second_start: float
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,9 @@ def plan_cut(scan: Scan, *, start: float, end: float, exact_seek: bool) -> CutPl
             seek=_seek_before(keyframes, copy_from.time, **seeking),
             first_lead=float((copy_from.pts - _dts(copy_from)) * scan.stream.time_base),
             last_decode=float((_dts(body[-1]) - copy_from.pts) * scan.stream.time_base),
+            second_start=min(
+                (time for time in keyframes if time > copy_from.time), default=times[-1]
+            ),
         ),
         tail=tail,
         body_start=copy_from.time,

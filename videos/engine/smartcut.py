@@ -771,9 +771,15 @@ def _smart_cut(
             run_ffmpeg(encode_runs([], [cut])[0], should_cancel=should_stop)
 
     at = plan.first + thumbnails.POSITION * (plan.end - plan.first)
-    # A part's decoder that passes the poster's frame anyway gives it (its input opened and
-    # its frames decoded once); not a turned video's, whose poster is shown upright.
-    decoding = [part for part in (plan.head, plan.tail) if part and part.seek <= at < part.end]
+    # A part's decoder gives the poster (an input opened and decoding set up once) where
+    # it decodes its frame anyway, or where it reaches it within the copy's first group
+    # of pictures, decoding no more than a seek of the poster's own would; not a turned
+    # video's, whose poster is shown upright.
+    decoding = [
+        part
+        for part, until in ((plan.head, plan.body.second_start), (plan.tail, plan.end))
+        if part and part.seek <= at < until
+    ]
     posters = (
         [
             poster_output(

@@ -125,16 +125,19 @@ MPEG2 = ["-c:v", "mpeg2video", "-bf", "2", "-q:v", "3"]
 
 
 @pytest.mark.parametrize(
-    ("name", "video", "audio", "parts", "passes"),
+    ("name", "video", "audio", "parts", "passes", "inputs"),
     [
-        ("mpeg2.mpeg", [*MPEG2, "-f", "mpeg"], "mp2", ["head.ts", "tail.ts"], 1),
+        # head, tail and poster share one decoder (an MPEG-PS seek takes a pre-roll)
+        ("mpeg2.mpeg", [*MPEG2, "-f", "mpeg"], "mp2", ["head.ts", "tail.ts"], 1, 1),
+        # the poster, in the copy's first GOP, comes from the head's decoder
+        ("h264.mkv", ["-c:v", "libx264"], "aac", ["head.ts", "tail.ts"], 1, 2),
         # WMV2 decodes in order (its copy runs to the end: no tail), and FFmpeg's encoder
         # makes its parts in two passes: a run each.
-        ("wmv2.wmv", ["-c:v", "wmv2", "-b:v", "800k"], "wmav2", ["head.asf"], 2),
+        ("wmv2.wmv", ["-c:v", "wmv2", "-b:v", "800k"], "wmav2", ["head.asf"], 2, 1),
     ],
 )
 def test_the_parts_and_poster_come_from_one_ffmpeg_run_and_the_sound_from_another(
-    tmp_path, monkeypatch, name, video, audio, parts, passes
+    tmp_path, monkeypatch, name, video, audio, parts, passes, inputs
 ):
     # given a clip whose cut re-encodes a head (a tail where the codec reorders frames)
     # and its sound
@@ -153,6 +156,7 @@ def test_the_parts_and_poster_come_from_one_ffmpeg_run_and_the_sound_from_anothe
     for made in [*parts, "poster.jpg"]:
         assert str(workdir / made) in encodes[-1]
     assert all(str(workdir / part) in encodes[0] for part in parts)
+    assert encodes[-1].split().count("-i") == inputs  # the poster opens no input of its own
     (sound,) = [" ".join(args) for args in started if str(workdir / "sound.mp4") in args]
     assert "poster.jpg" not in sound and all(str(workdir / part) not in sound for part in parts)
     spans = [span for _, span in runner.steps]
