@@ -189,15 +189,33 @@ def classify_keyframe(codec: str, data: bytes, length_size: int | None) -> tuple
     return safe, b"".join(found)
 
 
-def scan(source: Path, demuxer: str, facts: dict | None = None) -> Scan:
+# Seconds a cut's scan reads before its start: two keyframes (an open GOP's head decodes
+# from the one before its own) where they come at least every 5 s; a sparser source's
+# scan reads it all.
+SCAN_LEAD = 10.0
+
+
+def scan(
+    source: Path,
+    demuxer: str,
+    facts: dict | None = None,
+    *,
+    span: tuple[float, float] | None = None,
+) -> Scan:
     """The video stream's parameters and every packet's timing, and which keyframes a
     copy may start at (demuxing only: no decoding). The parameters are ffprobe's: those
     its probe kept (`facts`: media.ProbeResult.stream_facts), or else asked while PyAV
     reads the packets. They, the start time above all, must be the ones the FFmpeg that
-    cuts sees (PyAV brings FFmpeg libraries of its own)."""
+    cuts sees (PyAV brings FFmpeg libraries of its own).
+
+    `span` (start, end): only the packets a cut of that span plans with, from SCAN_LEAD
+    before its start to the second keyframe after its end (a 10 s cut of a two-hour film
+    reads seconds of it, not all); the whole file where that window does not hold two
+    keyframes before the start."""
     found = []  # pts, dts, duration, safe start, parameter sets, size
     defining: dict[bytes, list[bytes]] = {}  # distinct in-band parameter sets: their units
     ids = bitstream.Ids()
+    seeked = stopped = False
     with ThreadPoolExecutor(max_workers=1) as pool:
         probing = None if facts else pool.submit(probe_stream, source, demuxer)
         with av.open(
@@ -208,6 +226,12 @@ def scan(source: Path, demuxer: str, facts: dict | None = None) -> Scan:
             extradata = video.codec_context.extradata
             length_size = _length_size(codec, extradata)
             time_base = video.time_base
+            # PyAV's start time, near enough ffprobe's to place the window.
+            first_pts = video.start_time or 0
+            if span and span[0] > SCAN_LEAD:
+                container.seek(first_pts + round((span[0] - SCAN_LEAD) / time_base), stream=video)
+                seeked = True
+            later_starts = 0  # keyframes decoding can start at, shown at or after the end
             for packet in container.demux(video):
                 if packet.size == 0:  # the demuxer's end-of-stream marker
                     continue
@@ -222,6 +246,11 @@ def scan(source: Path, demuxer: str, facts: dict | None = None) -> Scan:
                     safe, parameter_sets = classify_keyframe(codec, data, length_size)
                     if parameter_sets and parameter_sets not in defining:
                         defining[parameter_sets] = nal_units(data, length_size)
+                if span and safe and (packet.pts - first_pts) * time_base >= span[1]:
+                    later_starts += 1
+                    if later_starts == 2:  # an open GOP's leading frames are all read
+                        stopped = True
+                        break
                 found.append(
                     (
                         packet.pts,
@@ -243,4 +272,17 @@ def scan(source: Path, demuxer: str, facts: dict | None = None) -> Scan:
         time = float(pts * time_base) - stream.start_time
         end = time + float(duration * time_base)
         packets.append(Packet(pts, dts, time, end, safe, parameter_sets, size))
+    if span and not _holds(packets, span, seeked=seeked, stopped=stopped):
+        return scan(source, demuxer, facts)
     return Scan(stream, packets, ids)
+
+
+def _holds(
+    packets: list[Packet], span: tuple[float, float], *, seeked: bool, stopped: bool
+) -> bool:
+    """Whether a window of a file's packets holds what a cut of `span` plans with: two
+    keyframes a copy may start at before its start (unless read from the file's start)
+    and one after its end (unless read to the file's end)."""
+    starts = [packet.time for packet in packets if packet.safe_start]
+    before = sum(time <= span[0] for time in starts)
+    return (not seeked or before >= 2) and (not stopped or any(t >= span[1] for t in starts))

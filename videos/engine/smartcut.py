@@ -717,7 +717,7 @@ def _smart_cut(
     poster: Path | None,
     facts: dict | None,
 ) -> CutResult:
-    found = scan(source, demuxer, facts)
+    found = scan(source, demuxer, facts, span=(start, end))
     plan = smart_plan(found, demuxer=demuxer, start=start, end=end, output_plan=output_plan)
     spliced = splice.spliced(found.stream.codec, demuxer)
     sps_id = splice.x264_sps_id(found) if spliced else None
