@@ -83,8 +83,9 @@ class Body:
     seek: float
     first_lead: float  # how long before it is shown its keyframe is decoded
     last_decode: float  # when its last packet is decoded, from its start
-    # The next keyframe decoding can start at (or the body's end): a decoder that reaches
-    # the body's first keyframe decodes the frames before it for no more than a seek would.
+    # The next keyframe decoding can start at (or the last frame scanned): a decoder that
+    # reaches the body's first keyframe decodes the frames up to it for no more than a
+    # seek of their own would.
     second_start: float
 
 

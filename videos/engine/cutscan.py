@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 
 from . import bitstream
-from .media import file_url, stream_facts
+from .media import confined, file_url, stream_facts
 from .tools import tools
 
 # The H.264 / HEVC NAL unit types a decoder can start at (IDR; HEVC's IRAP: BLA, IDR, CRA)
@@ -103,7 +103,7 @@ def probe_stream(source: Path, demuxer: str) -> SourceStream:
         file_url(source),
     ]
     completed = subprocess.run(
-        args, capture_output=True, timeout=tools.probe_timeout, stdin=subprocess.DEVNULL
+        confined(args), capture_output=True, timeout=tools.probe_timeout, stdin=subprocess.DEVNULL
     )
     if completed.returncode:
         raise NotSmart(
